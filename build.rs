@@ -1,0 +1,30 @@
+//! Generates the `accesskey.v1` Rust code from `proto/` without a system
+//! `protoc`: protox (pure Rust) compiles the .proto files into a descriptor set,
+//! which feeds tonic's code generator and is also written out for server
+//! reflection.
+
+use std::{env, path::PathBuf};
+
+use protox::prost::Message as _;
+
+const PROTO_ROOT: &str = "proto";
+const PROTO_FILES: &[&str] = &["accesskey/v1/accesskey.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // tonic-prost-build does not emit this itself; without it every source
+    // change would re-run code generation.
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+
+    let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("accesskey_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! A typed Rust client for accesskey.
+//!
+//! One cheap-to-clone [`Client`] handle attaches the caller's own access key
+//! to every call (as sensitive `x-access-key` metadata, so it is never
+//! printed) and exposes the `UserAdmin` and `KeyAuth` RPCs. The generated
+//! types and stubs are re-exported as [`pb`] for anything not wrapped here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), accesskey_client::Error> {
+//! use accesskey_client::{Client, Verification};
+//!
+//! let client = Client::builder("http://127.0.0.1:50051")
+//!     .access_key(std::env::var("ACCESSKEY_KEY").unwrap_or_default())
+//!     .connect()
+//!     .await?;
+//! match client.verify("akey_…", ["orders.read"]).await? {
+//!     Verification::Valid(principal) => println!("hello {}", principal.username),
+//!     other => println!("rejected: {other:?}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::{fmt, time::Duration};
+
+pub use accesskey_proto::pb;
+use pb::{key_auth_client::KeyAuthClient, user_admin_client::UserAdminClient};
+use tonic::{
+    Code, Request, Status,
+    metadata::{AsciiMetadataValue, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+/// The metadata key a caller's access key travels in.
+pub const ACCESS_KEY_HEADER: &str = "x-access-key";
+
+/// Everything that can go wrong calling accesskey.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The endpoint could not be parsed or reached.
+    #[error("cannot connect to accesskey: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The server answered with an error status; code and message are kept.
+    #[error("accesskey answered {code:?}: {message}")]
+    Status {
+        /// The gRPC status code.
+        code: Code,
+        /// The server's message, which names the field or permission at fault.
+        message: String,
+    },
+    /// The caller's own access key cannot be sent as a header (not ASCII).
+    #[error("the access key is not valid header text")]
+    InvalidAccessKey,
+    /// The server's response lacked a field the contract promises.
+    #[error("the server's response has no `{0}`")]
+    MissingField(&'static str),
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Self::Status {
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+impl Error {
+    /// The gRPC code, if the server answered.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The caller's own key was missing or not accepted.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.code() == Some(Code::Unauthenticated)
+    }
+
+    /// The caller's key is genuine but lacks the permission for the call.
+    pub fn is_permission_denied(&self) -> bool {
+        self.code() == Some(Code::PermissionDenied)
+    }
+
+    /// The named user (or key) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(Code::NotFound)
+    }
+}
+
+/// Attaches the caller's key to every request.
+#[derive(Clone)]
+pub struct AccessKeyInterceptor {
+    key: AsciiMetadataValue,
+}
+
+impl fmt::Debug for AccessKeyInterceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessKeyInterceptor(<key redacted>)")
+    }
+}
+
+impl AccessKeyInterceptor {
+    /// An interceptor presenting `key`; fails if it is not header text.
+    pub fn new(key: &str) -> Result<Self, Error> {
+        let mut key: AsciiMetadataValue =
+            MetadataValue::try_from(key).map_err(|_| Error::InvalidAccessKey)?;
+        key.set_sensitive(true);
+        Ok(Self { key })
+    }
+}
+
+impl Interceptor for AccessKeyInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert(ACCESS_KEY_HEADER, self.key.clone());
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, AccessKeyInterceptor>;
+
+/// Builds a [`Client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    endpoint: String,
+    access_key: Option<String>,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// The caller's own access key, sent with every call.
+    pub fn access_key(mut self, key: impl Into<String>) -> Self {
+        self.access_key = Some(key.into());
+        self
+    }
+
+    /// A deadline for each call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, Error> {
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())?;
+        if let Some(timeout) = self.timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        Ok(endpoint.tcp_nodelay(true))
+    }
+
+    /// Connects now, failing if the server cannot be reached.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let channel = self.endpoint()?.connect().await?;
+        Client::from_channel(channel, self.access_key.as_deref().unwrap_or_default())
+    }
+
+    /// Connects on first use.
+    pub fn connect_lazy(self) -> Result<Client, Error> {
+        let channel = self.endpoint()?.connect_lazy();
+        Client::from_channel(channel, self.access_key.as_deref().unwrap_or_default())
+    }
+}
+
+/// The answer to "is this key genuine, and may its user do this?".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verification {
+    /// Genuine, current, and its user holds every required permission.
+    Valid(pb::Principal),
+    /// Not shaped like an access key (or a typo broke its checksum).
+    Malformed,
+    /// Unknown, revoked or replaced, or the secret is wrong.
+    NotFound,
+    /// Genuine but expired.
+    Expired(pb::Principal),
+    /// Genuine but its user is disabled.
+    UserDisabled(pb::Principal),
+    /// Genuine, but its user lacks these permissions.
+    PermissionDenied {
+        /// Whose key it is.
+        principal: pb::Principal,
+        /// The required permissions the user does not hold.
+        missing: Vec<String>,
+    },
+}
+
+impl Verification {
+    /// Whether the key may be let in.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid(_))
+    }
+
+    fn from_response(response: pb::VerifyAccessKeyResponse) -> Result<Self, Error> {
+        use pb::VerifyResult;
+        let pb::VerifyAccessKeyResponse {
+            result,
+            principal,
+            missing_permissions,
+        } = response;
+        let principal = || principal.clone().ok_or(Error::MissingField("principal"));
+        Ok(
+            match VerifyResult::try_from(result).unwrap_or(VerifyResult::Unspecified) {
+                VerifyResult::Valid => Self::Valid(principal()?),
+                VerifyResult::Malformed => Self::Malformed,
+                VerifyResult::NotFound => Self::NotFound,
+                VerifyResult::Expired => Self::Expired(principal()?),
+                VerifyResult::UserDisabled => Self::UserDisabled(principal()?),
+                VerifyResult::PermissionDenied => Self::PermissionDenied {
+                    principal: principal()?,
+                    missing: missing_permissions,
+                },
+                VerifyResult::Unspecified => return Err(Error::MissingField("result")),
+            },
+        )
+    }
+}
+
+/// A connection to accesskey, authenticated as one caller. Cheap to clone:
+/// clones share the underlying HTTP/2 connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    admin: UserAdminClient<Authed>,
+    auth: KeyAuthClient<Authed>,
+}
+
+impl Client {
+    /// Starts building a client for `endpoint`, e.g. `http://127.0.0.1:50051`.
+    pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            endpoint: endpoint.into(),
+            access_key: None,
+            timeout: None,
+        }
+    }
+
+    /// A client over an existing channel, presenting `access_key`.
+    pub fn from_channel(channel: Channel, access_key: &str) -> Result<Self, Error> {
+        let interceptor = AccessKeyInterceptor::new(access_key)?;
+        Ok(Self {
+            admin: UserAdminClient::with_interceptor(channel.clone(), interceptor.clone()),
+            auth: KeyAuthClient::with_interceptor(channel.clone(), interceptor),
+            channel,
+        })
+    }
+
+    /// The same connection, presenting another key.
+    pub fn with_access_key(&self, access_key: &str) -> Result<Self, Error> {
+        Self::from_channel(self.channel.clone(), access_key)
+    }
+
+    /// The underlying channel, for calling the generated stubs in [`pb`] directly.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+}
+
+/// User administration (`UserAdmin`).
+impl Client {
+    /// Creates a user. Needs `users.write`.
+    pub async fn create_user(&self, request: pb::CreateUserRequest) -> Result<pb::User, Error> {
+        let response = self.admin.clone().create_user(request).await?.into_inner();
+        response.user.ok_or(Error::MissingField("user"))
+    }
+
+    /// Reads a user by id. Needs `users.read`.
+    pub async fn get_user(&self, user_id: i64) -> Result<pb::User, Error> {
+        self.get_user_by(pb::get_user_request::User::UserId(user_id))
+            .await
+    }
+
+    /// Reads a user by username, ignoring case. Needs `users.read`.
+    pub async fn get_user_by_name(&self, username: &str) -> Result<pb::User, Error> {
+        self.get_user_by(pb::get_user_request::User::Username(username.to_owned()))
+            .await
+    }
+
+    async fn get_user_by(&self, user: pb::get_user_request::User) -> Result<pb::User, Error> {
+        let request = pb::GetUserRequest { user: Some(user) };
+        let response = self.admin.clone().get_user(request).await?.into_inner();
+        response.user.ok_or(Error::MissingField("user"))
+    }
+
+    /// Lists one page of users. Needs `users.read`.
+    pub async fn list_users(
+        &self,
+        request: pb::ListUsersRequest,
+    ) -> Result<pb::ListUsersResponse, Error> {
+        Ok(self.admin.clone().list_users(request).await?.into_inner())
+    }
+
+    /// Changes the fields named in `update_mask`. Needs `users.write`.
+    pub async fn update_user(&self, user: pb::User, paths: &[&str]) -> Result<pb::User, Error> {
+        let request = pb::UpdateUserRequest {
+            user: Some(user),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+            }),
+        };
+        let response = self.admin.clone().update_user(request).await?.into_inner();
+        response.user.ok_or(Error::MissingField("user"))
+    }
+
+    /// Deletes a user and its key. Needs `users.write`.
+    pub async fn delete_user(&self, user_id: i64) -> Result<(), Error> {
+        self.admin
+            .clone()
+            .delete_user(pb::DeleteUserRequest { user_id })
+            .await?;
+        Ok(())
+    }
+
+    /// Issues the user a new key, replacing its previous one. Returns the
+    /// plaintext key (shown this once) and its public description. Needs
+    /// `keys.issue`.
+    pub async fn generate_access_key(
+        &self,
+        user_id: i64,
+        expire_time: Option<prost_types::Timestamp>,
+    ) -> Result<(String, pb::AccessKeyInfo), Error> {
+        let request = pb::GenerateAccessKeyRequest {
+            user_id,
+            expire_time,
+        };
+        let response = self
+            .admin
+            .clone()
+            .generate_access_key(request)
+            .await?
+            .into_inner();
+        let info = response
+            .access_key_info
+            .ok_or(Error::MissingField("access_key_info"))?;
+        Ok((response.access_key, info))
+    }
+
+    /// Removes the user's key. Needs `keys.issue`.
+    pub async fn revoke_access_key(&self, user_id: i64) -> Result<(), Error> {
+        self.admin
+            .clone()
+            .revoke_access_key(pb::RevokeAccessKeyRequest { user_id })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Key verification (`KeyAuth`).
+impl Client {
+    /// Whether `access_key` is genuine and its user holds all of `required`.
+    /// An invalid key is an `Ok` answer; `Err` means the call itself failed.
+    /// Needs `keys.verify`.
+    pub async fn verify<I, S>(&self, access_key: &str, required: I) -> Result<Verification, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let request = pb::VerifyAccessKeyRequest {
+            access_key: access_key.to_owned(),
+            required_permissions: required.into_iter().map(Into::into).collect(),
+        };
+        let response = self.auth.clone().verify_access_key(request).await?;
+        Verification::from_response(response.into_inner())
+    }
+
+    /// The principal behind the caller's own key.
+    pub async fn who_am_i(&self) -> Result<pb::Principal, Error> {
+        let response = self.auth.clone().who_am_i(pb::WhoAmIRequest {}).await?;
+        response
+            .into_inner()
+            .principal
+            .ok_or(Error::MissingField("principal"))
+    }
+}

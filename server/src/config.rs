@@ -1,0 +1,81 @@
+//! Server configuration: flags with `ACCESSKEY_*` environment twins,
+//! validated once before anything starts.
+
+use std::{net::SocketAddr, num::NonZeroUsize};
+
+use crate::domain::secret_hash::HashParams;
+
+/// How `accesskeyd` runs. Never logged whole: the database URL may carry a
+/// password.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "ACCESSKEY_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Database: `sqlite://path` (created if missing), `postgres://…` or `mysql://…`.
+    #[arg(
+        long,
+        env = "ACCESSKEY_DATABASE_URL",
+        default_value = "sqlite://accesskey.db"
+    )]
+    pub database_url: String,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "ACCESSKEY_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    #[arg(long, env = "ACCESSKEY_ARGON2_MEMORY_KIB", default_value_t = HashParams::OWASP.memory_kib)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id passes (OWASP minimum: 2).
+    #[arg(long, env = "ACCESSKEY_ARGON2_ITERATIONS", default_value_t = HashParams::OWASP.iterations)]
+    pub argon2_iterations: u32,
+
+    /// argon2id lanes (OWASP minimum: 1).
+    #[arg(long, env = "ACCESSKEY_ARGON2_PARALLELISM", default_value_t = HashParams::OWASP.parallelism)]
+    pub argon2_parallelism: u32,
+
+    /// Most argon2 computations at once (default: one per CPU core). Bounds
+    /// argon2's memory to this × the memory cost.
+    #[arg(long, env = "ACCESSKEY_HASH_WORKERS")]
+    pub hash_workers: Option<NonZeroUsize>,
+
+    /// Serve gRPC server reflection (for grpcurl and similar tools).
+    #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reflection: bool,
+}
+
+impl Config {
+    /// Defaults, on the given database, listening wherever the caller's
+    /// listener is bound: for tests and embedding.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            db_max_connections: 10,
+            argon2_memory_kib: HashParams::OWASP.memory_kib,
+            argon2_iterations: HashParams::OWASP.iterations,
+            argon2_parallelism: HashParams::OWASP.parallelism,
+            hash_workers: None,
+            reflection: true,
+        }
+    }
+
+    /// The argon2 parameters, refused below the OWASP floor.
+    pub fn hash_params(&self) -> Result<HashParams, String> {
+        HashParams {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+        .validate()
+    }
+
+    pub fn hash_workers(&self) -> usize {
+        self.hash_workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get)
+    }
+}

@@ -1,0 +1,448 @@
+//! The directory of users and keys: every rule about who may do what.
+
+use tracing::{info, warn};
+
+use super::{
+    AuthFailure, DomainError,
+    key_format::{AccessKey, MalformedKey},
+    model::{
+        Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
+        Principal, ServicePermission, Timestamp, User, UserPatch, UserRef, Username,
+        UsernamePrefix,
+    },
+    page_token::{BadPageToken, PageTokenSigner},
+    secret_hash::SecretHasher,
+};
+use crate::store::{Store, StoreError};
+
+/// `last_used_time` is written at most this often per key, so verification
+/// does not turn into a database write per request.
+const LAST_USED_GRANULARITY_MICROS: i64 = 60 * 1_000_000;
+
+/// ListUsers page sizes.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1_000;
+
+/// The verdict on a presented key. Only `Malformed` and `NotFound` are given
+/// without the secret having matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Valid(Principal),
+    Malformed(MalformedKey),
+    NotFound,
+    Expired(Principal),
+    UserDisabled(Principal),
+    PermissionDenied {
+        principal: Principal,
+        missing: Vec<Permission>,
+    },
+}
+
+/// One page of users.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub users: Vec<User>,
+    pub next_page_token: Option<String>,
+}
+
+/// The users-and-keys service, independent of any transport.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    hasher: SecretHasher,
+    page_tokens: PageTokenSigner,
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UsernameTaken => Self::AlreadyExists(
+                "username: a user with this name (ignoring case) already exists".to_owned(),
+            ),
+            StoreError::UserMissing => Self::NotFound("user_id: no such user".to_owned()),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Database(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<BadPageToken> for DomainError {
+    fn from(error: BadPageToken) -> Self {
+        Self::InvalidArgument(super::InvalidField::new("page_token", error.to_string()))
+    }
+}
+
+impl Principal {
+    /// Checks the principal holds `permission` for the RPC it is calling.
+    pub fn require(&self, permission: ServicePermission) -> Result<(), DomainError> {
+        if self.permissions.holds(permission) {
+            Ok(())
+        } else {
+            Err(DomainError::PermissionDenied(format!(
+                "the caller lacks the `{}` permission",
+                permission.as_str()
+            )))
+        }
+    }
+}
+
+impl Directory {
+    pub async fn new(store: Store, hasher: SecretHasher) -> Result<Self, DomainError> {
+        let key = store.page_token_key().await?;
+        let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
+            DomainError::Internal("the stored page-token key has a bad length".to_owned())
+        })?;
+        Ok(Self {
+            store,
+            hasher,
+            page_tokens,
+        })
+    }
+
+    /// What a presented key is worth, and for whom. Malformed keys cost no I/O;
+    /// a key id not on record costs one indexed read and no argon2.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        required: &PermissionSet,
+    ) -> Result<Verdict, DomainError> {
+        let key = match AccessKey::parse(presented) {
+            Ok(key) => key,
+            Err(malformed) => return Ok(Verdict::Malformed(malformed)),
+        };
+        let Some(credential) = self.store.credential(key.key_id()).await? else {
+            return Ok(Verdict::NotFound);
+        };
+        if !self
+            .hasher
+            .verify(key.secret(), &credential.secret_hash)
+            .await?
+        {
+            return Ok(Verdict::NotFound);
+        }
+        // From here on the presenter holds the genuine key.
+        let now = Timestamp::now();
+        self.record_use(&credential, now).await;
+        let Credential {
+            principal,
+            user_disabled,
+            ..
+        } = credential;
+        if principal.expire_time.is_some_and(|expiry| expiry <= now) {
+            return Ok(Verdict::Expired(principal));
+        }
+        if user_disabled {
+            return Ok(Verdict::UserDisabled(principal));
+        }
+        let missing: Vec<Permission> = required
+            .missing_from(&principal.permissions)
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            Ok(Verdict::Valid(principal))
+        } else {
+            Ok(Verdict::PermissionDenied { principal, missing })
+        }
+    }
+
+    /// Authenticates a caller by its own key: any genuine, current key of an
+    /// enabled user. What it may do is checked per RPC with [`Principal::require`].
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal, DomainError> {
+        let failure = match self.verify(presented, &PermissionSet::default()).await? {
+            Verdict::Valid(principal) | Verdict::PermissionDenied { principal, .. } => {
+                return Ok(principal);
+            }
+            Verdict::Malformed(malformed) => AuthFailure::Malformed(malformed),
+            Verdict::NotFound => AuthFailure::NotValid,
+            Verdict::Expired(_) => AuthFailure::Expired,
+            Verdict::UserDisabled(_) => AuthFailure::UserDisabled,
+        };
+        Err(DomainError::Unauthenticated(failure))
+    }
+
+    async fn record_use(&self, credential: &Credential, now: Timestamp) {
+        let fresh = credential
+            .last_used_time
+            .is_some_and(|last| now.as_micros() - last.as_micros() < LAST_USED_GRANULARITY_MICROS);
+        if fresh {
+            return;
+        }
+        // Best effort: failing to note the time must not fail the verification.
+        if let Err(error) = self
+            .store
+            .record_key_use(&credential.principal.key_id, now)
+            .await
+        {
+            warn!(key_id = %credential.principal.key_id, %error, "could not record key use");
+        }
+    }
+
+    pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        ensure_may_grant(caller, new.permissions.iter())?;
+        let user = self.store.insert_user(&new, Timestamp::now()).await?;
+        info!(
+            event = "user_created",
+            caller = %caller.username.as_str(),
+            user_id = user.id,
+            username = %user.username.as_str(),
+            "user created"
+        );
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, caller: &Principal, user: &UserRef) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersRead)?;
+        self.existing_user(user).await
+    }
+
+    pub async fn list_users(
+        &self,
+        caller: &Principal,
+        page_size: u64,
+        page_token: &str,
+        prefix: &UsernamePrefix,
+    ) -> Result<Page, DomainError> {
+        caller.require(ServicePermission::UsersRead)?;
+        let limit = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let after_id = if page_token.is_empty() {
+            0
+        } else {
+            self.page_tokens.open(page_token, prefix.folded())?
+        };
+        // One extra row tells whether another page exists.
+        let mut users = self
+            .store
+            .list_users(after_id, prefix.folded(), limit + 1)
+            .await?;
+        let next_page_token = if users.len() as u64 > limit {
+            users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            users
+                .last()
+                .map(|last| self.page_tokens.sign(last.id, prefix.folded()))
+        } else {
+            None
+        };
+        Ok(Page {
+            users,
+            next_page_token,
+        })
+    }
+
+    pub async fn update_user(
+        &self,
+        caller: &Principal,
+        user_id: i64,
+        patch: UserPatch,
+    ) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        let current = self.existing_user(&UserRef::Id(user_id)).await?;
+        if let Some(permissions) = &patch.permissions {
+            ensure_may_grant(caller, permissions.missing_from(&current.permissions))?;
+            if caller.user_id == user_id {
+                let dropped: Vec<&str> = current
+                    .permissions
+                    .missing_from(permissions)
+                    .filter(|p| p.is_service_permission())
+                    .map(Permission::as_str)
+                    .collect();
+                if !dropped.is_empty() {
+                    return Err(DomainError::FailedPrecondition(format!(
+                        "permissions: a caller cannot remove service permissions from itself ({}); \
+                         ask another admin",
+                        dropped.join(", ")
+                    )));
+                }
+            }
+        }
+        if patch.disabled == Some(true) && caller.user_id == user_id {
+            return Err(DomainError::FailedPrecondition(
+                "disabled: a caller cannot disable its own user".to_owned(),
+            ));
+        }
+        let updated = self
+            .store
+            .update_user(user_id, &patch, Timestamp::now())
+            .await?
+            .ok_or_else(|| DomainError::NotFound("user.id: no such user".to_owned()))?;
+        info!(
+            event = "user_updated",
+            caller = %caller.username.as_str(),
+            user_id,
+            permissions_changed = patch.permissions.is_some(),
+            disabled = ?patch.disabled,
+            "user updated"
+        );
+        Ok(updated)
+    }
+
+    pub async fn delete_user(&self, caller: &Principal, user_id: i64) -> Result<(), DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        if caller.user_id == user_id {
+            return Err(DomainError::FailedPrecondition(
+                "user_id: a caller cannot delete its own user".to_owned(),
+            ));
+        }
+        if !self.store.delete_user(user_id).await? {
+            return Err(DomainError::NotFound("user_id: no such user".to_owned()));
+        }
+        info!(event = "user_deleted", caller = %caller.username.as_str(), user_id, "user deleted");
+        Ok(())
+    }
+
+    /// Issues `user_id` a new key, replacing any previous one atomically.
+    /// The returned key is the only copy of its secret anywhere.
+    pub async fn generate_key(
+        &self,
+        caller: &Principal,
+        user_id: i64,
+        expire_time: Option<Timestamp>,
+    ) -> Result<(AccessKey, KeyInfo), DomainError> {
+        caller.require(ServicePermission::KeysIssue)?;
+        let now = Timestamp::now();
+        if expire_time.is_some_and(|expiry| expiry <= now) {
+            return Err(super::InvalidField::new("expire_time", "must be in the future").into());
+        }
+        let user = self.existing_user(&UserRef::Id(user_id)).await?;
+        if let IdentityProvider::External(provider) = &user.identity_provider {
+            return Err(DomainError::FailedPrecondition(format!(
+                "user_id: users from an external identity provider ({provider}) cannot have an access key"
+            )));
+        }
+        if user.disabled {
+            return Err(DomainError::FailedPrecondition(
+                "user_id: the user is disabled; enable it before issuing a key".to_owned(),
+            ));
+        }
+        let (key, info) = self.issue_key(user.id, now, expire_time).await?;
+        info!(
+            event = "key_issued",
+            caller = %caller.username.as_str(),
+            user_id,
+            key_id = %info.key_id,
+            replaced = user.access_key.is_some(),
+            "access key issued"
+        );
+        Ok((key, info))
+    }
+
+    async fn issue_key(
+        &self,
+        user_id: i64,
+        now: Timestamp,
+        expire_time: Option<Timestamp>,
+    ) -> Result<(AccessKey, KeyInfo), DomainError> {
+        let key = AccessKey::generate()?;
+        let secret_hash = self.hasher.hash(key.secret()).await?;
+        let new_key = NewKey {
+            key_id: key.key_id().clone(),
+            secret_hash,
+            create_time: now,
+            expire_time,
+        };
+        self.store.replace_key(user_id, &new_key).await?;
+        let info = KeyInfo {
+            key_id: new_key.key_id,
+            create_time: now,
+            expire_time,
+            last_used_time: None,
+        };
+        Ok((key, info))
+    }
+
+    pub async fn revoke_key(&self, caller: &Principal, user_id: i64) -> Result<(), DomainError> {
+        caller.require(ServicePermission::KeysIssue)?;
+        if caller.user_id == user_id {
+            return Err(DomainError::FailedPrecondition(
+                "user_id: a caller cannot revoke its own key (generate a new one to rotate it)"
+                    .to_owned(),
+            ));
+        }
+        self.existing_user(&UserRef::Id(user_id)).await?;
+        if !self.store.delete_key(user_id).await? {
+            return Err(DomainError::NotFound(
+                "user_id: the user has no access key".to_owned(),
+            ));
+        }
+        info!(event = "key_revoked", caller = %caller.username.as_str(), user_id, "access key revoked");
+        Ok(())
+    }
+
+    /// Creates the first admin, holding every service permission, and its key.
+    /// Refuses when any user exists, so it cannot happen twice by accident.
+    pub async fn bootstrap(&self, username: Username) -> Result<AccessKey, DomainError> {
+        if self.store.any_user().await? {
+            return Err(DomainError::FailedPrecondition(
+                "the database already has users; bootstrap runs only on an empty database \
+                 (use `bootstrap --reissue` to replace the bootstrap admin's lost key)"
+                    .to_owned(),
+            ));
+        }
+        let admin = NewUser {
+            username,
+            email: String::new(),
+            display_name: "Bootstrap administrator".to_owned(),
+            identity_provider: IdentityProvider::Local,
+            permissions: PermissionSet::from_permissions(
+                ServicePermission::ALL
+                    .into_iter()
+                    .map(ServicePermission::permission),
+            ),
+        };
+        let now = Timestamp::now();
+        let user = self.store.insert_user(&admin, now).await?;
+        let (key, info) = self.issue_key(user.id, now, None).await?;
+        warn!(event = "bootstrap", user_id = user.id, key_id = %info.key_id, "bootstrap admin created");
+        Ok(key)
+    }
+
+    /// Replaces the key of an existing local user from the server host, for an
+    /// admin who lost the only admin key. Loud on purpose.
+    pub async fn reissue_bootstrap_key(
+        &self,
+        username: &Username,
+    ) -> Result<AccessKey, DomainError> {
+        let user = self
+            .existing_user(&UserRef::Username(username.clone()))
+            .await?;
+        if user.identity_provider != IdentityProvider::Local || user.disabled {
+            return Err(DomainError::FailedPrecondition(
+                "the user must be a local, enabled user".to_owned(),
+            ));
+        }
+        let (key, info) = self.issue_key(user.id, Timestamp::now(), None).await?;
+        warn!(event = "bootstrap_reissue", user_id = user.id, key_id = %info.key_id, "key reissued from the server host");
+        Ok(key)
+    }
+
+    async fn existing_user(&self, user: &UserRef) -> Result<User, DomainError> {
+        self.store.user(user).await?.ok_or_else(|| {
+            DomainError::NotFound(match user {
+                UserRef::Id(_) => "user_id: no such user".to_owned(),
+                UserRef::Username(_) => "username: no such user".to_owned(),
+            })
+        })
+    }
+}
+
+/// Service permissions may only be granted by a caller who holds them.
+fn ensure_may_grant<'a>(
+    caller: &Principal,
+    granted: impl Iterator<Item = &'a Permission>,
+) -> Result<(), DomainError> {
+    let forbidden: Vec<&str> = granted
+        .filter(|p| p.is_service_permission() && !caller.permissions.contains(p))
+        .map(Permission::as_str)
+        .collect();
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::PermissionDenied(format!(
+            "permissions: the caller cannot grant service permissions it does not hold itself ({})",
+            forbidden.join(", ")
+        )))
+    }
+}

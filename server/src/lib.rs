@@ -1,0 +1,102 @@
+//! accesskeyd: a gRPC service that issues one access key per user and tells
+//! backend services whether a presented key is genuine and what its user may do.
+//!
+//! Layers, outermost first: [`service`] (gRPC: callers, validation,
+//! conversion), [`domain`] (the rules), [`store`] (sea-orm). Nothing leaks
+//! upward. [`run`] serves on a listener the caller has already bound, so
+//! production binds from [`Config`] and tests bind port 0.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod domain;
+pub mod service;
+pub mod store;
+
+use std::future::Future;
+
+use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::info;
+
+pub use config::Config;
+use domain::{Directory, DomainError, secret_hash::SecretHasher};
+use service::{KeyAuthService, UserAdminService};
+use store::{Store, StoreError, StoreOptions};
+
+/// Why the server could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Connects to the database, applies migrations and assembles the directory.
+pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
+    let params = config.hash_params().map_err(ServerError::Config)?;
+    let store = Store::connect(&StoreOptions {
+        database_url: config.database_url.clone(),
+        max_connections: config.db_max_connections,
+    })
+    .await?;
+    store.migrate().await?;
+    let hasher = SecretHasher::new(params, config.hash_workers());
+    let directory = Directory::new(store.clone(), hasher).await?;
+    Ok((store, directory))
+}
+
+/// Serves accesskey on `listener` until `shutdown` completes, then finishes
+/// in-flight calls and closes the database.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let (store, directory) = open(&config).await?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<UserAdminServer<UserAdminService>>()
+        .await;
+    health.set_serving::<KeyAuthServer<KeyAuthService>>().await;
+
+    let reflection = if config.reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(accesskey_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
+
+    let address = listener.local_addr().ok();
+    info!(
+        ?address,
+        reflection = config.reflection,
+        "accesskeyd serving"
+    );
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(UserAdminServer::new(UserAdminService::new(
+            directory.clone(),
+        )))
+        .add_service(KeyAuthServer::new(KeyAuthService::new(directory)))
+        .add_optional_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    info!("accesskeyd stopped accepting; closing the database");
+    store.close().await?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! The gRPC layer: authenticates callers, validates and converts requests,
+//! delegates to the [`Directory`], and maps its errors to statuses. No rule
+//! lives here and no storage type reaches here.
+
+mod caller;
+mod convert;
+mod key_auth;
+mod status;
+mod user_admin;
+
+use tonic::Status;
+
+use crate::domain::{DomainError, model::Principal};
+
+pub use caller::ACCESS_KEY_HEADER;
+pub use key_auth::KeyAuthService;
+pub use user_admin::UserAdminService;
+
+/// Turns a domain result into the RPC's result, logging permission denials
+/// as security events on the way.
+fn conclude<T>(
+    rpc: &'static str,
+    caller: &Principal,
+    result: Result<T, DomainError>,
+) -> Result<T, Status> {
+    if let Err(DomainError::PermissionDenied(reason)) = &result {
+        tracing::info!(
+            event = "permission_denied",
+            rpc,
+            key_id = %caller.key_id,
+            user_id = caller.user_id,
+            %reason,
+        );
+    }
+    result.map_err(Status::from)
+}

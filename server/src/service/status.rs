@@ -1,0 +1,28 @@
+//! The one mapping from domain errors to gRPC statuses.
+
+use tonic::Status;
+use tracing::{error, warn};
+
+use crate::domain::DomainError;
+
+impl From<DomainError> for Status {
+    fn from(failure: DomainError) -> Self {
+        match failure {
+            DomainError::InvalidArgument(invalid) => Status::invalid_argument(invalid.to_string()),
+            DomainError::Unauthenticated(why) => Status::unauthenticated(why.to_string()),
+            DomainError::PermissionDenied(message) => Status::permission_denied(message),
+            DomainError::NotFound(message) => Status::not_found(message),
+            DomainError::AlreadyExists(message) => Status::already_exists(message),
+            DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+            // Detail goes to the log; callers get no driver text, SQL or paths.
+            DomainError::Unavailable(detail) => {
+                warn!(%detail, "storage unavailable");
+                Status::unavailable("storage is temporarily unavailable; retry with backoff")
+            }
+            DomainError::Internal(detail) => {
+                error!(%detail, "internal error");
+                Status::internal("internal error; the server log has the details")
+            }
+        }
+    }
+}

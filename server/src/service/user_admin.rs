@@ -1,0 +1,154 @@
+//! `accesskey.v1.UserAdmin`: user and key administration.
+
+use accesskey_proto::pb::{self, user_admin_server::UserAdmin};
+use tonic::{Request, Response, Status};
+
+use super::{
+    caller::authenticate,
+    conclude,
+    convert::{self, ListQuery, UserUpdate},
+};
+use crate::domain::{
+    Directory, DomainError,
+    model::{NewUser, UserRef},
+};
+
+/// The UserAdmin service: thin handlers over the [`Directory`].
+#[derive(Debug, Clone)]
+pub struct UserAdminService {
+    directory: Directory,
+}
+
+impl UserAdminService {
+    pub fn new(directory: Directory) -> Self {
+        Self { directory }
+    }
+}
+
+#[tonic::async_trait]
+impl UserAdmin for UserAdminService {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        const RPC: &str = "CreateUser";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let new_user = NewUser::try_from(request.into_inner())?;
+            self.directory.create_user(&caller, new_user).await
+        }
+        .await;
+        let user = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::CreateUserResponse {
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        const RPC: &str = "GetUser";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let which = UserRef::try_from(request.into_inner())?;
+            self.directory.get_user(&caller, &which).await
+        }
+        .await;
+        let user = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        const RPC: &str = "ListUsers";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let query = ListQuery::try_from(request.into_inner())?;
+            self.directory
+                .list_users(&caller, query.page_size, &query.page_token, &query.prefix)
+                .await
+        }
+        .await;
+        let page = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: page.users.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        const RPC: &str = "UpdateUser";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let UserUpdate { user_id, patch } = UserUpdate::try_from(request.into_inner())?;
+            self.directory.update_user(&caller, user_id, patch).await
+        }
+        .await;
+        let user = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::UpdateUserResponse {
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        const RPC: &str = "DeleteUser";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let pb::DeleteUserRequest { user_id } = request.into_inner();
+            let user_id = convert::user_id("user_id", user_id)?;
+            self.directory.delete_user(&caller, user_id).await
+        }
+        .await;
+        conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+
+    async fn generate_access_key(
+        &self,
+        request: Request<pb::GenerateAccessKeyRequest>,
+    ) -> Result<Response<pb::GenerateAccessKeyResponse>, Status> {
+        const RPC: &str = "GenerateAccessKey";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let pb::GenerateAccessKeyRequest {
+                user_id,
+                expire_time,
+            } = request.into_inner();
+            let user_id = convert::user_id("user_id", user_id)?;
+            let expire_time = convert::timestamp("expire_time", expire_time)?;
+            self.directory
+                .generate_key(&caller, user_id, expire_time)
+                .await
+        }
+        .await;
+        let (key, info) = conclude(RPC, &caller, result)?;
+        Ok(Response::new(convert::generated_key(&key, info)))
+    }
+
+    async fn revoke_access_key(
+        &self,
+        request: Request<pb::RevokeAccessKeyRequest>,
+    ) -> Result<Response<pb::RevokeAccessKeyResponse>, Status> {
+        const RPC: &str = "RevokeAccessKey";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result: Result<(), DomainError> = async {
+            let pb::RevokeAccessKeyRequest { user_id } = request.into_inner();
+            let user_id = convert::user_id("user_id", user_id)?;
+            self.directory.revoke_key(&caller, user_id).await
+        }
+        .await;
+        conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::RevokeAccessKeyResponse {}))
+    }
+}

@@ -1,0 +1,6 @@
+//! sea-orm entities, one per table. The migrations in `store::migration` are
+//! the source of truth for the schema; these mirror them.
+
+pub mod access_key;
+pub mod setting;
+pub mod user;

@@ -1,0 +1,27 @@
+//! Schema migrations: the source of truth for the schema, run by production
+//! and tests alike (never schema sync), so entities and schema cannot drift.
+
+// `MigrationTrait` declares `&SchemaManager` with an elided lifetime; an
+// explicit `'_` would not match the trait's late-bound lifetime.
+#![allow(elided_lifetimes_in_paths)]
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_users;
+mod m20261126_000002_create_access_keys;
+mod m20261126_000003_create_settings;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_users::Migration),
+            Box::new(m20261126_000002_create_access_keys::Migration),
+            Box::new(m20261126_000003_create_settings::Migration),
+        ]
+    }
+}

@@ -1,0 +1,399 @@
+//! Storage: sea-orm entities, migrations, and the domain-level queries the
+//! [`crate::domain::Directory`] runs. Nothing above this module sees sea-orm.
+//!
+//! One code path serves SQLite, PostgreSQL and MySQL/MariaDB. Writes are
+//! single statements wherever the rules allow, so they are atomic without
+//! explicit transactions, and the schema's unique and foreign keys (not a
+//! read-then-write) enforce one key per user and case-insensitive usernames.
+
+pub mod entity;
+pub mod migration;
+
+use std::time::Duration;
+
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait as _,
+    ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
+    sea_query::{Expr, LikeExpr, OnConflict},
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use sea_orm_migration::MigratorTrait as _;
+
+use crate::domain::{
+    key_format::KeyId,
+    model::{
+        Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
+        Principal, Timestamp, User, UserPatch, UserRef, Username,
+    },
+};
+use entity::{access_key, setting, user};
+
+/// How long a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Separates permission names in the `permissions` column.
+const PERMISSION_SEPARATOR: char = '\n';
+/// The `settings` row holding the ListUsers page-token MAC key.
+const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
+/// The LIKE escape character: not allowed in usernames, so unambiguous.
+const LIKE_ESCAPE: char = '!';
+
+/// Storage failures, classified for the domain.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a user with this username already exists")]
+    UsernameTaken,
+    #[error("the user does not exist")]
+    UserMissing,
+    /// The database could not be reached or was too busy; retrying may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        match error.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => return Self::UsernameTaken,
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => return Self::UserMissing,
+            _ => {}
+        }
+        match error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error.to_string()),
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub database_url: String,
+    pub max_connections: u32,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed). Does not migrate.
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut connect = ConnectOptions::new(options.database_url.clone());
+        connect
+            .max_connections(options.max_connections)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            // sqlx logs every statement at info by default; ours are not
+            // interesting, and their parameters must never reach a log.
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                // WAL lets readers run beside the writer; FULL makes every
+                // acknowledged write survive power loss, not only a crash.
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(connect).await?;
+        Ok(Self { db })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, flushing SQLite's WAL.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await?;
+        Ok(())
+    }
+
+    /// The page-token MAC key, created by whichever replica asks first.
+    pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| StoreError::Database(e.to_string()))?;
+        let candidate = setting::ActiveModel {
+            name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
+            value: Set(to_hex(&fresh)),
+        };
+        // Insert-if-absent, then read: concurrent replicas all read the winner.
+        setting::Entity::insert(candidate)
+            .on_conflict_do_nothing_on([setting::Column::Name])
+            .exec(&self.db)
+            .await?;
+        let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::Database("the page-token key vanished".to_owned()))?;
+        from_hex(&stored.value)
+            .ok_or_else(|| StoreError::Database("the stored page-token key is not hex".to_owned()))
+    }
+
+    pub async fn any_user(&self) -> Result<bool, StoreError> {
+        Ok(user::Entity::find().one(&self.db).await?.is_some())
+    }
+
+    pub async fn insert_user(&self, new: &NewUser, now: Timestamp) -> Result<User, StoreError> {
+        let row = user::ActiveModel {
+            id: NotSet,
+            username: Set(new.username.as_str().to_owned()),
+            username_folded: Set(new.username.folded()),
+            email: Set(new.email.clone()),
+            display_name: Set(new.display_name.clone()),
+            identity_provider: Set(new.identity_provider.as_str().to_owned()),
+            permissions: Set(join_permissions(&new.permissions)),
+            disabled: Set(false),
+            create_time: Set(now.as_micros()),
+            update_time: Set(now.as_micros()),
+        };
+        let inserted = user::Entity::insert(row)
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(to_user(inserted, None))
+    }
+
+    pub async fn user(&self, which: &UserRef) -> Result<Option<User>, StoreError> {
+        let query = match which {
+            UserRef::Id(id) => user::Entity::find().filter(user::Column::Id.eq(*id)),
+            UserRef::Username(name) => {
+                user::Entity::find().filter(user::Column::UsernameFolded.eq(name.folded()))
+            }
+        };
+        let found = query
+            .find_also_related(access_key::Entity)
+            .one(&self.db)
+            .await?;
+        Ok(found.map(|(user, key)| to_user(user, key)))
+    }
+
+    /// Users with id above `after_id` whose folded name starts with `prefix`,
+    /// in id order. Ids only grow, so paging by id sees every user that exists
+    /// throughout exactly once.
+    pub async fn list_users(
+        &self,
+        after_id: i64,
+        folded_prefix: &str,
+        limit: u64,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
+        if !folded_prefix.is_empty() {
+            let pattern = format!("{}%", escape_like(folded_prefix));
+            query = query.filter(
+                Expr::col((user::Entity, user::Column::UsernameFolded))
+                    .like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)),
+            );
+        }
+        let rows = query
+            .order_by_asc(user::Column::Id)
+            .limit(limit)
+            .find_also_related(access_key::Entity)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, key)| to_user(user, key))
+            .collect())
+    }
+
+    /// Applies `patch` in one UPDATE; `None` when the user does not exist.
+    pub async fn update_user(
+        &self,
+        id: i64,
+        patch: &UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        let UserPatch {
+            email,
+            display_name,
+            permissions,
+            disabled,
+        } = patch;
+        let changes = user::ActiveModel {
+            id: NotSet,
+            username: NotSet,
+            username_folded: NotSet,
+            email: email.clone().map_or(NotSet, Set),
+            display_name: display_name.clone().map_or(NotSet, Set),
+            identity_provider: NotSet,
+            permissions: permissions
+                .as_ref()
+                .map(join_permissions)
+                .map_or(NotSet, Set),
+            disabled: disabled.map_or(NotSet, Set),
+            update_time: Set(now.as_micros()),
+            create_time: NotSet,
+        };
+        let result = user::Entity::update_many()
+            .set(changes)
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.user(&UserRef::Id(id)).await
+    }
+
+    /// Deletes the user and (by cascade) its key. `false` if there was none.
+    pub async fn delete_user(&self, id: i64) -> Result<bool, StoreError> {
+        let result = user::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Makes `key` the user's only key in one statement (an upsert on the
+    /// unique `user_id`), so the previous key dies in the same instant and
+    /// racing calls leave exactly one key.
+    pub async fn replace_key(&self, user_id: i64, key: &NewKey) -> Result<(), StoreError> {
+        let row = access_key::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            key_id: Set(key.key_id.as_str().to_owned()),
+            secret_hash: Set(key.secret_hash.clone()),
+            create_time: Set(key.create_time.as_micros()),
+            expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
+            last_used_time: Set(None),
+        };
+        access_key::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(access_key::Column::UserId)
+                    .update_columns([
+                        access_key::Column::KeyId,
+                        access_key::Column::SecretHash,
+                        access_key::Column::CreateTime,
+                        access_key::Column::ExpireTime,
+                        access_key::Column::LastUsedTime,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|error| match StoreError::from(error) {
+                // The only unique key an upsert on user_id can still hit is
+                // key_id: a 95-bit collision, not a duplicate username.
+                StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Deletes the user's key. `false` if it had none.
+    pub async fn delete_key(&self, user_id: i64) -> Result<bool, StoreError> {
+        let result = access_key::Entity::delete_many()
+            .filter(access_key::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// The key with `key_id` and its user, in one indexed read.
+    pub async fn credential(&self, key_id: &KeyId) -> Result<Option<Credential>, StoreError> {
+        let found = access_key::Entity::find()
+            .filter(access_key::Column::KeyId.eq(key_id.as_str()))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        let Some((key, Some(user))) = found else {
+            return Ok(None);
+        };
+        Ok(Some(Credential {
+            principal: Principal {
+                user_id: user.id,
+                username: Username::from_stored(user.username),
+                permissions: split_permissions(&user.permissions),
+                key_id: KeyId::from_stored(key.key_id),
+                expire_time: key.expire_time.map(Timestamp::from_micros),
+            },
+            secret_hash: key.secret_hash,
+            user_disabled: user.disabled,
+            last_used_time: key.last_used_time.map(Timestamp::from_micros),
+        }))
+    }
+
+    pub async fn record_key_use(&self, key_id: &KeyId, now: Timestamp) -> Result<(), StoreError> {
+        access_key::Entity::update_many()
+            .col_expr(
+                access_key::Column::LastUsedTime,
+                Expr::value(now.as_micros()),
+            )
+            .filter(access_key::Column::KeyId.eq(key_id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs a trivial query, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+}
+
+fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {
+    User {
+        id: row.id,
+        username: Username::from_stored(row.username),
+        email: row.email,
+        display_name: row.display_name,
+        identity_provider: if row.identity_provider == IdentityProvider::LOCAL {
+            IdentityProvider::Local
+        } else {
+            IdentityProvider::External(row.identity_provider)
+        },
+        permissions: split_permissions(&row.permissions),
+        disabled: row.disabled,
+        access_key: key.map(|key| KeyInfo {
+            key_id: KeyId::from_stored(key.key_id),
+            create_time: Timestamp::from_micros(key.create_time),
+            expire_time: key.expire_time.map(Timestamp::from_micros),
+            last_used_time: key.last_used_time.map(Timestamp::from_micros),
+        }),
+        create_time: Timestamp::from_micros(row.create_time),
+        update_time: Timestamp::from_micros(row.update_time),
+    }
+}
+
+fn join_permissions(permissions: &PermissionSet) -> String {
+    let names: Vec<&str> = permissions.iter().map(Permission::as_str).collect();
+    names.join(&PERMISSION_SEPARATOR.to_string())
+}
+
+fn split_permissions(column: &str) -> PermissionSet {
+    PermissionSet::from_permissions(
+        column
+            .split(PERMISSION_SEPARATOR)
+            .filter(|name| !name.is_empty())
+            .map(Permission::from_stored),
+    )
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_') || c == LIKE_ESCAPE {
+            escaped.push(LIKE_ESCAPE);
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

@@ -1,0 +1,1 @@
+//! Support crate for the end-to-end tests; the tests live in `e2e/`.
