@@ -21,9 +21,20 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// Apply pending migrations on start. With `false`, refuse to start while
+    /// the schema is behind (for deployments that run `accesskeyd migrate`
+    /// as a separate step).
+    #[arg(long, env = "ACCESSKEY_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_migrate: bool,
+
     /// Most database connections in the pool.
     #[arg(long, env = "ACCESSKEY_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+
+    /// How long a call waits for a database connection before failing with
+    /// UNAVAILABLE, in milliseconds.
+    #[arg(long, env = "ACCESSKEY_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub db_acquire_timeout_ms: u64,
 
     /// argon2id memory cost in KiB (OWASP minimum: 19456).
     #[arg(long, env = "ACCESSKEY_ARGON2_MEMORY_KIB", default_value_t = HashParams::OWASP.memory_kib)]
@@ -54,7 +65,9 @@ impl Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
+            auto_migrate: true,
             db_max_connections: 10,
+            db_acquire_timeout_ms: 3_000,
             argon2_memory_kib: HashParams::OWASP.memory_kib,
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,

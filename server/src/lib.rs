@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod service;
@@ -46,9 +47,27 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     let store = Store::connect(&StoreOptions {
         database_url: config.database_url.clone(),
         max_connections: config.db_max_connections,
+        acquire_timeout: std::time::Duration::from_millis(config.db_acquire_timeout_ms),
     })
     .await?;
-    store.migrate().await?;
+    if config.auto_migrate {
+        if let Err(error) = store.migrate().await {
+            // Replicas starting together race to migrate; the losers find
+            // the schema already current, which is all they need.
+            if store.pending_migrations().await? > 0 {
+                return Err(error.into());
+            }
+            tracing::warn!("another process applied the migrations concurrently");
+        }
+    } else {
+        let pending = store.pending_migrations().await?;
+        if pending > 0 {
+            return Err(ServerError::Config(format!(
+                "the database schema is {pending} migration(s) behind and --auto-migrate is off; \
+                 run `accesskeyd migrate` first"
+            )));
+        }
+    }
     let hasher = SecretHasher::new(params, config.hash_workers());
     let directory = Directory::new(store.clone(), hasher).await?;
     Ok((store, directory))
@@ -80,12 +99,10 @@ pub async fn run(
         None
     };
 
-    let address = listener.local_addr().ok();
-    info!(
-        ?address,
-        reflection = config.reflection,
-        "accesskeyd serving"
-    );
+    // Harnesses and scripts that bind port 0 read the address from this line.
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, reflection = config.reflection, "accesskeyd listening");
+    }
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)

@@ -1,6 +1,12 @@
 //! One harness for every end-to-end test: a real `accesskeyd` (the server
-//! library, in process) on an ephemeral port over its own SQLite file,
-//! reached only over gRPC through the client crate.
+//! library in process, or the binary as a child process) on an ephemeral
+//! port over its own throwaway database, reached only over gRPC through the
+//! client crate.
+//!
+//! SQLite is always tested. PostgreSQL and MySQL/MariaDB are tested when
+//! `ACCESSKEY_TEST_POSTGRES_URL` / `ACCESSKEY_TEST_MYSQL_URL` name a server
+//! (any database on it; each test creates and drops its own). Under `CI=true`
+//! a missing or unreachable backend fails the test instead of skipping it.
 
 use std::{
     io::Write,
@@ -11,8 +17,190 @@ use std::{
 
 use accesskey_client::{Client, pb};
 use accesskey_server::{Config, domain::model::Username};
+use sea_orm::{ConnectionTrait as _, Database};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// Runs each scenario once per backend, as `<scenario>::sqlite`,
+/// `<scenario>::postgres` and `<scenario>::mysql`.
+macro_rules! on_every_backend {
+    ($( $(#[$meta:meta])* async fn $name:ident($server:ident: TestServer) $body:block )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($server: $crate::harness::TestServer) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                scenario($crate::harness::TestServer::start().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(server) =
+                    $crate::harness::TestServer::start_on($crate::harness::Backend::Postgres).await
+                {
+                    scenario(server).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                if let Some(server) =
+                    $crate::harness::TestServer::start_on($crate::harness::Backend::Mysql).await
+                {
+                    scenario(server).await;
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_every_backend;
+
+/// A database engine the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    fn server_url_variable(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => Some("ACCESSKEY_TEST_POSTGRES_URL"),
+            Self::Mysql => Some("ACCESSKEY_TEST_MYSQL_URL"),
+        }
+    }
+}
+
+/// A database made for one test and dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    backend: Backend,
+    /// For SQLite: the directory holding the file. For servers: the admin URL
+    /// and the database's name, to drop it.
+    dir: Option<TempDir>,
+    server: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh database on `backend`, or `None` when that backend is not
+    /// configured (outside CI only).
+    pub async fn create(backend: Backend) -> Option<Self> {
+        let Some(variable) = backend.server_url_variable() else {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let path = dir.path().join("accesskey.db");
+            return Some(Self {
+                url: format!("sqlite://{}", path.display()),
+                backend,
+                dir: Some(dir),
+                server: None,
+            });
+        };
+        let in_ci = std::env::var("CI").is_ok_and(|value| value == "true");
+        let admin_url = match std::env::var(variable) {
+            Ok(url) if !url.is_empty() => url,
+            _ if in_ci => panic!("{variable} is not set: CI must test every backend"),
+            _ => {
+                eprintln!("skipped: set {variable} to run this test on {backend:?}");
+                return None;
+            }
+        };
+        let name = format!("accesskey_test_{}", random_suffix());
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach {backend:?} at {variable}: {e}"));
+        let create = match backend {
+            Backend::Mysql => {
+                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            }
+            _ => format!("CREATE DATABASE {name}"),
+        };
+        admin
+            .execute_unprepared(&create)
+            .await
+            .expect("create the test database");
+        let _ = admin.close().await;
+        Some(Self {
+            url: with_database_name(&admin_url, &name),
+            backend,
+            dir: None,
+            server: Some((admin_url, name)),
+        })
+    }
+
+    /// For SQLite: the database file.
+    /// For PostgreSQL and MySQL: the admin URL and the database's name.
+    pub fn server_database(&self) -> Option<(&str, &str)> {
+        self.server
+            .as_ref()
+            .map(|(url, name)| (url.as_str(), name.as_str()))
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| dir.path().join("accesskey.db"))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.server.take() else {
+            return;
+        };
+        let drop = match self.backend {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS {name}"),
+        };
+        // Drop runs inside a test's runtime, which cannot be blocked on; a
+        // thread with its own runtime does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    if let Err(error) = admin.execute_unprepared(&drop).await {
+                        eprintln!("could not drop test database {name}: {error}");
+                    }
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// `url` with its database (the last path segment) replaced by `name`.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
 
 /// Every log line every in-process server wrote, at trace level, so tests can
 /// check that no secret ever reaches a log.
@@ -64,29 +252,26 @@ pub struct TestServer {
     pub address: SocketAddr,
     pub admin: Client,
     pub admin_key: String,
-    pub database_path: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    dir: Option<TempDir>,
+    database: Option<TestDatabase>,
 }
 
 impl TestServer {
+    /// A server on a fresh SQLite file (always available).
     pub async fn start() -> Self {
-        capture_logs();
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let database_path = dir.path().join("accesskey.db");
-        let config = Config::for_database(format!("sqlite://{}", database_path.display()));
+        Self::start_on(Backend::Sqlite)
+            .await
+            .expect("SQLite is always available")
+    }
 
-        // Bootstrap the first admin, as `accesskeyd bootstrap` does.
-        let (store, directory) = accesskey_server::open(&config)
-            .await
-            .expect("open database");
-        let admin_key = directory
-            .bootstrap(Username::parse("username", "admin").expect("valid name"))
-            .await
-            .expect("bootstrap on a fresh database")
-            .expose_plaintext();
-        store.close().await.expect("close");
+    /// A server on a fresh database of `backend`, or `None` if that backend
+    /// is not configured (outside CI).
+    pub async fn start_on(backend: Backend) -> Option<Self> {
+        capture_logs();
+        let database = TestDatabase::create(backend).await?;
+        let config = Config::for_database(database.url.clone());
+        let admin_key = bootstrap(&config).await;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("bound address");
@@ -103,20 +288,14 @@ impl TestServer {
             .connect()
             .await
             .expect("connect to the test server");
-        Self {
+        Some(Self {
             address,
             admin,
             admin_key,
-            database_path,
             shutdown: Some(shutdown),
             task: Some(task),
-            dir: Some(dir),
-        }
-    }
-
-    #[allow(dead_code, reason = "for tests that bring their own client")]
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+            database: Some(database),
+        })
     }
 
     /// A client on the same connection presenting `key`.
@@ -142,16 +321,22 @@ impl TestServer {
             .expect("create user")
     }
 
+    pub fn database(&self) -> &TestDatabase {
+        self.database.as_ref().expect("kept until stop")
+    }
+
     /// Stops the server, waiting for it to finish and close its database,
-    /// and hands over the directory holding the database files.
-    pub async fn stop(mut self) -> TempDir {
+    /// and hands over the database (dropped, with its files, when dropped).
+    pub async fn stop(mut self) -> TestDatabase {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("server task ends cleanly");
         }
-        self.dir.take().expect("the directory is kept until stop")
+        self.database
+            .take()
+            .expect("the database is kept until stop")
     }
 }
 
@@ -161,6 +346,19 @@ impl Drop for TestServer {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// Creates the first admin on the database at `config`, as `accesskeyd
+/// bootstrap` does, and returns its key.
+pub async fn bootstrap(config: &Config) -> String {
+    let (store, directory) = accesskey_server::open(config).await.expect("open database");
+    let admin_key = directory
+        .bootstrap(Username::parse("username", "admin").expect("valid name"))
+        .await
+        .expect("bootstrap on a fresh database")
+        .expose_plaintext();
+    store.close().await.expect("close");
+    admin_key
 }
 
 pub fn new_user(username: &str, permissions: &[&str]) -> pb::CreateUserRequest {
@@ -179,4 +377,73 @@ pub fn code<T: std::fmt::Debug>(result: Result<T, accesskey_client::Error>) -> t
         .expect_err("the call should fail")
         .code()
         .expect("a status from the server")
+}
+
+/// `accesskeyd` as a separate process, as deployments run it: for replica
+/// and crash tests.
+pub struct Replica {
+    pub address: SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl Replica {
+    /// Starts `accesskeyd` on `database_url`, listening on an ephemeral port.
+    pub async fn spawn(database_url: &str) -> Self {
+        use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"))
+            .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start accesskeyd");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("accesskeyd announces its address within 30 s")
+                .expect("read stderr")
+                .expect("accesskeyd exited before listening");
+            if let Some(rest) = line
+                .split("address=")
+                .nth(1)
+                .filter(|_| line.contains("accesskeyd listening"))
+            {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                break address.parse().expect("a socket address");
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { address, child }
+    }
+
+    /// A client of this replica presenting `key`.
+    pub async fn client(&self, key: &str) -> Client {
+        Client::builder(format!("http://{}", self.address))
+            .access_key(key)
+            .connect()
+            .await
+            .expect("connect to the replica")
+    }
+
+    /// SIGKILL: no shutdown, no flush, exactly like a crash.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("kill accesskeyd");
+    }
+}
+
+/// Runs `accesskeyd` with `args` to completion (for subcommands).
+pub async fn run_accesskeyd(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run accesskeyd")
 }

@@ -7,235 +7,223 @@ use accesskey_client::{Verification, pb};
 use accesskey_server::domain::key_format::{AccessKey, KEY_PREFIX};
 use tonic::Code;
 
-use crate::harness::{TestServer, code, new_user};
+use crate::harness::{code, new_user, on_every_backend};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
-#[tokio::test]
-async fn generated_key_is_shown_once_and_described_without_its_secret() {
-    let server = TestServer::start().await;
-    let user = server.create_user("svc", &[]).await;
-    let (key, info) = server
-        .admin
-        .generate_access_key(user.id, None)
-        .await
-        .expect("generate");
-    let parsed = AccessKey::parse(&key).expect("well-formed");
-    assert!(key.starts_with(KEY_PREFIX));
-    assert_eq!(info.key_id, parsed.key_id().as_str());
-    assert!(info.expire_time.is_none() && info.last_used_time.is_none());
-
-    let described = server.admin.get_user(user.id).await.expect("get");
-    let described_key = described.access_key.clone().expect("has a key now");
-    assert_eq!(described_key.key_id, info.key_id);
-    let rendered = format!("{described:?}");
-    assert!(
-        !rendered.contains(&key[KEY_PREFIX.len() + 17..]),
-        "the secret must not come back"
-    );
-}
-
-#[tokio::test]
-async fn regenerating_replaces_the_old_key_at_once() {
-    let server = TestServer::start().await;
-    let (user, first) = server.user_with_key("rotating", &[]).await;
-    let (second, _) = server
-        .admin
-        .generate_access_key(user.id, None)
-        .await
-        .expect("regenerate");
-    assert_ne!(first, second);
-    assert_eq!(
-        server
+on_every_backend! {
+    async fn generated_key_is_shown_once_and_described_without_its_secret(server: TestServer) {
+        let user = server.create_user("svc", &[]).await;
+        let (key, info) = server
             .admin
-            .verify(&first, NO_PERMISSIONS)
+            .generate_access_key(user.id, None)
             .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-    assert!(
-        server
-            .admin
-            .verify(&second, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
-}
+            .expect("generate");
+        let parsed = AccessKey::parse(&key).expect("well-formed");
+        assert!(key.starts_with(KEY_PREFIX));
+        assert_eq!(info.key_id, parsed.key_id().as_str());
+        assert!(info.expire_time.is_none() && info.last_used_time.is_none());
 
-#[tokio::test]
-async fn concurrent_regeneration_leaves_exactly_one_valid_key() {
-    let server = TestServer::start().await;
-    let user = server.create_user("raced", &[]).await;
-    let attempts: Vec<_> = (0..8)
-        .map(|_| {
-            let admin = server.admin.clone();
-            tokio::spawn(async move { admin.generate_access_key(user.id, None).await })
-        })
-        .collect();
-    let mut keys = Vec::new();
-    for attempt in attempts {
-        keys.push(
-            attempt
-                .await
-                .expect("task")
-                .expect("every generate succeeds")
-                .0,
+        let described = server.admin.get_user(user.id).await.expect("get");
+        let described_key = described.access_key.clone().expect("has a key now");
+        assert_eq!(described_key.key_id, info.key_id);
+        let rendered = format!("{described:?}");
+        assert!(
+            !rendered.contains(&key[KEY_PREFIX.len() + 17..]),
+            "the secret must not come back"
         );
     }
-    let mut valid = 0;
-    for key in &keys {
-        if server
-            .admin
-            .verify(key, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-        {
-            valid += 1;
-        }
-    }
-    assert_eq!(
-        valid,
-        1,
-        "exactly one of {} racing keys may be valid",
-        keys.len()
-    );
-    let current = server
-        .admin
-        .get_user(user.id)
-        .await
-        .expect("get")
-        .access_key
-        .expect("key");
-    let survivor = keys
-        .iter()
-        .find(|key| AccessKey::parse(key).expect("parse").key_id().as_str() == current.key_id);
-    assert!(
-        survivor.is_some(),
-        "the stored key is one of those returned"
-    );
-}
 
-#[tokio::test]
-async fn revoked_keys_stop_working_and_revoking_twice_is_not_found() {
-    let server = TestServer::start().await;
-    let (user, key) = server.user_with_key("revoked", &[]).await;
-    server
-        .admin
-        .revoke_access_key(user.id)
-        .await
-        .expect("revoke");
-    assert_eq!(
-        server
+    async fn regenerating_replaces_the_old_key_at_once(server: TestServer) {
+        let (user, first) = server.user_with_key("rotating", &[]).await;
+        let (second, _) = server
             .admin
-            .verify(&key, NO_PERMISSIONS)
+            .generate_access_key(user.id, None)
             .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-    assert!(
-        server
+            .expect("regenerate");
+        assert_ne!(first, second);
+        assert_eq!(
+            server
+                .admin
+                .verify(&first, NO_PERMISSIONS)
+                .await
+                .expect("verify"),
+            Verification::NotFound
+        );
+        assert!(
+            server
+                .admin
+                .verify(&second, NO_PERMISSIONS)
+                .await
+                .expect("verify")
+                .is_valid()
+        );
+    }
+
+    async fn concurrent_regeneration_leaves_exactly_one_valid_key(server: TestServer) {
+        let user = server.create_user("raced", &[]).await;
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let admin = server.admin.clone();
+                tokio::spawn(async move { admin.generate_access_key(user.id, None).await })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        for attempt in attempts {
+            keys.push(
+                attempt
+                    .await
+                    .expect("task")
+                    .expect("every generate succeeds")
+                    .0,
+            );
+        }
+        let mut valid = 0;
+        for key in &keys {
+            if server
+                .admin
+                .verify(key, NO_PERMISSIONS)
+                .await
+                .expect("verify")
+                .is_valid()
+            {
+                valid += 1;
+            }
+        }
+        assert_eq!(
+            valid,
+            1,
+            "exactly one of {} racing keys may be valid",
+            keys.len()
+        );
+        let current = server
             .admin
             .get_user(user.id)
             .await
             .expect("get")
             .access_key
-            .is_none()
-    );
-    assert_eq!(
-        code(server.admin.revoke_access_key(user.id).await),
-        Code::NotFound
-    );
-}
+            .expect("key");
+        let survivor = keys
+            .iter()
+            .find(|key| AccessKey::parse(key).expect("parse").key_id().as_str() == current.key_id);
+        assert!(
+            survivor.is_some(),
+            "the stored key is one of those returned"
+        );
+    }
 
-#[tokio::test]
-async fn external_identity_provider_users_cannot_have_a_key() {
-    let server = TestServer::start().await;
-    let request = pb::CreateUserRequest {
-        identity_provider: "okta".to_owned(),
-        ..new_user("sso.user", &["orders.read"])
-    };
-    let user = server
-        .admin
-        .create_user(request)
-        .await
-        .expect("external users may exist");
-    assert_eq!(user.identity_provider, "okta");
-    let err = server
-        .admin
-        .generate_access_key(user.id, None)
-        .await
-        .expect_err("refused");
-    assert_eq!(err.code(), Some(Code::FailedPrecondition));
-    assert!(
-        err.to_string().contains("external identity provider"),
-        "{err}"
-    );
-
-    let explicit_local = pb::CreateUserRequest {
-        identity_provider: "local".to_owned(),
-        ..new_user("local.user", &[])
-    };
-    let local = server
-        .admin
-        .create_user(explicit_local)
-        .await
-        .expect("create");
-    server
-        .admin
-        .generate_access_key(local.id, None)
-        .await
-        .expect("local users may");
-}
-
-#[tokio::test]
-async fn disabled_users_cannot_be_issued_a_key() {
-    let server = TestServer::start().await;
-    let mut user = server.create_user("sleepy", &[]).await;
-    user.disabled = true;
-    server
-        .admin
-        .update_user(user.clone(), &["disabled"])
-        .await
-        .expect("disable");
-    assert_eq!(
-        code(server.admin.generate_access_key(user.id, None).await),
-        Code::FailedPrecondition
-    );
-}
-
-#[tokio::test]
-async fn expire_time_must_be_in_the_future() {
-    let server = TestServer::start().await;
-    let user = server.create_user("timed", &[]).await;
-    let past = prost_types::Timestamp::from(SystemTime::now() - Duration::from_secs(60));
-    let err = server
-        .admin
-        .generate_access_key(user.id, Some(past))
-        .await
-        .expect_err("past");
-    assert_eq!(err.code(), Some(Code::InvalidArgument));
-    assert!(err.to_string().contains("expire_time"), "{err}");
-    let nonsense = prost_types::Timestamp {
-        seconds: 1,
-        nanos: -5,
-    };
-    assert_eq!(
-        code(
+    async fn revoked_keys_stop_working_and_revoking_twice_is_not_found(server: TestServer) {
+        let (user, key) = server.user_with_key("revoked", &[]).await;
+        server
+            .admin
+            .revoke_access_key(user.id)
+            .await
+            .expect("revoke");
+        assert_eq!(
             server
                 .admin
-                .generate_access_key(user.id, Some(nonsense))
+                .verify(&key, NO_PERMISSIONS)
                 .await
-        ),
-        Code::InvalidArgument
-    );
+                .expect("verify"),
+            Verification::NotFound
+        );
+        assert!(
+            server
+                .admin
+                .get_user(user.id)
+                .await
+                .expect("get")
+                .access_key
+                .is_none()
+        );
+        assert_eq!(
+            code(server.admin.revoke_access_key(user.id).await),
+            Code::NotFound
+        );
+    }
 
-    let future = prost_types::Timestamp::from(SystemTime::now() + Duration::from_secs(3600));
-    let (_, info) = server
-        .admin
-        .generate_access_key(user.id, Some(future))
-        .await
-        .expect("future");
-    assert_eq!(info.expire_time.map(|t| t.seconds), Some(future.seconds));
+    async fn external_identity_provider_users_cannot_have_a_key(server: TestServer) {
+        let request = pb::CreateUserRequest {
+            identity_provider: "okta".to_owned(),
+            ..new_user("sso.user", &["orders.read"])
+        };
+        let user = server
+            .admin
+            .create_user(request)
+            .await
+            .expect("external users may exist");
+        assert_eq!(user.identity_provider, "okta");
+        let err = server
+            .admin
+            .generate_access_key(user.id, None)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Some(Code::FailedPrecondition));
+        assert!(
+            err.to_string().contains("external identity provider"),
+            "{err}"
+        );
+
+        let explicit_local = pb::CreateUserRequest {
+            identity_provider: "local".to_owned(),
+            ..new_user("local.user", &[])
+        };
+        let local = server
+            .admin
+            .create_user(explicit_local)
+            .await
+            .expect("create");
+        server
+            .admin
+            .generate_access_key(local.id, None)
+            .await
+            .expect("local users may");
+    }
+
+    async fn disabled_users_cannot_be_issued_a_key(server: TestServer) {
+        let mut user = server.create_user("sleepy", &[]).await;
+        user.disabled = true;
+        server
+            .admin
+            .update_user(user.clone(), &["disabled"])
+            .await
+            .expect("disable");
+        assert_eq!(
+            code(server.admin.generate_access_key(user.id, None).await),
+            Code::FailedPrecondition
+        );
+    }
+
+    async fn expire_time_must_be_in_the_future(server: TestServer) {
+        let user = server.create_user("timed", &[]).await;
+        let past = prost_types::Timestamp::from(SystemTime::now() - Duration::from_secs(60));
+        let err = server
+            .admin
+            .generate_access_key(user.id, Some(past))
+            .await
+            .expect_err("past");
+        assert_eq!(err.code(), Some(Code::InvalidArgument));
+        assert!(err.to_string().contains("expire_time"), "{err}");
+        let nonsense = prost_types::Timestamp {
+            seconds: 1,
+            nanos: -5,
+        };
+        assert_eq!(
+            code(
+                server
+                    .admin
+                    .generate_access_key(user.id, Some(nonsense))
+                    .await
+            ),
+            Code::InvalidArgument
+        );
+
+        let future = prost_types::Timestamp::from(SystemTime::now() + Duration::from_secs(3600));
+        let (_, info) = server
+            .admin
+            .generate_access_key(user.id, Some(future))
+            .await
+            .expect("future");
+        assert_eq!(info.expire_time.map(|t| t.seconds), Some(future.seconds));
+    }
 }

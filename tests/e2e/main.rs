@@ -1,14 +1,18 @@
 //! End-to-end tests: each starts its own accesskeyd on port 0 over a fresh
-//! SQLite file and talks to it only over gRPC, through the client crate.
+//! database (SQLite, and PostgreSQL and MySQL/MariaDB when configured) and
+//! talks to it only over gRPC, through the client crate.
 
 // A test binary has no public API: `pub` in its modules means "shared".
 #![allow(unreachable_pub)]
 
-mod caller_auth;
 mod harness;
+
+mod caller_auth;
 mod keys;
 mod paging;
+mod replicas;
 mod secrets;
 mod standard_services;
+mod storage;
 mod users;
 mod verify;

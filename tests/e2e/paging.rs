@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use accesskey_client::pb;
 use tonic::Code;
 
-use crate::harness::{TestServer, code};
+use crate::harness::{TestServer, code, on_every_backend};
 
 async fn list_all(server: &TestServer, page_size: i32, prefix: &str) -> Vec<pb::User> {
     let mut users = Vec::new();
@@ -29,161 +29,155 @@ async fn list_all(server: &TestServer, page_size: i32, prefix: &str) -> Vec<pb::
     }
 }
 
-#[tokio::test]
-async fn pages_cover_every_user_exactly_once_despite_concurrent_changes() {
-    let server = TestServer::start().await;
-    let mut ids = Vec::new();
-    for i in 0..23 {
-        ids.push(server.create_user(&format!("user{i:02}"), &[]).await.id);
-    }
-    // The first page, then churn, then the rest.
-    let first = server
-        .admin
-        .list_users(pb::ListUsersRequest {
-            page_size: 5,
-            ..Default::default()
-        })
-        .await
-        .expect("first page");
-    assert_eq!(first.users.len(), 5);
-    server
-        .admin
-        .delete_user(ids[2])
-        .await
-        .expect("delete a seen user");
-    server
-        .admin
-        .delete_user(ids[20])
-        .await
-        .expect("delete an unseen user");
-    let late = server.create_user("latecomer", &[]).await;
-
-    let mut seen: Vec<i64> = first.users.iter().map(|u| u.id).collect();
-    let mut token = first.next_page_token;
-    while !token.is_empty() {
-        let page = server
+on_every_backend! {
+    async fn pages_cover_every_user_exactly_once_despite_concurrent_changes(server: TestServer) {
+        let mut ids = Vec::new();
+        for i in 0..23 {
+            ids.push(server.create_user(&format!("user{i:02}"), &[]).await.id);
+        }
+        // The first page, then churn, then the rest.
+        let first = server
             .admin
             .list_users(pb::ListUsersRequest {
                 page_size: 5,
-                page_token: token,
                 ..Default::default()
             })
             .await
-            .expect("next page");
-        seen.extend(page.users.iter().map(|u| u.id));
-        token = page.next_page_token;
-    }
-    let unique: BTreeSet<i64> = seen.iter().copied().collect();
-    assert_eq!(unique.len(), seen.len(), "no user twice");
-    for (i, id) in ids.iter().enumerate() {
-        if i != 20 {
-            assert!(unique.contains(id), "user{i:02} missing");
+            .expect("first page");
+        assert_eq!(first.users.len(), 5);
+        server
+            .admin
+            .delete_user(ids[2])
+            .await
+            .expect("delete a seen user");
+        server
+            .admin
+            .delete_user(ids[20])
+            .await
+            .expect("delete an unseen user");
+        let late = server.create_user("latecomer", &[]).await;
+
+        let mut seen: Vec<i64> = first.users.iter().map(|u| u.id).collect();
+        let mut token = first.next_page_token;
+        while !token.is_empty() {
+            let page = server
+                .admin
+                .list_users(pb::ListUsersRequest {
+                    page_size: 5,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await
+                .expect("next page");
+            seen.extend(page.users.iter().map(|u| u.id));
+            token = page.next_page_token;
         }
+        let unique: BTreeSet<i64> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "no user twice");
+        for (i, id) in ids.iter().enumerate() {
+            if i != 20 {
+                assert!(unique.contains(id), "user{i:02} missing");
+            }
+        }
+        assert!(!unique.contains(&ids[20]), "deleted before its page");
+        assert!(
+            unique.contains(&late.id),
+            "users added meanwhile appear at the end"
+        );
     }
-    assert!(!unique.contains(&ids[20]), "deleted before its page");
-    assert!(
-        unique.contains(&late.id),
-        "users added meanwhile appear at the end"
-    );
-}
 
-#[tokio::test]
-async fn page_size_zero_means_the_default_and_negative_is_invalid() {
-    let server = TestServer::start().await;
-    for i in 0..3 {
-        server.create_user(&format!("u{i}"), &[]).await;
-    }
-    let page = server
-        .admin
-        .list_users(pb::ListUsersRequest::default())
-        .await
-        .expect("list");
-    assert_eq!(page.users.len(), 4, "three users plus the admin");
-    assert!(page.next_page_token.is_empty());
-    let negative = pb::ListUsersRequest {
-        page_size: -1,
-        ..Default::default()
-    };
-    assert_eq!(
-        code(server.admin.list_users(negative).await),
-        Code::InvalidArgument
-    );
-}
-
-#[tokio::test]
-async fn prefixes_match_case_insensitively_and_literally() {
-    let server = TestServer::start().await;
-    for name in ["Team_A.svc", "team_b.svc", "teamXa.svc", "other"] {
-        server.create_user(name, &[]).await;
-    }
-    let names = |users: Vec<pb::User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
-    assert_eq!(
-        names(list_all(&server, 1, "TEAM_").await),
-        ["Team_A.svc", "team_b.svc"],
-        "`_` is literal"
-    );
-    assert_eq!(
-        names(list_all(&server, 10, "team").await),
-        ["Team_A.svc", "team_b.svc", "teamXa.svc"]
-    );
-    let wildcard = pb::ListUsersRequest {
-        username_prefix: "%".to_owned(),
-        ..Default::default()
-    };
-    let err = server
-        .admin
-        .list_users(wildcard)
-        .await
-        .expect_err("not a username character");
-    assert_eq!(err.code(), Some(Code::InvalidArgument));
-    assert!(err.to_string().contains("username_prefix"), "{err}");
-}
-
-#[tokio::test]
-async fn forged_tampered_or_misused_page_tokens_are_invalid() {
-    let server = TestServer::start().await;
-    for i in 0..3 {
-        server.create_user(&format!("p{i}"), &[]).await;
-    }
-    let first = server
-        .admin
-        .list_users(pb::ListUsersRequest {
-            page_size: 1,
+    async fn page_size_zero_means_the_default_and_negative_is_invalid(server: TestServer) {
+        for i in 0..3 {
+            server.create_user(&format!("u{i}"), &[]).await;
+        }
+        let page = server
+            .admin
+            .list_users(pb::ListUsersRequest::default())
+            .await
+            .expect("list");
+        assert_eq!(page.users.len(), 4, "three users plus the admin");
+        assert!(page.next_page_token.is_empty());
+        let negative = pb::ListUsersRequest {
+            page_size: -1,
             ..Default::default()
-        })
-        .await
-        .expect("list");
-    let token = first.next_page_token;
-    assert!(!token.is_empty());
-    let mut tampered = token.clone().into_bytes();
-    let last = tampered.len() - 3;
-    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-    let tampered = String::from_utf8(tampered).expect("ascii");
-    for bad in [
-        tampered,
-        "forged".to_owned(),
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
-    ] {
-        let request = pb::ListUsersRequest {
-            page_size: 1,
-            page_token: bad,
+        };
+        assert_eq!(
+            code(server.admin.list_users(negative).await),
+            Code::InvalidArgument
+        );
+    }
+
+    async fn prefixes_match_case_insensitively_and_literally(server: TestServer) {
+        for name in ["Team_A.svc", "team_b.svc", "teamXa.svc", "other"] {
+            server.create_user(name, &[]).await;
+        }
+        let names = |users: Vec<pb::User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
+        assert_eq!(
+            names(list_all(&server, 1, "TEAM_").await),
+            ["Team_A.svc", "team_b.svc"],
+            "`_` is literal"
+        );
+        assert_eq!(
+            names(list_all(&server, 10, "team").await),
+            ["Team_A.svc", "team_b.svc", "teamXa.svc"]
+        );
+        let wildcard = pb::ListUsersRequest {
+            username_prefix: "%".to_owned(),
             ..Default::default()
         };
         let err = server
             .admin
-            .list_users(request)
+            .list_users(wildcard)
             .await
-            .expect_err("invalid token");
+            .expect_err("not a username character");
         assert_eq!(err.code(), Some(Code::InvalidArgument));
-        assert!(err.to_string().contains("page_token"), "{err}");
+        assert!(err.to_string().contains("username_prefix"), "{err}");
     }
-    let other_query = pb::ListUsersRequest {
-        page_size: 1,
-        page_token: token,
-        username_prefix: "p".to_owned(),
-    };
-    assert_eq!(
-        code(server.admin.list_users(other_query).await),
-        Code::InvalidArgument
-    );
+
+    async fn forged_tampered_or_misused_page_tokens_are_invalid(server: TestServer) {
+        for i in 0..3 {
+            server.create_user(&format!("p{i}"), &[]).await;
+        }
+        let first = server
+            .admin
+            .list_users(pb::ListUsersRequest {
+                page_size: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        let token = first.next_page_token;
+        assert!(!token.is_empty());
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        for bad in [
+            tampered,
+            "forged".to_owned(),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+        ] {
+            let request = pb::ListUsersRequest {
+                page_size: 1,
+                page_token: bad,
+                ..Default::default()
+            };
+            let err = server
+                .admin
+                .list_users(request)
+                .await
+                .expect_err("invalid token");
+            assert_eq!(err.code(), Some(Code::InvalidArgument));
+            assert!(err.to_string().contains("page_token"), "{err}");
+        }
+        let other_query = pb::ListUsersRequest {
+            page_size: 1,
+            page_token: token,
+            username_prefix: "p".to_owned(),
+        };
+        assert_eq!(
+            code(server.admin.list_users(other_query).await),
+            Code::InvalidArgument
+        );
+    }
 }

@@ -34,7 +34,7 @@ async fn no_plaintext_key_reaches_the_database_or_the_logs() {
                 .0,
         );
     }
-    let database_path = server.database_path.clone();
+    let database_path = server.database().sqlite_path().expect("a SQLite test");
     let database_dir = database_path.parent().expect("dir").to_owned();
     // Read the files while the server still runs (WAL not yet checkpointed)...
     let mut stored = Vec::new();

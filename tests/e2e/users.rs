@@ -4,323 +4,307 @@
 use accesskey_client::pb;
 use tonic::Code;
 
-use crate::harness::{TestServer, code, new_user};
+use crate::harness::{code, new_user, on_every_backend};
 
-#[tokio::test]
-async fn create_and_get_user_round_trip() {
-    let server = TestServer::start().await;
-    let created = server
-        .admin
-        .create_user(pb::CreateUserRequest {
-            username: "Svc.Orders".to_owned(),
-            email: "orders@example.test".to_owned(),
-            display_name: "Orders service 🙂".to_owned(),
-            identity_provider: String::new(),
-            permissions: vec![
-                "orders.write".to_owned(),
-                "orders.read".to_owned(),
-                "orders.read".to_owned(),
-            ],
-        })
-        .await
-        .expect("create");
-    assert!(created.id > 0);
-    assert_eq!(created.username, "Svc.Orders");
-    assert_eq!(created.display_name, "Orders service 🙂");
-    assert_eq!(created.identity_provider, "local");
-    assert_eq!(
-        created.permissions,
-        ["orders.read", "orders.write"],
-        "sorted, deduplicated"
-    );
-    assert!(!created.disabled);
-    assert!(created.access_key.is_none());
-    assert!(created.create_time.is_some() && created.update_time.is_some());
-
-    assert_eq!(
-        server.admin.get_user(created.id).await.expect("by id"),
-        created
-    );
-    assert_eq!(
-        server
+on_every_backend! {
+    async fn create_and_get_user_round_trip(server: TestServer) {
+        let created = server
             .admin
-            .get_user_by_name("svc.orders")
+            .create_user(pb::CreateUserRequest {
+                username: "Svc.Orders".to_owned(),
+                email: "orders@example.test".to_owned(),
+                display_name: "Orders service 🙂".to_owned(),
+                identity_provider: String::new(),
+                permissions: vec![
+                    "orders.write".to_owned(),
+                    "orders.read".to_owned(),
+                    "orders.read".to_owned(),
+                ],
+            })
             .await
-            .expect("by name"),
-        created
-    );
-    assert_eq!(
-        server
+            .expect("create");
+        assert!(created.id > 0);
+        assert_eq!(created.username, "Svc.Orders");
+        assert_eq!(created.display_name, "Orders service 🙂");
+        assert_eq!(created.identity_provider, "local");
+        assert_eq!(
+            created.permissions,
+            ["orders.read", "orders.write"],
+            "sorted, deduplicated"
+        );
+        assert!(!created.disabled);
+        assert!(created.access_key.is_none());
+        assert!(created.create_time.is_some() && created.update_time.is_some());
+
+        assert_eq!(
+            server.admin.get_user(created.id).await.expect("by id"),
+            created
+        );
+        assert_eq!(
+            server
+                .admin
+                .get_user_by_name("svc.orders")
+                .await
+                .expect("by name"),
+            created
+        );
+        assert_eq!(
+            server
+                .admin
+                .get_user_by_name("SVC.ORDERS")
+                .await
+                .expect("by name"),
+            created
+        );
+    }
+
+    async fn usernames_are_unique_ignoring_case(server: TestServer) {
+        server.create_user("Alice", &[]).await;
+        let err = server
             .admin
-            .get_user_by_name("SVC.ORDERS")
+            .create_user(new_user("alice", &[]))
             .await
-            .expect("by name"),
-        created
-    );
-}
+            .expect_err("duplicate");
+        assert_eq!(err.code(), Some(Code::AlreadyExists));
+        assert!(err.to_string().contains("username"), "{err}");
+    }
 
-#[tokio::test]
-async fn usernames_are_unique_ignoring_case() {
-    let server = TestServer::start().await;
-    server.create_user("Alice", &[]).await;
-    let err = server
-        .admin
-        .create_user(new_user("alice", &[]))
-        .await
-        .expect_err("duplicate");
-    assert_eq!(err.code(), Some(Code::AlreadyExists));
-    assert!(err.to_string().contains("username"), "{err}");
-}
+    async fn concurrent_creation_of_one_name_in_different_cases_admits_exactly_one(server: TestServer) {
+        let names = [
+            "Alice", "alice", "ALICE", "aLiCe", "alicE", "ALice", "aliCE", "AlIcE",
+        ];
+        let attempts = names.iter().map(|name| {
+            let admin = server.admin.clone();
+            let request = new_user(name, &[]);
+            tokio::spawn(async move { admin.create_user(request).await })
+        });
+        let mut created = 0;
+        for attempt in attempts {
+            match attempt.await.expect("task") {
+                Ok(_) => created += 1,
+                Err(err) => assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}"),
+            }
+        }
+        assert_eq!(created, 1);
+    }
 
-#[tokio::test]
-async fn concurrent_creation_of_one_name_in_different_cases_admits_exactly_one() {
-    let server = TestServer::start().await;
-    let names = [
-        "Alice", "alice", "ALICE", "aLiCe", "alicE", "ALice", "aliCE", "AlIcE",
-    ];
-    let attempts = names.iter().map(|name| {
-        let admin = server.admin.clone();
-        let request = new_user(name, &[]);
-        tokio::spawn(async move { admin.create_user(request).await })
-    });
-    let mut created = 0;
-    for attempt in attempts {
-        match attempt.await.expect("task") {
-            Ok(_) => created += 1,
-            Err(err) => assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}"),
+    async fn invalid_fields_are_rejected_naming_the_field(server: TestServer) {
+        let cases: Vec<(pb::CreateUserRequest, &str)> = vec![
+            (new_user("", &[]), "username"),
+            (new_user("has space", &[]), "username"),
+            (new_user(&"a".repeat(65), &[]), "username"),
+            (new_user("ok", &["Upper"]), "permissions[0]"),
+            (new_user("ok", &["fine", ""]), "permissions[1]"),
+            (
+                pb::CreateUserRequest {
+                    email: "no-at-sign".to_owned(),
+                    ..new_user("ok", &[])
+                },
+                "email",
+            ),
+            (
+                pb::CreateUserRequest {
+                    display_name: "line\nbreak".to_owned(),
+                    ..new_user("ok", &[])
+                },
+                "display_name",
+            ),
+            (
+                pb::CreateUserRequest {
+                    identity_provider: "Has Space".to_owned(),
+                    ..new_user("ok", &[])
+                },
+                "identity_provider",
+            ),
+        ];
+        for (request, field) in cases {
+            let err = server
+                .admin
+                .create_user(request)
+                .await
+                .expect_err("invalid");
+            assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
+            assert!(err.to_string().contains(field), "{err} should name {field}");
+        }
+        let too_many: Vec<String> = (0..257).map(|i| format!("p{i}")).collect();
+        let request = pb::CreateUserRequest {
+            permissions: too_many,
+            ..new_user("ok", &[])
+        };
+        assert_eq!(
+            code(server.admin.create_user(request).await),
+            Code::InvalidArgument
+        );
+        // Nothing was created by any of them.
+        assert!(
+            server
+                .admin
+                .get_user_by_name("ok")
+                .await
+                .expect_err("absent")
+                .is_not_found()
+        );
+    }
+
+    async fn unknown_users_are_not_found(server: TestServer) {
+        assert_eq!(code(server.admin.get_user(999_999).await), Code::NotFound);
+        assert_eq!(
+            code(server.admin.get_user_by_name("nobody").await),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(server.admin.delete_user(999_999).await),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(server.admin.generate_access_key(999_999, None).await),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(server.admin.revoke_access_key(999_999).await),
+            Code::NotFound
+        );
+        let ghost = pb::User {
+            id: 999_999,
+            ..Default::default()
+        };
+        assert_eq!(
+            code(server.admin.update_user(ghost, &["email"]).await),
+            Code::NotFound
+        );
+        assert_eq!(code(server.admin.get_user(0).await), Code::InvalidArgument);
+    }
+
+    async fn update_changes_only_masked_fields_and_ignores_server_owned_ones(server: TestServer) {
+        let user = server.create_user("bob", &["a.read"]).await;
+        let mut edit = user.clone();
+        edit.email = "new@example.test".to_owned();
+        edit.display_name = "Not applied".to_owned();
+        edit.username = "mallory".to_owned();
+        edit.identity_provider = "evil-idp".to_owned();
+        edit.permissions = vec!["b.write".to_owned()];
+        let updated = server
+            .admin
+            .update_user(edit, &["email", "permissions"])
+            .await
+            .expect("update");
+        assert_eq!(updated.email, "new@example.test");
+        assert_eq!(updated.permissions, ["b.write"]);
+        assert_eq!(updated.display_name, user.display_name, "not in the mask");
+        assert_eq!(updated.username, "bob", "immutable");
+        assert_eq!(updated.identity_provider, "local", "immutable");
+        assert_eq!(updated.create_time, user.create_time);
+
+        for bad_mask in [&["username"][..], &["id"], &["access_key"], &[]] {
+            let err = server
+                .admin
+                .update_user(user.clone(), bad_mask)
+                .await
+                .expect_err("bad mask");
+            assert_eq!(err.code(), Some(Code::InvalidArgument), "{bad_mask:?}");
+            assert!(err.to_string().contains("update_mask"), "{err}");
         }
     }
-    assert_eq!(created, 1);
-}
 
-#[tokio::test]
-async fn invalid_fields_are_rejected_naming_the_field() {
-    let server = TestServer::start().await;
-    let cases: Vec<(pb::CreateUserRequest, &str)> = vec![
-        (new_user("", &[]), "username"),
-        (new_user("has space", &[]), "username"),
-        (new_user(&"a".repeat(65), &[]), "username"),
-        (new_user("ok", &["Upper"]), "permissions[0]"),
-        (new_user("ok", &["fine", ""]), "permissions[1]"),
-        (
-            pb::CreateUserRequest {
-                email: "no-at-sign".to_owned(),
-                ..new_user("ok", &[])
-            },
-            "email",
-        ),
-        (
-            pb::CreateUserRequest {
-                display_name: "line\nbreak".to_owned(),
-                ..new_user("ok", &[])
-            },
-            "display_name",
-        ),
-        (
-            pb::CreateUserRequest {
-                identity_provider: "Has Space".to_owned(),
-                ..new_user("ok", &[])
-            },
-            "identity_provider",
-        ),
-    ];
-    for (request, field) in cases {
-        let err = server
-            .admin
-            .create_user(request)
-            .await
-            .expect_err("invalid");
-        assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
-        assert!(err.to_string().contains(field), "{err} should name {field}");
+    async fn deleting_a_user_removes_its_key(server: TestServer) {
+        let (user, key) = server.user_with_key("gone", &[]).await;
+        assert!(
+            server
+                .admin
+                .verify(&key, Vec::<String>::new())
+                .await
+                .expect("verify")
+                .is_valid()
+        );
+        server.admin.delete_user(user.id).await.expect("delete");
+        assert_eq!(
+            server
+                .admin
+                .verify(&key, Vec::<String>::new())
+                .await
+                .expect("verify"),
+            accesskey_client::Verification::NotFound
+        );
+        assert!(
+            server
+                .admin
+                .get_user(user.id)
+                .await
+                .expect_err("deleted")
+                .is_not_found()
+        );
     }
-    let too_many: Vec<String> = (0..257).map(|i| format!("p{i}")).collect();
-    let request = pb::CreateUserRequest {
-        permissions: too_many,
-        ..new_user("ok", &[])
-    };
-    assert_eq!(
-        code(server.admin.create_user(request).await),
-        Code::InvalidArgument
-    );
-    // Nothing was created by any of them.
-    assert!(
-        server
-            .admin
-            .get_user_by_name("ok")
+
+    async fn service_permissions_can_only_be_granted_by_holders(server: TestServer) {
+        let (_, writer_key) = server
+            .user_with_key("writer", &["users.write", "users.read"])
+            .await;
+        let writer = server.client_with_key(&writer_key);
+
+        // Application permissions: anyone with users.write may grant them.
+        let app = writer
+            .create_user(new_user("app", &["orders.read"]))
             .await
-            .expect_err("absent")
-            .is_not_found()
-    );
-}
+            .expect("app perms");
 
-#[tokio::test]
-async fn unknown_users_are_not_found() {
-    let server = TestServer::start().await;
-    assert_eq!(code(server.admin.get_user(999_999).await), Code::NotFound);
-    assert_eq!(
-        code(server.admin.get_user_by_name("nobody").await),
-        Code::NotFound
-    );
-    assert_eq!(
-        code(server.admin.delete_user(999_999).await),
-        Code::NotFound
-    );
-    assert_eq!(
-        code(server.admin.generate_access_key(999_999, None).await),
-        Code::NotFound
-    );
-    assert_eq!(
-        code(server.admin.revoke_access_key(999_999).await),
-        Code::NotFound
-    );
-    let ghost = pb::User {
-        id: 999_999,
-        ..Default::default()
-    };
-    assert_eq!(
-        code(server.admin.update_user(ghost, &["email"]).await),
-        Code::NotFound
-    );
-    assert_eq!(code(server.admin.get_user(0).await), Code::InvalidArgument);
-}
-
-#[tokio::test]
-async fn update_changes_only_masked_fields_and_ignores_server_owned_ones() {
-    let server = TestServer::start().await;
-    let user = server.create_user("bob", &["a.read"]).await;
-    let mut edit = user.clone();
-    edit.email = "new@example.test".to_owned();
-    edit.display_name = "Not applied".to_owned();
-    edit.username = "mallory".to_owned();
-    edit.identity_provider = "evil-idp".to_owned();
-    edit.permissions = vec!["b.write".to_owned()];
-    let updated = server
-        .admin
-        .update_user(edit, &["email", "permissions"])
-        .await
-        .expect("update");
-    assert_eq!(updated.email, "new@example.test");
-    assert_eq!(updated.permissions, ["b.write"]);
-    assert_eq!(updated.display_name, user.display_name, "not in the mask");
-    assert_eq!(updated.username, "bob", "immutable");
-    assert_eq!(updated.identity_provider, "local", "immutable");
-    assert_eq!(updated.create_time, user.create_time);
-
-    for bad_mask in [&["username"][..], &["id"], &["access_key"], &[]] {
-        let err = server
-            .admin
-            .update_user(user.clone(), bad_mask)
+        // Service permissions it lacks: refused on create and on update.
+        let err = writer
+            .create_user(new_user("sneaky", &["keys.issue"]))
             .await
-            .expect_err("bad mask");
-        assert_eq!(err.code(), Some(Code::InvalidArgument), "{bad_mask:?}");
-        assert!(err.to_string().contains("update_mask"), "{err}");
+            .expect_err("escalation");
+        assert_eq!(err.code(), Some(Code::PermissionDenied));
+        assert!(err.to_string().contains("keys.issue"), "{err}");
+        let mut edit = app.clone();
+        edit.permissions = vec!["orders.read".to_owned(), "keys.verify".to_owned()];
+        assert_eq!(
+            code(writer.update_user(edit, &["permissions"]).await),
+            Code::PermissionDenied
+        );
+
+        // Ones it holds: allowed.
+        writer
+            .create_user(new_user("reader", &["users.read"]))
+            .await
+            .expect("held permission");
     }
-}
 
-#[tokio::test]
-async fn deleting_a_user_removes_its_key() {
-    let server = TestServer::start().await;
-    let (user, key) = server.user_with_key("gone", &[]).await;
-    assert!(
+    async fn admins_cannot_lock_themselves_out(server: TestServer) {
+        let me = server.admin.who_am_i().await.expect("whoami");
+        let myself = server.admin.get_user(me.user_id).await.expect("self");
+
+        assert_eq!(
+            code(server.admin.delete_user(me.user_id).await),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(server.admin.revoke_access_key(me.user_id).await),
+            Code::FailedPrecondition
+        );
+        let mut disable = myself.clone();
+        disable.disabled = true;
+        assert_eq!(
+            code(server.admin.update_user(disable, &["disabled"]).await),
+            Code::FailedPrecondition
+        );
+        let mut demote = myself.clone();
+        demote.permissions = vec!["users.read".to_owned()];
+        assert_eq!(
+            code(server.admin.update_user(demote, &["permissions"]).await),
+            Code::FailedPrecondition
+        );
+
+        // Still an admin: every refused call left it as it was.
+        let after = server.admin.get_user(me.user_id).await.expect("self");
+        assert_eq!(after.permissions, myself.permissions);
+        assert!(!after.disabled);
+
+        // Adding an application permission to itself is fine.
+        let mut grow = myself.clone();
+        grow.permissions.push("orders.read".to_owned());
         server
             .admin
-            .verify(&key, Vec::<String>::new())
+            .update_user(grow, &["permissions"])
             .await
-            .expect("verify")
-            .is_valid()
-    );
-    server.admin.delete_user(user.id).await.expect("delete");
-    assert_eq!(
-        server
-            .admin
-            .verify(&key, Vec::<String>::new())
-            .await
-            .expect("verify"),
-        accesskey_client::Verification::NotFound
-    );
-    assert!(
-        server
-            .admin
-            .get_user(user.id)
-            .await
-            .expect_err("deleted")
-            .is_not_found()
-    );
-}
-
-#[tokio::test]
-async fn service_permissions_can_only_be_granted_by_holders() {
-    let server = TestServer::start().await;
-    let (_, writer_key) = server
-        .user_with_key("writer", &["users.write", "users.read"])
-        .await;
-    let writer = server.client_with_key(&writer_key);
-
-    // Application permissions: anyone with users.write may grant them.
-    let app = writer
-        .create_user(new_user("app", &["orders.read"]))
-        .await
-        .expect("app perms");
-
-    // Service permissions it lacks: refused on create and on update.
-    let err = writer
-        .create_user(new_user("sneaky", &["keys.issue"]))
-        .await
-        .expect_err("escalation");
-    assert_eq!(err.code(), Some(Code::PermissionDenied));
-    assert!(err.to_string().contains("keys.issue"), "{err}");
-    let mut edit = app.clone();
-    edit.permissions = vec!["orders.read".to_owned(), "keys.verify".to_owned()];
-    assert_eq!(
-        code(writer.update_user(edit, &["permissions"]).await),
-        Code::PermissionDenied
-    );
-
-    // Ones it holds: allowed.
-    writer
-        .create_user(new_user("reader", &["users.read"]))
-        .await
-        .expect("held permission");
-}
-
-#[tokio::test]
-async fn admins_cannot_lock_themselves_out() {
-    let server = TestServer::start().await;
-    let me = server.admin.who_am_i().await.expect("whoami");
-    let myself = server.admin.get_user(me.user_id).await.expect("self");
-
-    assert_eq!(
-        code(server.admin.delete_user(me.user_id).await),
-        Code::FailedPrecondition
-    );
-    assert_eq!(
-        code(server.admin.revoke_access_key(me.user_id).await),
-        Code::FailedPrecondition
-    );
-    let mut disable = myself.clone();
-    disable.disabled = true;
-    assert_eq!(
-        code(server.admin.update_user(disable, &["disabled"]).await),
-        Code::FailedPrecondition
-    );
-    let mut demote = myself.clone();
-    demote.permissions = vec!["users.read".to_owned()];
-    assert_eq!(
-        code(server.admin.update_user(demote, &["permissions"]).await),
-        Code::FailedPrecondition
-    );
-
-    // Still an admin: every refused call left it as it was.
-    let after = server.admin.get_user(me.user_id).await.expect("self");
-    assert_eq!(after.permissions, myself.permissions);
-    assert!(!after.disabled);
-
-    // Adding an application permission to itself is fine.
-    let mut grow = myself.clone();
-    grow.permissions.push("orders.read".to_owned());
-    server
-        .admin
-        .update_user(grow, &["permissions"])
-        .await
-        .expect("self-grant app permission");
+            .expect("self-grant app permission");
+    }
 }

@@ -7,254 +7,242 @@ use accesskey_client::Verification;
 use accesskey_server::domain::key_format::AccessKey;
 use tonic::Code;
 
-use crate::harness::{TestServer, code};
+use crate::harness::{code, on_every_backend};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
-#[tokio::test]
-async fn valid_key_with_held_permissions_is_valid_with_its_principal() {
-    let server = TestServer::start().await;
-    let (user, key) = server
-        .user_with_key("orders", &["orders.read", "orders.write"])
-        .await;
-    let Verification::Valid(principal) = server
-        .admin
-        .verify(&key, ["orders.read"])
-        .await
-        .expect("verify")
-    else {
-        panic!("expected VALID");
-    };
-    assert_eq!(principal.user_id, user.id);
-    assert_eq!(principal.username, "orders");
-    assert_eq!(principal.permissions, ["orders.read", "orders.write"]);
-    assert_eq!(
-        principal.key_id,
-        AccessKey::parse(&key).expect("parse").key_id().as_str()
-    );
-}
-
-#[tokio::test]
-async fn missing_permissions_are_listed() {
-    let server = TestServer::start().await;
-    let (_, key) = server.user_with_key("reader", &["orders.read"]).await;
-    let verdict = server
-        .admin
-        .verify(&key, ["orders.read", "orders.write", "billing.read"])
-        .await
-        .expect("verify");
-    let Verification::PermissionDenied { principal, missing } = verdict else {
-        panic!("expected PERMISSION_DENIED, got {verdict:?}");
-    };
-    assert_eq!(principal.username, "reader");
-    assert_eq!(missing, ["billing.read", "orders.write"]);
-}
-
-#[tokio::test]
-async fn malformed_keys_are_malformed() {
-    let server = TestServer::start().await;
-    let (_, key) = server.user_with_key("typo", &[]).await;
-    let mut typo = key.clone().into_bytes();
-    typo[30] = if typo[30] == b'a' { b'b' } else { b'a' };
-    let typo = String::from_utf8(typo).expect("ascii");
-    for bad in [
-        String::new(),
-        "hello".to_owned(),
-        typo,
-        key[..key.len() - 1].to_owned(),
-        format!("{key} "),
-        key.to_uppercase(),
-    ] {
-        assert_eq!(
-            server
-                .admin
-                .verify(&bad, NO_PERMISSIONS)
-                .await
-                .expect("verify"),
-            Verification::Malformed,
-            "{bad:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn unknown_keys_and_wrong_secrets_are_not_found_whatever_the_user_state() {
-    let server = TestServer::start().await;
-    let (mut user, key) = server.user_with_key("target", &["orders.read"]).await;
-    let real = AccessKey::parse(&key).expect("parse");
-    let stranger = AccessKey::generate().expect("csprng");
-    let wrong_secret = real.with_secret_of(&stranger).expose_plaintext();
-
-    assert_eq!(
-        server
-            .admin
-            .verify(&stranger.expose_plaintext(), NO_PERMISSIONS)
-            .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-    assert_eq!(
-        server
-            .admin
-            .verify(&wrong_secret, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-
-    // A disabled user's key: the holder learns it is disabled, a guesser does not.
-    user.disabled = true;
-    server
-        .admin
-        .update_user(user.clone(), &["disabled"])
-        .await
-        .expect("disable");
-    assert_eq!(
-        server
-            .admin
-            .verify(&wrong_secret, ["orders.read"])
-            .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-    assert!(matches!(
-        server.admin.verify(&key, ["orders.read"]).await.expect("verify"),
-        Verification::UserDisabled(p) if p.user_id == user.id
-    ));
-
-    // Enabled again, the same key works again.
-    user.disabled = false;
-    server
-        .admin
-        .update_user(user, &["disabled"])
-        .await
-        .expect("enable");
-    assert!(
-        server
+on_every_backend! {
+    async fn valid_key_with_held_permissions_is_valid_with_its_principal(server: TestServer) {
+        let (user, key) = server
+            .user_with_key("orders", &["orders.read", "orders.write"])
+            .await;
+        let Verification::Valid(principal) = server
             .admin
             .verify(&key, ["orders.read"])
             .await
             .expect("verify")
-            .is_valid()
-    );
-}
+        else {
+            panic!("expected VALID");
+        };
+        assert_eq!(principal.user_id, user.id);
+        assert_eq!(principal.username, "orders");
+        assert_eq!(principal.permissions, ["orders.read", "orders.write"]);
+        assert_eq!(
+            principal.key_id,
+            AccessKey::parse(&key).expect("parse").key_id().as_str()
+        );
+    }
 
-#[tokio::test]
-async fn expired_keys_are_expired_once_the_secret_matches() {
-    let server = TestServer::start().await;
-    let user = server.create_user("brief", &[]).await;
-    let soon = prost_types::Timestamp::from(SystemTime::now() + Duration::from_millis(1500));
-    let (key, _) = server
-        .admin
-        .generate_access_key(user.id, Some(soon))
-        .await
-        .expect("generate");
-    assert!(
+    async fn missing_permissions_are_listed(server: TestServer) {
+        let (_, key) = server.user_with_key("reader", &["orders.read"]).await;
+        let verdict = server
+            .admin
+            .verify(&key, ["orders.read", "orders.write", "billing.read"])
+            .await
+            .expect("verify");
+        let Verification::PermissionDenied { principal, missing } = verdict else {
+            panic!("expected PERMISSION_DENIED, got {verdict:?}");
+        };
+        assert_eq!(principal.username, "reader");
+        assert_eq!(missing, ["billing.read", "orders.write"]);
+    }
+
+    async fn malformed_keys_are_malformed(server: TestServer) {
+        let (_, key) = server.user_with_key("typo", &[]).await;
+        let mut typo = key.clone().into_bytes();
+        typo[30] = if typo[30] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).expect("ascii");
+        for bad in [
+            String::new(),
+            "hello".to_owned(),
+            typo,
+            key[..key.len() - 1].to_owned(),
+            format!("{key} "),
+            key.to_uppercase(),
+        ] {
+            assert_eq!(
+                server
+                    .admin
+                    .verify(&bad, NO_PERMISSIONS)
+                    .await
+                    .expect("verify"),
+                Verification::Malformed,
+                "{bad:?}"
+            );
+        }
+    }
+
+    async fn unknown_keys_and_wrong_secrets_are_not_found_whatever_the_user_state(server: TestServer) {
+        let (mut user, key) = server.user_with_key("target", &["orders.read"]).await;
+        let real = AccessKey::parse(&key).expect("parse");
+        let stranger = AccessKey::generate().expect("csprng");
+        let wrong_secret = real.with_secret_of(&stranger).expose_plaintext();
+
+        assert_eq!(
+            server
+                .admin
+                .verify(&stranger.expose_plaintext(), NO_PERMISSIONS)
+                .await
+                .expect("verify"),
+            Verification::NotFound
+        );
+        assert_eq!(
+            server
+                .admin
+                .verify(&wrong_secret, NO_PERMISSIONS)
+                .await
+                .expect("verify"),
+            Verification::NotFound
+        );
+
+        // A disabled user's key: the holder learns it is disabled, a guesser does not.
+        user.disabled = true;
         server
             .admin
-            .verify(&key, NO_PERMISSIONS)
+            .update_user(user.clone(), &["disabled"])
             .await
-            .expect("verify")
-            .is_valid()
-    );
+            .expect("disable");
+        assert_eq!(
+            server
+                .admin
+                .verify(&wrong_secret, ["orders.read"])
+                .await
+                .expect("verify"),
+            Verification::NotFound
+        );
+        assert!(matches!(
+            server.admin.verify(&key, ["orders.read"]).await.expect("verify"),
+            Verification::UserDisabled(p) if p.user_id == user.id
+        ));
 
-    // Wait for the expiry to pass (bounded), then it must be EXPIRED.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let verdict = loop {
-        let verdict = server
+        // Enabled again, the same key works again.
+        user.disabled = false;
+        server
+            .admin
+            .update_user(user, &["disabled"])
+            .await
+            .expect("enable");
+        assert!(
+            server
+                .admin
+                .verify(&key, ["orders.read"])
+                .await
+                .expect("verify")
+                .is_valid()
+        );
+    }
+
+    async fn expired_keys_are_expired_once_the_secret_matches(server: TestServer) {
+        let user = server.create_user("brief", &[]).await;
+        let soon = prost_types::Timestamp::from(SystemTime::now() + Duration::from_millis(1500));
+        let (key, _) = server
+            .admin
+            .generate_access_key(user.id, Some(soon))
+            .await
+            .expect("generate");
+        assert!(
+            server
+                .admin
+                .verify(&key, NO_PERMISSIONS)
+                .await
+                .expect("verify")
+                .is_valid()
+        );
+
+        // Wait for the expiry to pass (bounded), then it must be EXPIRED.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let verdict = loop {
+            let verdict = server
+                .admin
+                .verify(&key, NO_PERMISSIONS)
+                .await
+                .expect("verify");
+            if !verdict.is_valid() || Instant::now() > deadline {
+                break verdict;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            matches!(verdict, Verification::Expired(ref p) if p.user_id == user.id),
+            "{verdict:?}"
+        );
+        let wrong = AccessKey::parse(&key)
+            .expect("parse")
+            .with_secret_of(&AccessKey::generate().expect("csprng"));
+        assert_eq!(
+            server
+                .admin
+                .verify(&wrong.expose_plaintext(), NO_PERMISSIONS)
+                .await
+                .expect("verify"),
+            Verification::NotFound
+        );
+        // An expired key cannot authenticate a caller either.
+        assert!(
+            server
+                .client_with_key(&key)
+                .who_am_i()
+                .await
+                .expect_err("expired")
+                .is_unauthenticated()
+        );
+    }
+
+    async fn verify_needs_the_keys_verify_permission_and_valid_required_permissions(server: TestServer) {
+        let (_, subject) = server.user_with_key("subject", &[]).await;
+        let (_, backend_key) = server.user_with_key("backend", &["keys.verify"]).await;
+        let (_, bystander_key) = server.user_with_key("bystander", &["users.read"]).await;
+
+        let backend = server.client_with_key(&backend_key);
+        assert!(
+            backend
+                .verify(&subject, NO_PERMISSIONS)
+                .await
+                .expect("verify")
+                .is_valid()
+        );
+        let err = server
+            .client_with_key(&bystander_key)
+            .verify(&subject, NO_PERMISSIONS)
+            .await
+            .expect_err("denied");
+        assert_eq!(err.code(), Some(Code::PermissionDenied));
+        assert!(err.to_string().contains("keys.verify"), "{err}");
+
+        let err = backend
+            .verify(&subject, ["Not Valid"])
+            .await
+            .expect_err("bad permission");
+        assert_eq!(err.code(), Some(Code::InvalidArgument));
+        assert!(err.to_string().contains("required_permissions[0]"), "{err}");
+    }
+
+    async fn last_used_time_is_recorded(server: TestServer) {
+        let (user, key) = server.user_with_key("used", &[]).await;
+        let before = server
+            .admin
+            .get_user(user.id)
+            .await
+            .expect("get")
+            .access_key
+            .expect("key");
+        assert!(before.last_used_time.is_none());
+        server
             .admin
             .verify(&key, NO_PERMISSIONS)
             .await
             .expect("verify");
-        if !verdict.is_valid() || Instant::now() > deadline {
-            break verdict;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        matches!(verdict, Verification::Expired(ref p) if p.user_id == user.id),
-        "{verdict:?}"
-    );
-    let wrong = AccessKey::parse(&key)
-        .expect("parse")
-        .with_secret_of(&AccessKey::generate().expect("csprng"));
-    assert_eq!(
-        server
+        let after = server
             .admin
-            .verify(&wrong.expose_plaintext(), NO_PERMISSIONS)
+            .get_user(user.id)
             .await
-            .expect("verify"),
-        Verification::NotFound
-    );
-    // An expired key cannot authenticate a caller either.
-    assert!(
-        server
-            .client_with_key(&key)
-            .who_am_i()
-            .await
-            .expect_err("expired")
-            .is_unauthenticated()
-    );
-}
-
-#[tokio::test]
-async fn verify_needs_the_keys_verify_permission_and_valid_required_permissions() {
-    let server = TestServer::start().await;
-    let (_, subject) = server.user_with_key("subject", &[]).await;
-    let (_, backend_key) = server.user_with_key("backend", &["keys.verify"]).await;
-    let (_, bystander_key) = server.user_with_key("bystander", &["users.read"]).await;
-
-    let backend = server.client_with_key(&backend_key);
-    assert!(
-        backend
-            .verify(&subject, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
-    let err = server
-        .client_with_key(&bystander_key)
-        .verify(&subject, NO_PERMISSIONS)
-        .await
-        .expect_err("denied");
-    assert_eq!(err.code(), Some(Code::PermissionDenied));
-    assert!(err.to_string().contains("keys.verify"), "{err}");
-
-    let err = backend
-        .verify(&subject, ["Not Valid"])
-        .await
-        .expect_err("bad permission");
-    assert_eq!(err.code(), Some(Code::InvalidArgument));
-    assert!(err.to_string().contains("required_permissions[0]"), "{err}");
-}
-
-#[tokio::test]
-async fn last_used_time_is_recorded() {
-    let server = TestServer::start().await;
-    let (user, key) = server.user_with_key("used", &[]).await;
-    let before = server
-        .admin
-        .get_user(user.id)
-        .await
-        .expect("get")
-        .access_key
-        .expect("key");
-    assert!(before.last_used_time.is_none());
-    server
-        .admin
-        .verify(&key, NO_PERMISSIONS)
-        .await
-        .expect("verify");
-    let after = server
-        .admin
-        .get_user(user.id)
-        .await
-        .expect("get")
-        .access_key
-        .expect("key");
-    assert!(after.last_used_time.is_some());
-    assert_eq!(
-        code(server.admin.verify(&key, ["UPPER"]).await),
-        Code::InvalidArgument
-    );
+            .expect("get")
+            .access_key
+            .expect("key");
+        assert!(after.last_used_time.is_some());
+        assert_eq!(
+            code(server.admin.verify(&key, ["UPPER"]).await),
+            Code::InvalidArgument
+        );
+    }
 }

@@ -14,9 +14,12 @@ use std::time::Duration;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait as _,
-    ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
+    ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, RuntimeErr, SqlErr,
     sea_query::{Expr, LikeExpr, OnConflict},
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        self,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use sea_orm_migration::MigratorTrait as _;
 
@@ -59,10 +62,51 @@ impl From<DbErr> for StoreError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => return Self::UserMissing,
             _ => {}
         }
-        match error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error.to_string()),
-            other => Self::Database(other.to_string()),
+        if is_transient(&error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Database(error.to_string())
         }
+    }
+}
+
+/// Whether retrying could succeed: the database is unreachable, the pool is
+/// exhausted, or the statement lost a lock or serialization conflict. Backend
+/// error codes are the one place the three backends differ here.
+fn is_transient(error: &DbErr) -> bool {
+    let sqlx_error = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // Too many connections, lock wait timeout, deadlock, read-only.
+                return matches!(mysql.number(), 1040 | 1205 | 1213 | 1290 | 1836);
+            }
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions (08…), serialization failure, deadlock,
+                // too many connections, lock not available, shutting down,
+                // read-only transaction.
+                return code.starts_with("08")
+                    || code.starts_with("57P")
+                    || matches!(&*code, "40001" | "40P01" | "53300" | "55P03" | "25006");
+            }
+            // SQLite: the primary result code is the low byte of the extended
+            // one. BUSY, LOCKED, READONLY, IOERR, CANTOPEN.
+            code.parse::<u32>()
+                .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 8 | 10 | 14))
+        }
+        _ => false,
     }
 }
 
@@ -71,6 +115,7 @@ impl From<DbErr> for StoreError {
 pub struct StoreOptions {
     pub database_url: String,
     pub max_connections: u32,
+    pub acquire_timeout: Duration,
 }
 
 /// A handle on the database; cheap to clone.
@@ -85,8 +130,11 @@ impl Store {
         let mut connect = ConnectOptions::new(options.database_url.clone());
         connect
             .max_connections(options.max_connections)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10))
+            .connect_timeout(options.acquire_timeout)
+            // A call waits at most this long for a connection before it
+            // fails with UNAVAILABLE, so an outage is reported within
+            // typical client deadlines instead of hanging them.
+            .acquire_timeout(options.acquire_timeout)
             // sqlx logs every statement at info by default; ours are not
             // interesting, and their parameters must never reach a log.
             .sqlx_logging(false)
@@ -107,6 +155,15 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migration::Migrator::up(&self.db, None).await?;
         Ok(())
+    }
+
+    /// How many migrations have not been applied yet.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        Ok(
+            migration::Migrator::get_pending_migrations_read_only(&self.db)
+                .await?
+                .len(),
+        )
     }
 
     /// Closes the pool, flushing SQLite's WAL.

@@ -9,16 +9,16 @@ pub(super) struct Migration;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Settings::Table)
-                    .if_not_exists()
-                    .col(string_len(Settings::Name, 64).primary_key())
-                    .col(string_len(Settings::Value, 255))
-                    .to_owned(),
-            )
-            .await
+        super::create_table(
+            manager,
+            Table::create()
+                .table(Settings::Table)
+                .if_not_exists()
+                .col(string_len(Settings::Name, 64).primary_key())
+                .col(string_len(Settings::Value, 255))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -25,3 +25,17 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Creates `table` with the options a backend needs. On MySQL/MariaDB that is
+/// utf8mb4 (display names may hold any Unicode, emoji included) with a binary
+/// collation: comparisons are exact, and case folding is ours, not the
+/// server's. Other backends take no table options.
+async fn create_table(
+    manager: &SchemaManager<'_>,
+    mut table: TableCreateStatement,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm::DbBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    manager.create_table(table).await
+}

@@ -1,0 +1,175 @@
+//! The `accesskeyd` command line: flags, subcommands, logging, signals.
+//! Kept in the library so that test harnesses can run the very same binary.
+
+use std::{
+    fs::OpenOptions,
+    io::{IsTerminal as _, Write as _},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use crate::{Config, ServerError, domain::model::Username};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// The accesskey gRPC server.
+#[derive(Debug, Parser)]
+#[command(name = "accesskeyd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// On an empty database, create the first admin (all four service
+    /// permissions) and print its access key once.
+    Bootstrap {
+        /// The admin's username.
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// Write the key to this new file (mode 0600) instead of stdout.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Replace the key of an existing user instead (for a lost admin key).
+        #[arg(long)]
+        reissue: bool,
+    },
+}
+
+/// Runs `accesskeyd` with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("accesskeyd: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("accesskeyd: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), String> {
+    let Cli { config, command } = cli;
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            crate::run(config, listener, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let config = Config {
+                auto_migrate: true,
+                ..config
+            };
+            crate::open(&config).await.map_err(|e| e.to_string())?;
+            eprintln!("accesskeyd: the database schema is up to date");
+            Ok(())
+        }
+        Command::Bootstrap {
+            username,
+            key_file,
+            reissue,
+        } => bootstrap(&config, &username, key_file, reissue)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+async fn bootstrap(
+    config: &Config,
+    username: &str,
+    key_file: Option<PathBuf>,
+    reissue: bool,
+) -> Result<(), ServerError> {
+    let username = Username::parse("--username", username)
+        .map_err(|invalid| ServerError::Config(invalid.to_string()))?;
+    let (store, directory) = crate::open(config).await?;
+    let key = if reissue {
+        directory.reissue_bootstrap_key(&username).await?
+    } else {
+        directory.bootstrap(username.clone()).await?
+    };
+    store.close().await?;
+    let plaintext = key.expose_plaintext();
+    match key_file {
+        Some(path) => {
+            write_private_file(&path, &plaintext).map_err(|e| {
+                ServerError::Config(format!("cannot write {}: {e}", path.display()))
+            })?;
+            eprintln!(
+                "accesskeyd: the access key of `{}` is in {} (mode 0600). It is shown nowhere else.",
+                username.as_str(),
+                path.display()
+            );
+        }
+        None => {
+            println!("{plaintext}");
+            eprintln!(
+                "accesskeyd: above is the access key of `{}`. Store it now: it will not be shown again.",
+                username.as_str()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` (never overwriting) readable by its owner only.
+fn write_private_file(path: &PathBuf, contents: &str) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{contents}")
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

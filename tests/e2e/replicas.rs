@@ -1,0 +1,197 @@
+//! Several `accesskeyd` processes on one PostgreSQL or MySQL/MariaDB
+//! database: what one replica does, every other sees on the very next call.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use accesskey_client::{Client, Verification, pb};
+use accesskey_server::Config;
+use tonic::Code;
+
+use crate::harness::{Backend, Replica, TestDatabase, bootstrap, new_user};
+
+const NO_PERMISSIONS: [&str; 0] = [];
+
+/// A shared database with a bootstrap admin, and two replicas on it.
+struct Cluster {
+    a: Replica,
+    b: Replica,
+    admin_key: String,
+    _database: TestDatabase,
+}
+
+impl Cluster {
+    async fn start(backend: Backend) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let admin_key = bootstrap(&Config::for_database(database.url.clone())).await;
+        let (a, b) = tokio::join!(Replica::spawn(&database.url), Replica::spawn(&database.url));
+        Some(Self {
+            a,
+            b,
+            admin_key,
+            _database: database,
+        })
+    }
+}
+
+/// Runs each scenario on PostgreSQL and on MySQL/MariaDB.
+macro_rules! on_shared_databases {
+    ($( async fn $name:ident($cluster:ident: Cluster) $body:block )*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($cluster: Cluster) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(cluster) = Cluster::start(Backend::Postgres).await {
+                    scenario(cluster).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                if let Some(cluster) = Cluster::start(Backend::Mysql).await {
+                    scenario(cluster).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_shared_databases! {
+    async fn key_issued_on_one_replica_verifies_on_the_other(cluster: Cluster) {
+        let a = cluster.a.client(&cluster.admin_key).await;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let user = a.create_user(new_user("svc", &["orders.read"])).await.expect("create on A");
+        let (key, _) = a.generate_access_key(user.id, None).await.expect("generate on A");
+        assert!(b.verify(&key, ["orders.read"]).await.expect("verify on B").is_valid());
+        assert_eq!(b.get_user_by_name("SVC").await.expect("read on B").id, user.id);
+    }
+
+    async fn revocation_and_regeneration_on_one_replica_take_effect_on_the_other_at_once(cluster: Cluster) {
+        let a = cluster.a.client(&cluster.admin_key).await;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let user = a.create_user(new_user("svc", &[])).await.expect("create");
+        let (first, _) = a.generate_access_key(user.id, None).await.expect("generate");
+        assert!(a.verify(&first, NO_PERMISSIONS).await.expect("warm A").is_valid());
+
+        let (second, _) = b.generate_access_key(user.id, None).await.expect("regenerate on B");
+        assert_eq!(a.verify(&first, NO_PERMISSIONS).await.expect("verify"), Verification::NotFound);
+        assert!(a.verify(&second, NO_PERMISSIONS).await.expect("verify").is_valid());
+
+        b.revoke_access_key(user.id).await.expect("revoke on B");
+        assert_eq!(a.verify(&second, NO_PERMISSIONS).await.expect("verify"), Verification::NotFound);
+    }
+
+    async fn racing_regenerations_across_replicas_leave_exactly_one_key(cluster: Cluster) {
+        let a = cluster.a.client(&cluster.admin_key).await;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let user = a.create_user(new_user("raced", &[])).await.expect("create");
+        let attempts: Vec<_> = (0..12)
+            .map(|i| {
+                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { client.generate_access_key(user.id, None).await })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        for attempt in attempts {
+            keys.push(attempt.await.expect("task").expect("generate").0);
+        }
+        let mut valid = 0;
+        for key in &keys {
+            if b.verify(key, NO_PERMISSIONS).await.expect("verify").is_valid() {
+                valid += 1;
+            }
+        }
+        assert_eq!(valid, 1);
+    }
+
+    async fn racing_case_variants_across_replicas_admit_exactly_one(cluster: Cluster) {
+        let a = cluster.a.client(&cluster.admin_key).await;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let names = ["Alice", "alice", "ALICE", "aLICE", "AlIcE", "aliCE", "ALIce", "alIce"];
+        let attempts: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let request = new_user(name, &[]);
+                tokio::spawn(async move { client.create_user(request).await })
+            })
+            .collect();
+        let mut created = 0;
+        for attempt in attempts {
+            match attempt.await.expect("task") {
+                Ok(_) => created += 1,
+                Err(err) => assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}"),
+            }
+        }
+        assert_eq!(created, 1);
+    }
+
+    async fn killing_a_replica_mid_traffic_loses_no_acknowledged_write(cluster: Cluster) {
+        let mut cluster = cluster;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let a = Client::builder(format!("http://{}", cluster.a.address))
+            .access_key(&cluster.admin_key)
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("connect to A");
+
+        // Writers on A create users until A dies; every acknowledged one counts.
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let a = a.clone();
+                tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    for i in 0.. {
+                        match a.create_user(new_user(&format!("w{writer}-{i}"), &[])).await {
+                            Ok(user) => acknowledged.push(user.username),
+                            Err(_) => break,
+                        }
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        // Let some writes land, then kill A in the middle of them.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let page = b
+                .list_users(pb::ListUsersRequest { page_size: 1000, ..Default::default() })
+                .await
+                .expect("B serves throughout");
+            if page.users.len() > 20 || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cluster.a.kill().await;
+
+        let mut acknowledged = BTreeSet::new();
+        for writer in writers {
+            acknowledged.extend(writer.await.expect("writer task"));
+        }
+        assert!(acknowledged.len() >= 20, "only {} writes before the kill", acknowledged.len());
+
+        // B still serves, and has every write A acknowledged.
+        let mut stored = BTreeSet::new();
+        let mut page_token = String::new();
+        loop {
+            let page = b
+                .list_users(pb::ListUsersRequest { page_size: 1000, page_token, ..Default::default() })
+                .await
+                .expect("B keeps serving");
+            stored.extend(page.users.into_iter().map(|u| u.username));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let lost: Vec<_> = acknowledged.difference(&stored).collect();
+        assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+        b.create_user(new_user("after-the-kill", &[])).await.expect("B accepts writes");
+    }
+}

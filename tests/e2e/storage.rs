@@ -1,0 +1,194 @@
+//! Storage behaviour every backend must share: migrations from an empty
+//! database, and concurrent writers that never see a locking error.
+
+use accesskey_client::pb;
+use tonic::Code;
+
+use crate::harness::{
+    Backend, TestDatabase, TestServer, new_user, on_every_backend, run_accesskeyd,
+};
+
+on_every_backend! {
+    async fn sixty_four_concurrent_writers_all_succeed(server: TestServer) {
+        let writers: Vec<_> = (0..64)
+            .map(|i| {
+                let admin = server.admin.clone();
+                tokio::spawn(async move {
+                    let user = admin.create_user(new_user(&format!("writer{i}"), &["w.x"])).await?;
+                    let (key, _) = admin.generate_access_key(user.id, None).await?;
+                    let mut edit = user.clone();
+                    edit.display_name = format!("Writer number {i}");
+                    admin.update_user(edit, &["display_name"]).await?;
+                    Ok::<_, accesskey_client::Error>(key)
+                })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        for writer in writers {
+            match writer.await.expect("task") {
+                Ok(key) => keys.push(key),
+                Err(err) => panic!("a concurrent write failed: {err}"),
+            }
+        }
+        let page = server
+            .admin
+            .list_users(pb::ListUsersRequest { page_size: 100, ..Default::default() })
+            .await
+            .expect("list");
+        assert_eq!(page.users.len(), 65, "64 writers plus the admin");
+        for key in &keys {
+            assert!(server.admin.verify(key, ["w.x"]).await.expect("verify").is_valid());
+        }
+    }
+}
+
+/// Runs `scenario` on a fresh database of every configured backend.
+async fn for_each_backend(scenario: impl AsyncFn(TestDatabase)) {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
+        if let Some(database) = TestDatabase::create(backend).await {
+            scenario(database).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn migrate_builds_the_schema_from_empty_and_is_idempotent() {
+    for_each_backend(async |database| {
+        let url = database.url.as_str();
+        let refused = run_accesskeyd(&[
+            "--database-url",
+            url,
+            "--auto-migrate",
+            "false",
+            "bootstrap",
+        ])
+        .await;
+        assert!(!refused.status.success());
+        let refused = run_accesskeyd(&["--database-url", url, "--auto-migrate", "false"]).await;
+        assert!(
+            !refused.status.success(),
+            "serving on an unmigrated schema must be refused"
+        );
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            message.contains("accesskeyd migrate"),
+            "the error says what to do: {message}"
+        );
+
+        for _ in 0..2 {
+            let migrated = run_accesskeyd(&["--database-url", url, "migrate"]).await;
+            assert!(
+                migrated.status.success(),
+                "{}",
+                String::from_utf8_lossy(&migrated.stderr)
+            );
+        }
+        let bootstrapped = run_accesskeyd(&[
+            "--database-url",
+            url,
+            "--auto-migrate",
+            "false",
+            "bootstrap",
+        ])
+        .await;
+        assert!(
+            bootstrapped.status.success(),
+            "{}",
+            String::from_utf8_lossy(&bootstrapped.stderr)
+        );
+        let key = String::from_utf8_lossy(&bootstrapped.stdout)
+            .trim()
+            .to_owned();
+        assert!(
+            key.starts_with("akey_"),
+            "bootstrap prints the key alone on stdout"
+        );
+
+        let again = run_accesskeyd(&["--database-url", url, "bootstrap"]).await;
+        assert!(!again.status.success(), "bootstrap must not happen twice");
+        assert!(
+            String::from_utf8_lossy(&again.stdout).trim().is_empty(),
+            "no second key"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gives_unavailable_and_the_service_recovers() {
+    use sea_orm::{ConnectionTrait as _, Database};
+
+    let Some(server) = TestServer::start_on(Backend::Postgres).await else {
+        return;
+    };
+    let (_, key) = server.user_with_key("svc", &["orders.read"]).await;
+    assert!(
+        server
+            .admin
+            .verify(&key, ["orders.read"])
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+
+    let (admin_url, name) = server.database().server_database().expect("PostgreSQL");
+    let admin = Database::connect(admin_url)
+        .await
+        .expect("admin connection");
+    let cut = format!(
+        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    );
+    admin
+        .execute_unprepared(&cut)
+        .await
+        .expect("cut the database off");
+
+    // Fails closed, with a retryable status, never VALID.
+    for _ in 0..3 {
+        let err = server
+            .admin
+            .verify(&key, ["orders.read"])
+            .await
+            .expect_err("no database");
+        assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+        assert!(err.to_string().contains("retry"), "{err}");
+    }
+    let write = server
+        .admin
+        .create_user(new_user("during-outage", &[]))
+        .await;
+    assert_eq!(
+        write.expect_err("no database").code(),
+        Some(Code::Unavailable)
+    );
+
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .expect("restore");
+    let _ = admin.close().await;
+
+    // Recovers by itself: no restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match server.admin.verify(&key, ["orders.read"]).await {
+            Ok(verdict) => {
+                assert!(verdict.is_valid());
+                break;
+            }
+            Err(err) if std::time::Instant::now() < deadline => {
+                assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(err) => panic!("did not recover: {err}"),
+        }
+    }
+    server
+        .admin
+        .create_user(new_user("after-outage", &[]))
+        .await
+        .expect("writes again");
+}
