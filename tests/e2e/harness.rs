@@ -447,3 +447,64 @@ pub async fn run_accesskeyd(args: &[&str]) -> std::process::Output {
         .await
         .expect("run accesskeyd")
 }
+
+/// Creates one user per name concurrently, spreading the calls round-robin
+/// over `clients`. Returns how many succeeded; every other call must have
+/// failed with `ALREADY_EXISTS`.
+pub async fn race_create_users(clients: &[Client], names: &[&str]) -> usize {
+    let attempts: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let client = clients[i % clients.len()].clone();
+            let request = new_user(name, &[]);
+            tokio::spawn(async move { client.create_user(request).await })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(_) => created += 1,
+            Err(err) => assert_eq!(err.code(), Some(tonic::Code::AlreadyExists), "{err}"),
+        }
+    }
+    created
+}
+
+/// Issues `count` keys for `user_id` concurrently, round-robin over
+/// `clients`; every call must succeed. Returns the keys.
+pub async fn race_generate_keys(clients: &[Client], user_id: i64, count: usize) -> Vec<String> {
+    let attempts: Vec<_> = (0..count)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            tokio::spawn(async move { client.generate_access_key(user_id, None).await })
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for attempt in attempts {
+        keys.push(
+            attempt
+                .await
+                .expect("task")
+                .expect("every generate succeeds")
+                .0,
+        );
+    }
+    keys
+}
+
+/// How many of `keys` verify as valid (with no required permissions).
+pub async fn count_valid(client: &Client, keys: &[String]) -> usize {
+    let mut valid = 0;
+    for key in keys {
+        if client
+            .verify(key, Vec::<String>::new())
+            .await
+            .expect("verify")
+            .is_valid()
+        {
+            valid += 1;
+        }
+    }
+    valid
+}

@@ -7,7 +7,7 @@ use accesskey_client::{Verification, pb};
 use accesskey_server::domain::key_format::{AccessKey, KEY_PREFIX};
 use tonic::Code;
 
-use crate::harness::{code, new_user, on_every_backend};
+use crate::harness::{code, count_valid, new_user, on_every_backend, race_generate_keys};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
@@ -62,34 +62,8 @@ on_every_backend! {
 
     async fn concurrent_regeneration_leaves_exactly_one_valid_key(server: TestServer) {
         let user = server.create_user("raced", &[]).await;
-        let attempts: Vec<_> = (0..8)
-            .map(|_| {
-                let admin = server.admin.clone();
-                tokio::spawn(async move { admin.generate_access_key(user.id, None).await })
-            })
-            .collect();
-        let mut keys = Vec::new();
-        for attempt in attempts {
-            keys.push(
-                attempt
-                    .await
-                    .expect("task")
-                    .expect("every generate succeeds")
-                    .0,
-            );
-        }
-        let mut valid = 0;
-        for key in &keys {
-            if server
-                .admin
-                .verify(key, NO_PERMISSIONS)
-                .await
-                .expect("verify")
-                .is_valid()
-            {
-                valid += 1;
-            }
-        }
+        let keys = race_generate_keys(std::slice::from_ref(&server.admin), user.id, 8).await;
+        let valid = count_valid(&server.admin, &keys).await;
         assert_eq!(
             valid,
             1,

@@ -5,9 +5,11 @@ use std::{collections::BTreeSet, time::Duration};
 
 use accesskey_client::{Client, Verification, pb};
 use accesskey_server::Config;
-use tonic::Code;
 
-use crate::harness::{Backend, Replica, TestDatabase, bootstrap, new_user};
+use crate::harness::{
+    Backend, Replica, TestDatabase, bootstrap, count_valid, new_user, race_create_users,
+    race_generate_keys,
+};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
@@ -88,22 +90,8 @@ on_shared_databases! {
         let a = cluster.a.client(&cluster.admin_key).await;
         let b = cluster.b.client(&cluster.admin_key).await;
         let user = a.create_user(new_user("raced", &[])).await.expect("create");
-        let attempts: Vec<_> = (0..12)
-            .map(|i| {
-                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
-                tokio::spawn(async move { client.generate_access_key(user.id, None).await })
-            })
-            .collect();
-        let mut keys = Vec::new();
-        for attempt in attempts {
-            keys.push(attempt.await.expect("task").expect("generate").0);
-        }
-        let mut valid = 0;
-        for key in &keys {
-            if b.verify(key, NO_PERMISSIONS).await.expect("verify").is_valid() {
-                valid += 1;
-            }
-        }
+        let keys = race_generate_keys(&[a, b.clone()], user.id, 12).await;
+        let valid = count_valid(&b, &keys).await;
         assert_eq!(valid, 1);
     }
 
@@ -111,22 +99,7 @@ on_shared_databases! {
         let a = cluster.a.client(&cluster.admin_key).await;
         let b = cluster.b.client(&cluster.admin_key).await;
         let names = ["Alice", "alice", "ALICE", "aLICE", "AlIcE", "aliCE", "ALIce", "alIce"];
-        let attempts: Vec<_> = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
-                let request = new_user(name, &[]);
-                tokio::spawn(async move { client.create_user(request).await })
-            })
-            .collect();
-        let mut created = 0;
-        for attempt in attempts {
-            match attempt.await.expect("task") {
-                Ok(_) => created += 1,
-                Err(err) => assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}"),
-            }
-        }
+        let created = race_create_users(&[a, b], &names).await;
         assert_eq!(created, 1);
     }
 

@@ -4,7 +4,7 @@
 use accesskey_client::pb;
 use tonic::Code;
 
-use crate::harness::{code, new_user, on_every_backend};
+use crate::harness::{code, new_user, on_every_backend, race_create_users};
 
 on_every_backend! {
     async fn create_and_get_user_round_trip(server: TestServer) {
@@ -73,18 +73,7 @@ on_every_backend! {
         let names = [
             "Alice", "alice", "ALICE", "aLiCe", "alicE", "ALice", "aliCE", "AlIcE",
         ];
-        let attempts = names.iter().map(|name| {
-            let admin = server.admin.clone();
-            let request = new_user(name, &[]);
-            tokio::spawn(async move { admin.create_user(request).await })
-        });
-        let mut created = 0;
-        for attempt in attempts {
-            match attempt.await.expect("task") {
-                Ok(_) => created += 1,
-                Err(err) => assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}"),
-            }
-        }
+        let created = race_create_users(std::slice::from_ref(&server.admin), &names).await;
         assert_eq!(created, 1);
     }
 
