@@ -5,7 +5,7 @@
 //! ACCESSKEY_KEY=$(cat admin.key) cargo run -p accesskey-client --example quickstart
 //! ```
 
-use accesskey_client::{Client, Verification, pb};
+use accesskey_client::{Client, NewUser, Verification};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,12 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(user) => user,
         Err(err) if err.is_not_found() => {
             admin
-                .create_user(pb::CreateUserRequest {
-                    username: username.clone(),
-                    display_name: "Orders service".to_owned(),
-                    permissions: vec!["orders.read".to_owned(), "orders.write".to_owned()],
-                    ..Default::default()
-                })
+                .create_user(
+                    NewUser::new(&username)
+                        .display_name("Orders service")
+                        .permissions(["orders.read", "orders.write"]),
+                )
                 .await?
         }
         Err(err) => return Err(err.into()),
@@ -41,14 +40,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         user.username, user.id, user.permissions
     );
 
-    let (key, info) = admin.generate_access_key(user.id, None).await?;
+    let generated = admin.generate_access_key(user.id, None).await?;
+    let key = generated.expose_key();
     println!(
         "issued key {} (shown once; the server keeps only its hash):\n{key}",
-        info.key_id
+        generated.info().key_id
     );
 
     for required in [&["orders.read"][..], &["billing.read"]] {
-        match admin.verify(&key, required.iter().copied()).await? {
+        match admin.verify(key, required.iter().copied()).await? {
             Verification::Valid(principal) => {
                 println!("verify {required:?}: VALID for {}", principal.username);
             }

@@ -24,7 +24,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod middleware;
+mod requests;
+
 use std::{fmt, time::Duration};
+
+pub use middleware::AccessKeyLayer;
+pub use requests::{GeneratedKey, ListUsers, NewUser, UserChanges};
 
 pub use accesskey_proto::pb;
 use pb::{key_auth_client::KeyAuthClient, user_admin_client::UserAdminClient};
@@ -88,6 +96,16 @@ impl Error {
         self.code() == Some(Code::PermissionDenied)
     }
 
+    /// accesskey could not be reached or could not answer now; retrying later
+    /// may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Transport(_))
+            || matches!(
+                self.code(),
+                Some(Code::Unavailable | Code::DeadlineExceeded)
+            )
+    }
+
     /// The named user (or key) does not exist.
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(Code::NotFound)
@@ -125,7 +143,11 @@ impl Interceptor for AccessKeyInterceptor {
     }
 }
 
-type Authed = InterceptedService<Channel, AccessKeyInterceptor>;
+/// A channel that presents the caller's key on every call: what the
+/// generated stubs returned by [`Client::user_admin_stub`] and
+/// [`Client::key_auth_stub`] run over.
+pub type AuthenticatedChannel = InterceptedService<Channel, AccessKeyInterceptor>;
+type Authed = AuthenticatedChannel;
 
 /// Builds a [`Client`].
 #[derive(Debug)]
@@ -133,6 +155,7 @@ pub struct ClientBuilder {
     endpoint: String,
     access_key: Option<String>,
     timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -148,10 +171,19 @@ impl ClientBuilder {
         self
     }
 
+    /// How long to wait for the connection to be established.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
     fn endpoint(&self) -> Result<Endpoint, Error> {
         let mut endpoint = Endpoint::from_shared(self.endpoint.clone())?;
         if let Some(timeout) = self.timeout {
             endpoint = endpoint.timeout(timeout);
+        }
+        if let Some(timeout) = self.connect_timeout {
+            endpoint = endpoint.connect_timeout(timeout);
         }
         Ok(endpoint.tcp_nodelay(true))
     }
@@ -238,6 +270,7 @@ impl Client {
             endpoint: endpoint.into(),
             access_key: None,
             timeout: None,
+            connect_timeout: None,
         }
     }
 
@@ -256,17 +289,33 @@ impl Client {
         Self::from_channel(self.channel.clone(), access_key)
     }
 
-    /// The underlying channel, for calling the generated stubs in [`pb`] directly.
+    /// The underlying channel, without the caller's key.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// The generated `UserAdmin` stub, presenting the caller's key: the
+    /// escape hatch for sending raw requests.
+    pub fn user_admin_stub(&self) -> UserAdminClient<AuthenticatedChannel> {
+        self.admin.clone()
+    }
+
+    /// The generated `KeyAuth` stub, presenting the caller's key.
+    pub fn key_auth_stub(&self) -> KeyAuthClient<AuthenticatedChannel> {
+        self.auth.clone()
     }
 }
 
 /// User administration (`UserAdmin`).
 impl Client {
     /// Creates a user. Needs `users.write`.
-    pub async fn create_user(&self, request: pb::CreateUserRequest) -> Result<pb::User, Error> {
-        let response = self.admin.clone().create_user(request).await?.into_inner();
+    pub async fn create_user(&self, user: NewUser) -> Result<pb::User, Error> {
+        let response = self
+            .admin
+            .clone()
+            .create_user(user.into_request())
+            .await?
+            .into_inner();
         response.user.ok_or(Error::MissingField("user"))
     }
 
@@ -289,22 +338,39 @@ impl Client {
     }
 
     /// Lists one page of users. Needs `users.read`.
-    pub async fn list_users(
-        &self,
-        request: pb::ListUsersRequest,
-    ) -> Result<pb::ListUsersResponse, Error> {
-        Ok(self.admin.clone().list_users(request).await?.into_inner())
+    pub async fn list_users(&self, query: ListUsers) -> Result<pb::ListUsersResponse, Error> {
+        Ok(self
+            .admin
+            .clone()
+            .list_users(query.into_request())
+            .await?
+            .into_inner())
     }
 
-    /// Changes the fields named in `update_mask`. Needs `users.write`.
-    pub async fn update_user(&self, user: pb::User, paths: &[&str]) -> Result<pb::User, Error> {
-        let request = pb::UpdateUserRequest {
-            user: Some(user),
-            update_mask: Some(prost_types::FieldMask {
-                paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-            }),
-        };
-        let response = self.admin.clone().update_user(request).await?.into_inner();
+    /// Lists every user whose name starts with `prefix` (all users when
+    /// empty), following page tokens. Needs `users.read`.
+    pub async fn list_all_users(&self, prefix: &str) -> Result<Vec<pb::User>, Error> {
+        let mut users = Vec::new();
+        let mut query = ListUsers::new().prefix(prefix).page_size(1000);
+        loop {
+            let page = self.list_users(query.clone()).await?;
+            users.extend(page.users);
+            if page.next_page_token.is_empty() {
+                return Ok(users);
+            }
+            query = query.page_token(page.next_page_token);
+        }
+    }
+
+    /// Applies `changes` to the user; only the fields it sets change. Needs
+    /// `users.write`.
+    pub async fn update_user(&self, user_id: i64, changes: UserChanges) -> Result<pb::User, Error> {
+        let response = self
+            .admin
+            .clone()
+            .update_user(changes.into_request(user_id))
+            .await?
+            .into_inner();
         response.user.ok_or(Error::MissingField("user"))
     }
 
@@ -317,17 +383,16 @@ impl Client {
         Ok(())
     }
 
-    /// Issues the user a new key, replacing its previous one. Returns the
-    /// plaintext key (shown this once) and its public description. Needs
-    /// `keys.issue`.
+    /// Issues the user a new key, replacing its previous one at once. The
+    /// result holds the only copy of the key: store it. Needs `keys.issue`.
     pub async fn generate_access_key(
         &self,
         user_id: i64,
-        expire_time: Option<prost_types::Timestamp>,
-    ) -> Result<(String, pb::AccessKeyInfo), Error> {
+        expire_time: Option<std::time::SystemTime>,
+    ) -> Result<GeneratedKey, Error> {
         let request = pb::GenerateAccessKeyRequest {
             user_id,
-            expire_time,
+            expire_time: expire_time.map(prost_types::Timestamp::from),
         };
         let response = self
             .admin
@@ -338,7 +403,7 @@ impl Client {
         let info = response
             .access_key_info
             .ok_or(Error::MissingField("access_key_info"))?;
-        Ok((response.access_key, info))
+        Ok(GeneratedKey::new(response.access_key, info))
     }
 
     /// Removes the user's key. Needs `keys.issue`.

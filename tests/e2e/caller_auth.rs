@@ -1,7 +1,10 @@
 //! How callers authenticate: exactly one key, in either metadata form, and
 //! what each bad credential gets.
 
-use accesskey_client::pb::{self, key_auth_client::KeyAuthClient};
+use accesskey_client::{
+    ListUsers, UserChanges,
+    pb::{self, key_auth_client::KeyAuthClient},
+};
 use accesskey_server::domain::key_format::AccessKey;
 use tonic::{Code, Request, metadata::MetadataValue};
 
@@ -25,6 +28,8 @@ async fn who_am_i_with(
         .principal
         .expect("principal"))
 }
+
+const NO_PERMISSIONS: [&str; 0] = [];
 
 on_every_backend! {
     async fn both_metadata_forms_authenticate(server: TestServer) {
@@ -99,19 +104,13 @@ on_every_backend! {
         );
         assert_eq!(code(anonymous.get_user(1).await), Code::Unauthenticated);
         assert_eq!(
-            code(anonymous.list_users(pb::ListUsersRequest::default()).await),
+            code(anonymous.list_users(ListUsers::new()).await),
             Code::Unauthenticated
         );
         assert_eq!(
             code(
                 anonymous
-                    .update_user(
-                        pb::User {
-                            id: 1,
-                            ..Default::default()
-                        },
-                        &["email"]
-                    )
+                    .update_user(1, UserChanges::new().email(""))
                     .await
             ),
             Code::Unauthenticated
@@ -151,21 +150,15 @@ on_every_backend! {
         );
         expect_denied(weak.get_user(1).await.map(drop), "users.read");
         expect_denied(
-            weak.list_users(pb::ListUsersRequest::default())
+            weak.list_users(ListUsers::new())
                 .await
                 .map(drop),
             "users.read",
         );
         expect_denied(
-            weak.update_user(
-                pb::User {
-                    id: 1,
-                    ..Default::default()
-                },
-                &["email"],
-            )
-            .await
-            .map(drop),
+            weak.update_user(1, UserChanges::new().email(""))
+                .await
+                .map(drop),
             "users.write",
         );
         expect_denied(weak.delete_user(1).await, "users.write");
@@ -180,22 +173,20 @@ on_every_backend! {
     }
 
     async fn disabled_callers_and_removed_permissions_lose_access_on_the_next_call(server: TestServer) {
-        let (mut user, key) = server.user_with_key("ops", &["users.read"]).await;
+        let (user, key) = server.user_with_key("ops", &["users.read"]).await;
         let ops = server.client_with_key(&key);
         ops.get_user(user.id).await.expect("allowed");
 
-        user.permissions = vec![];
-        user = server
+        let user = server
             .admin
-            .update_user(user, &["permissions"])
+            .update_user(user.id, UserChanges::new().permissions(NO_PERMISSIONS))
             .await
             .expect("demote");
         assert_eq!(code(ops.get_user(user.id).await), Code::PermissionDenied);
 
-        user.disabled = true;
         server
             .admin
-            .update_user(user, &["disabled"])
+            .update_user(user.id, UserChanges::new().disabled(true))
             .await
             .expect("disable");
         let err = ops.who_am_i().await.expect_err("disabled");

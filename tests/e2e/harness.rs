@@ -15,7 +15,7 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use accesskey_client::{Client, pb};
+use accesskey_client::{Client, NewUser, pb};
 use accesskey_server::{Config, domain::model::Username};
 use sea_orm::{ConnectionTrait as _, Database};
 use tempfile::TempDir;
@@ -298,6 +298,10 @@ impl TestServer {
         })
     }
 
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
     /// A client on the same connection presenting `key`.
     pub fn client_with_key(&self, key: &str) -> Client {
         self.admin.with_access_key(key).expect("ASCII key")
@@ -306,11 +310,12 @@ impl TestServer {
     /// Creates a local user with `permissions` and issues it a key.
     pub async fn user_with_key(&self, username: &str, permissions: &[&str]) -> (pb::User, String) {
         let user = self.create_user(username, permissions).await;
-        let (key, _) = self
+        let key = self
             .admin
             .generate_access_key(user.id, None)
             .await
-            .expect("generate a key");
+            .expect("generate a key")
+            .into_key();
         (user, key)
     }
 
@@ -361,14 +366,13 @@ pub async fn bootstrap(config: &Config) -> String {
     admin_key
 }
 
-pub fn new_user(username: &str, permissions: &[&str]) -> pb::CreateUserRequest {
-    pb::CreateUserRequest {
-        username: username.to_owned(),
-        email: format!("{}@example.test", username.to_ascii_lowercase()),
-        display_name: format!("User {username}"),
-        identity_provider: String::new(),
-        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-    }
+/// A local user named `username` holding `permissions`, with an email and a
+/// display name derived from the name.
+pub fn new_user(username: &str, permissions: &[&str]) -> NewUser {
+    NewUser::new(username)
+        .email(format!("{}@example.test", username.to_ascii_lowercase()))
+        .display_name(format!("User {username}"))
+        .permissions(permissions.iter().copied())
 }
 
 /// The gRPC code of a failed call, for assertions.
@@ -377,6 +381,17 @@ pub fn code<T: std::fmt::Debug>(result: Result<T, accesskey_client::Error>) -> t
         .expect_err("the call should fail")
         .code()
         .expect("a status from the server")
+}
+
+/// The result of a raw call through a generated stub (see
+/// [`Client::user_admin_stub`]), as the typed API would report it, so the
+/// same assertions apply to both.
+pub fn raw<T>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<T, accesskey_client::Error> {
+    result
+        .map(tonic::Response::into_inner)
+        .map_err(accesskey_client::Error::from)
 }
 
 /// `accesskeyd` as a separate process, as deployments run it: for replica
@@ -389,36 +404,18 @@ pub struct Replica {
 impl Replica {
     /// Starts `accesskeyd` on `database_url`, listening on an ephemeral port.
     pub async fn spawn(database_url: &str) -> Self {
-        use tokio::io::{AsyncBufReadExt as _, BufReader};
-
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"));
+        command
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start accesskeyd");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let address = loop {
-            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("accesskeyd announces its address within 30 s")
-                .expect("read stderr")
-                .expect("accesskeyd exited before listening");
-            if let Some(rest) = line
-                .split("address=")
-                .nth(1)
-                .filter(|_| line.contains("accesskeyd listening"))
-            {
-                let address = rest.split_whitespace().next().unwrap_or_default();
-                break address.parse().expect("a socket address");
-            }
-        };
-        // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .env("RUST_LOG", "info");
+        // The server announces itself on stderr: "… accesskeyd listening address=IP:PORT …".
+        let (child, address) = spawn_announcing(command, Announces::OnStderr, |line| {
+            let rest = line.split("address=").nth(1)?;
+            line.contains("accesskeyd listening")
+                .then(|| rest.split_whitespace().next())
+                .flatten()
+        })
+        .await;
         Self { address, child }
     }
 
@@ -434,6 +431,171 @@ impl Replica {
     /// SIGKILL: no shutdown, no flush, exactly like a crash.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill accesskeyd");
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Announces {
+    OnStdout,
+    OnStderr,
+}
+
+/// Spawns `command` and waits (30 s at most) for the line from which `find`
+/// extracts its listening address; keeps draining the output afterwards so
+/// the child never blocks on a full pipe.
+async fn spawn_announcing(
+    mut command: tokio::process::Command,
+    stream: Announces,
+    find: impl Fn(&str) -> Option<&str>,
+) -> (tokio::process::Child, SocketAddr) {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+
+    let (stdout, stderr) = match stream {
+        Announces::OnStdout => (Stdio::piped(), Stdio::inherit()),
+        Announces::OnStderr => (Stdio::null(), Stdio::piped()),
+    };
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the process");
+    let output: Box<dyn AsyncRead + Unpin + Send> = match stream {
+        Announces::OnStdout => Box::new(child.stdout.take().expect("piped stdout")),
+        Announces::OnStderr => Box::new(child.stderr.take().expect("piped stderr")),
+    };
+    let mut lines = BufReader::new(output).lines();
+    let address = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the process announces its address within 30 s")
+            .expect("read its output")
+            .expect("the process exited before listening");
+        if let Some(address) = find(&line) {
+            break address.parse().expect("a socket address");
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address)
+}
+
+/// One of the client crate's example services, as a process.
+pub struct Example {
+    pub address: SocketAddr,
+    _child: tokio::process::Child,
+}
+
+impl Example {
+    /// Runs `target/…/examples/<name>` against accesskey at `endpoint`,
+    /// presenting `service_key`. `cargo test` builds the examples.
+    pub async fn spawn(name: &str, endpoint: &str, service_key: &str) -> Self {
+        let deps = std::env::current_exe().expect("test binary path");
+        let program = deps
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("target profile directory")
+            .join("examples")
+            .join(name);
+        assert!(
+            program.exists(),
+            "{} is missing: run `cargo build --examples`",
+            program.display()
+        );
+        let mut command = tokio::process::Command::new(program);
+        command
+            .env("ACCESSKEY_ENDPOINT", endpoint)
+            .env("ACCESSKEY_KEY", service_key)
+            .env("LISTEN", "127.0.0.1:0");
+        let (child, address) = spawn_announcing(command, Announces::OnStdout, |line| {
+            line.strip_prefix("listening on http://")
+        })
+        .await;
+        Self {
+            address,
+            _child: child,
+        }
+    }
+}
+
+/// What an HTTP request got back.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A plain HTTP/1.1 GET, written by hand so the tests need no HTTP client.
+pub async fn http_get(address: &SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("receive");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    HttpResponse { status, body }
+}
+
+/// What a CLI run printed and how it exited.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `accesskey` CLI against `server` with `key` in ACCESSKEY_KEY.
+pub async fn run_cli(
+    server: &TestServer,
+    key: &str,
+    args: &[&str],
+    stdin: Option<String>,
+) -> CliRun {
+    run_cli_at(&server.endpoint(), key, args, stdin).await
+}
+
+/// Runs the `accesskey` CLI against `endpoint`, feeding `stdin` if given.
+pub async fn run_cli_at(endpoint: &str, key: &str, args: &[&str], stdin: Option<String>) -> CliRun {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt as _;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskey"))
+        .args(args)
+        .env("ACCESSKEY_ENDPOINT", endpoint)
+        .env("ACCESSKEY_KEY", key)
+        .env_remove("ACCESSKEY_KEY_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run accesskey");
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    let output = child.wait_with_output().await.expect("accesskey exits");
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -457,8 +619,8 @@ pub async fn race_create_users(clients: &[Client], names: &[&str]) -> usize {
         .enumerate()
         .map(|(i, name)| {
             let client = clients[i % clients.len()].clone();
-            let request = new_user(name, &[]);
-            tokio::spawn(async move { client.create_user(request).await })
+            let user = new_user(name, &[]);
+            tokio::spawn(async move { client.create_user(user).await })
         })
         .collect();
     let mut created = 0;
@@ -487,7 +649,7 @@ pub async fn race_generate_keys(clients: &[Client], user_id: i64, count: usize) 
                 .await
                 .expect("task")
                 .expect("every generate succeeds")
-                .0,
+                .into_key(),
         );
     }
     keys

@@ -3,23 +3,24 @@
 
 use std::time::{Duration, SystemTime};
 
-use accesskey_client::{Verification, pb};
+use accesskey_client::{UserChanges, Verification, pb};
 use accesskey_server::domain::key_format::{AccessKey, KEY_PREFIX};
 use tonic::Code;
 
-use crate::harness::{code, count_valid, new_user, on_every_backend, race_generate_keys};
+use crate::harness::{code, count_valid, new_user, on_every_backend, race_generate_keys, raw};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
 on_every_backend! {
     async fn generated_key_is_shown_once_and_described_without_its_secret(server: TestServer) {
         let user = server.create_user("svc", &[]).await;
-        let (key, info) = server
+        let generated = server
             .admin
             .generate_access_key(user.id, None)
             .await
             .expect("generate");
-        let parsed = AccessKey::parse(&key).expect("well-formed");
+        let (key, info) = (generated.expose_key(), generated.info());
+        let parsed = AccessKey::parse(key).expect("well-formed");
         assert!(key.starts_with(KEY_PREFIX));
         assert_eq!(info.key_id, parsed.key_id().as_str());
         assert!(info.expire_time.is_none() && info.last_used_time.is_none());
@@ -36,11 +37,12 @@ on_every_backend! {
 
     async fn regenerating_replaces_the_old_key_at_once(server: TestServer) {
         let (user, first) = server.user_with_key("rotating", &[]).await;
-        let (second, _) = server
+        let second = server
             .admin
             .generate_access_key(user.id, None)
             .await
-            .expect("regenerate");
+            .expect("regenerate")
+            .into_key();
         assert_ne!(first, second);
         assert_eq!(
             server
@@ -117,13 +119,10 @@ on_every_backend! {
     }
 
     async fn external_identity_provider_users_cannot_have_a_key(server: TestServer) {
-        let request = pb::CreateUserRequest {
-            identity_provider: "okta".to_owned(),
-            ..new_user("sso.user", &["orders.read"])
-        };
+        let external = new_user("sso.user", &["orders.read"]).identity_provider("okta");
         let user = server
             .admin
-            .create_user(request)
+            .create_user(external)
             .await
             .expect("external users may exist");
         assert_eq!(user.identity_provider, "okta");
@@ -138,10 +137,7 @@ on_every_backend! {
             "{err}"
         );
 
-        let explicit_local = pb::CreateUserRequest {
-            identity_provider: "local".to_owned(),
-            ..new_user("local.user", &[])
-        };
+        let explicit_local = new_user("local.user", &[]).identity_provider("local");
         let local = server
             .admin
             .create_user(explicit_local)
@@ -155,11 +151,10 @@ on_every_backend! {
     }
 
     async fn disabled_users_cannot_be_issued_a_key(server: TestServer) {
-        let mut user = server.create_user("sleepy", &[]).await;
-        user.disabled = true;
+        let user = server.create_user("sleepy", &[]).await;
         server
             .admin
-            .update_user(user.clone(), &["disabled"])
+            .update_user(user.id, UserChanges::new().disabled(true))
             .await
             .expect("disable");
         assert_eq!(
@@ -170,7 +165,7 @@ on_every_backend! {
 
     async fn expire_time_must_be_in_the_future(server: TestServer) {
         let user = server.create_user("timed", &[]).await;
-        let past = prost_types::Timestamp::from(SystemTime::now() - Duration::from_secs(60));
+        let past = SystemTime::now() - Duration::from_secs(60);
         let err = server
             .admin
             .generate_access_key(user.id, Some(past))
@@ -178,26 +173,34 @@ on_every_backend! {
             .expect_err("past");
         assert_eq!(err.code(), Some(Code::InvalidArgument));
         assert!(err.to_string().contains("expire_time"), "{err}");
-        let nonsense = prost_types::Timestamp {
-            seconds: 1,
-            nanos: -5,
+        // Not a valid timestamp at all: only the raw stub can send it.
+        let nonsense = pb::GenerateAccessKeyRequest {
+            user_id: user.id,
+            expire_time: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: -5,
+            }),
         };
         assert_eq!(
-            code(
+            code(raw(
                 server
                     .admin
-                    .generate_access_key(user.id, Some(nonsense))
+                    .user_admin_stub()
+                    .generate_access_key(nonsense)
                     .await
-            ),
+            )),
             Code::InvalidArgument
         );
 
-        let future = prost_types::Timestamp::from(SystemTime::now() + Duration::from_secs(3600));
-        let (_, info) = server
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        let generated = server
             .admin
             .generate_access_key(user.id, Some(future))
             .await
             .expect("future");
-        assert_eq!(info.expire_time.map(|t| t.seconds), Some(future.seconds));
+        assert_eq!(
+            generated.info().expire_time.map(|t| t.seconds),
+            Some(prost_types::Timestamp::from(future).seconds)
+        );
     }
 }

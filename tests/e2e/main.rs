@@ -8,11 +8,15 @@
 mod harness;
 
 mod caller_auth;
+mod cli;
 mod keys;
+mod middleware;
 mod paging;
+mod python_client;
 mod replicas;
 mod secrets;
 mod standard_services;
 mod storage;
 mod users;
 mod verify;
+mod walkthrough;

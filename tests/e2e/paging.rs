@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use accesskey_client::pb;
+use accesskey_client::{ListUsers, pb};
 use tonic::Code;
 
 use crate::harness::{TestServer, code, on_every_backend};
@@ -13,11 +13,12 @@ async fn list_all(server: &TestServer, page_size: i32, prefix: &str) -> Vec<pb::
     loop {
         let page = server
             .admin
-            .list_users(pb::ListUsersRequest {
-                page_size,
-                page_token: page_token.clone(),
-                username_prefix: prefix.to_owned(),
-            })
+            .list_users(
+                ListUsers::new()
+                    .page_size(page_size)
+                    .page_token(page_token.clone())
+                    .prefix(prefix),
+            )
             .await
             .expect("list");
         assert!(page.users.len() <= usize::try_from(page_size).unwrap_or(usize::MAX));
@@ -38,10 +39,7 @@ on_every_backend! {
         // The first page, then churn, then the rest.
         let first = server
             .admin
-            .list_users(pb::ListUsersRequest {
-                page_size: 5,
-                ..Default::default()
-            })
+            .list_users(ListUsers::new().page_size(5))
             .await
             .expect("first page");
         assert_eq!(first.users.len(), 5);
@@ -62,11 +60,7 @@ on_every_backend! {
         while !token.is_empty() {
             let page = server
                 .admin
-                .list_users(pb::ListUsersRequest {
-                    page_size: 5,
-                    page_token: token,
-                    ..Default::default()
-                })
+                .list_users(ListUsers::new().page_size(5).page_token(token))
                 .await
                 .expect("next page");
             seen.extend(page.users.iter().map(|u| u.id));
@@ -92,15 +86,12 @@ on_every_backend! {
         }
         let page = server
             .admin
-            .list_users(pb::ListUsersRequest::default())
+            .list_users(ListUsers::new())
             .await
             .expect("list");
         assert_eq!(page.users.len(), 4, "three users plus the admin");
         assert!(page.next_page_token.is_empty());
-        let negative = pb::ListUsersRequest {
-            page_size: -1,
-            ..Default::default()
-        };
+        let negative = ListUsers::new().page_size(-1);
         assert_eq!(
             code(server.admin.list_users(negative).await),
             Code::InvalidArgument
@@ -121,10 +112,7 @@ on_every_backend! {
             names(list_all(&server, 10, "team").await),
             ["Team_A.svc", "team_b.svc", "teamXa.svc"]
         );
-        let wildcard = pb::ListUsersRequest {
-            username_prefix: "%".to_owned(),
-            ..Default::default()
-        };
+        let wildcard = ListUsers::new().prefix("%");
         let err = server
             .admin
             .list_users(wildcard)
@@ -140,10 +128,7 @@ on_every_backend! {
         }
         let first = server
             .admin
-            .list_users(pb::ListUsersRequest {
-                page_size: 1,
-                ..Default::default()
-            })
+            .list_users(ListUsers::new().page_size(1))
             .await
             .expect("list");
         let token = first.next_page_token;
@@ -157,24 +142,15 @@ on_every_backend! {
             "forged".to_owned(),
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
         ] {
-            let request = pb::ListUsersRequest {
-                page_size: 1,
-                page_token: bad,
-                ..Default::default()
-            };
             let err = server
                 .admin
-                .list_users(request)
+                .list_users(ListUsers::new().page_size(1).page_token(bad))
                 .await
                 .expect_err("invalid token");
             assert_eq!(err.code(), Some(Code::InvalidArgument));
             assert!(err.to_string().contains("page_token"), "{err}");
         }
-        let other_query = pb::ListUsersRequest {
-            page_size: 1,
-            page_token: token,
-            username_prefix: "p".to_owned(),
-        };
+        let other_query = ListUsers::new().page_size(1).page_token(token).prefix("p");
         assert_eq!(
             code(server.admin.list_users(other_query).await),
             Code::InvalidArgument

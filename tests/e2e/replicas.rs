@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use accesskey_client::{Client, Verification, pb};
+use accesskey_client::{Client, ListUsers, Verification};
 use accesskey_server::Config;
 
 use crate::harness::{
@@ -66,7 +66,7 @@ on_shared_databases! {
         let a = cluster.a.client(&cluster.admin_key).await;
         let b = cluster.b.client(&cluster.admin_key).await;
         let user = a.create_user(new_user("svc", &["orders.read"])).await.expect("create on A");
-        let (key, _) = a.generate_access_key(user.id, None).await.expect("generate on A");
+        let key = a.generate_access_key(user.id, None).await.expect("generate on A").into_key();
         assert!(b.verify(&key, ["orders.read"]).await.expect("verify on B").is_valid());
         assert_eq!(b.get_user_by_name("SVC").await.expect("read on B").id, user.id);
     }
@@ -75,10 +75,10 @@ on_shared_databases! {
         let a = cluster.a.client(&cluster.admin_key).await;
         let b = cluster.b.client(&cluster.admin_key).await;
         let user = a.create_user(new_user("svc", &[])).await.expect("create");
-        let (first, _) = a.generate_access_key(user.id, None).await.expect("generate");
+        let first = a.generate_access_key(user.id, None).await.expect("generate").into_key();
         assert!(a.verify(&first, NO_PERMISSIONS).await.expect("warm A").is_valid());
 
-        let (second, _) = b.generate_access_key(user.id, None).await.expect("regenerate on B");
+        let second = b.generate_access_key(user.id, None).await.expect("regenerate on B").into_key();
         assert_eq!(a.verify(&first, NO_PERMISSIONS).await.expect("verify"), Verification::NotFound);
         assert!(a.verify(&second, NO_PERMISSIONS).await.expect("verify").is_valid());
 
@@ -133,7 +133,7 @@ on_shared_databases! {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let page = b
-                .list_users(pb::ListUsersRequest { page_size: 1000, ..Default::default() })
+                .list_users(ListUsers::new().page_size(1000))
                 .await
                 .expect("B serves throughout");
             if page.users.len() > 20 || tokio::time::Instant::now() > deadline {
@@ -150,19 +150,13 @@ on_shared_databases! {
         assert!(acknowledged.len() >= 20, "only {} writes before the kill", acknowledged.len());
 
         // B still serves, and has every write A acknowledged.
-        let mut stored = BTreeSet::new();
-        let mut page_token = String::new();
-        loop {
-            let page = b
-                .list_users(pb::ListUsersRequest { page_size: 1000, page_token, ..Default::default() })
-                .await
-                .expect("B keeps serving");
-            stored.extend(page.users.into_iter().map(|u| u.username));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+        let stored: BTreeSet<_> = b
+            .list_all_users("")
+            .await
+            .expect("B keeps serving")
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
         assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
         b.create_user(new_user("after-the-kill", &[])).await.expect("B accepts writes");

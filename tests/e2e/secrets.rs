@@ -31,7 +31,7 @@ async fn no_plaintext_key_reaches_the_database_or_the_logs() {
                 .generate_access_key(user.id, None)
                 .await
                 .expect("regenerate")
-                .0,
+                .into_key(),
         );
     }
     let database_path = server.database().sqlite_path().expect("a SQLite test");

@@ -1,7 +1,7 @@
 //! Storage behaviour every backend must share: migrations from an empty
 //! database, and concurrent writers that never see a locking error.
 
-use accesskey_client::pb;
+use accesskey_client::{ListUsers, UserChanges};
 use tonic::Code;
 
 use crate::harness::{
@@ -15,10 +15,9 @@ on_every_backend! {
                 let admin = server.admin.clone();
                 tokio::spawn(async move {
                     let user = admin.create_user(new_user(&format!("writer{i}"), &["w.x"])).await?;
-                    let (key, _) = admin.generate_access_key(user.id, None).await?;
-                    let mut edit = user.clone();
-                    edit.display_name = format!("Writer number {i}");
-                    admin.update_user(edit, &["display_name"]).await?;
+                    let key = admin.generate_access_key(user.id, None).await?.into_key();
+                    let edit = UserChanges::new().display_name(format!("Writer number {i}"));
+                    admin.update_user(user.id, edit).await?;
                     Ok::<_, accesskey_client::Error>(key)
                 })
             })
@@ -32,7 +31,7 @@ on_every_backend! {
         }
         let page = server
             .admin
-            .list_users(pb::ListUsersRequest { page_size: 100, ..Default::default() })
+            .list_users(ListUsers::new().page_size(100))
             .await
             .expect("list");
         assert_eq!(page.users.len(), 65, "64 writers plus the admin");

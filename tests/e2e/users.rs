@@ -1,26 +1,32 @@
 //! UserAdmin: creating, reading, updating and deleting users, and the rules
 //! that keep admins from escalating or locking themselves out.
 
-use accesskey_client::pb;
+use accesskey_client::{NewUser, UserChanges, pb};
 use tonic::Code;
 
-use crate::harness::{code, new_user, on_every_backend, race_create_users};
+use crate::harness::{code, new_user, on_every_backend, race_create_users, raw};
+
+/// A raw UpdateUser request carrying all of `user` with exactly `paths` in
+/// its mask, for what the typed [`UserChanges`] cannot express.
+fn update_request(user: pb::User, paths: &[&str]) -> pb::UpdateUserRequest {
+    pb::UpdateUserRequest {
+        user: Some(user),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+        }),
+    }
+}
 
 on_every_backend! {
     async fn create_and_get_user_round_trip(server: TestServer) {
         let created = server
             .admin
-            .create_user(pb::CreateUserRequest {
-                username: "Svc.Orders".to_owned(),
-                email: "orders@example.test".to_owned(),
-                display_name: "Orders service 🙂".to_owned(),
-                identity_provider: String::new(),
-                permissions: vec![
-                    "orders.write".to_owned(),
-                    "orders.read".to_owned(),
-                    "orders.read".to_owned(),
-                ],
-            })
+            .create_user(
+                NewUser::new("Svc.Orders")
+                    .email("orders@example.test")
+                    .display_name("Orders service 🙂")
+                    .permissions(["orders.write", "orders.read", "orders.read"]),
+            )
             .await
             .expect("create");
         assert!(created.id > 0);
@@ -78,50 +84,32 @@ on_every_backend! {
     }
 
     async fn invalid_fields_are_rejected_naming_the_field(server: TestServer) {
-        let cases: Vec<(pb::CreateUserRequest, &str)> = vec![
+        let cases: Vec<(NewUser, &str)> = vec![
             (new_user("", &[]), "username"),
             (new_user("has space", &[]), "username"),
             (new_user(&"a".repeat(65), &[]), "username"),
             (new_user("ok", &["Upper"]), "permissions[0]"),
             (new_user("ok", &["fine", ""]), "permissions[1]"),
+            (new_user("ok", &[]).email("no-at-sign"), "email"),
+            (new_user("ok", &[]).display_name("line\nbreak"), "display_name"),
             (
-                pb::CreateUserRequest {
-                    email: "no-at-sign".to_owned(),
-                    ..new_user("ok", &[])
-                },
-                "email",
-            ),
-            (
-                pb::CreateUserRequest {
-                    display_name: "line\nbreak".to_owned(),
-                    ..new_user("ok", &[])
-                },
-                "display_name",
-            ),
-            (
-                pb::CreateUserRequest {
-                    identity_provider: "Has Space".to_owned(),
-                    ..new_user("ok", &[])
-                },
+                new_user("ok", &[]).identity_provider("Has Space"),
                 "identity_provider",
             ),
         ];
-        for (request, field) in cases {
+        for (user, field) in cases {
             let err = server
                 .admin
-                .create_user(request)
+                .create_user(user)
                 .await
                 .expect_err("invalid");
             assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
             assert!(err.to_string().contains(field), "{err} should name {field}");
         }
         let too_many: Vec<String> = (0..257).map(|i| format!("p{i}")).collect();
-        let request = pb::CreateUserRequest {
-            permissions: too_many,
-            ..new_user("ok", &[])
-        };
+        let user = new_user("ok", &[]).permissions(too_many);
         assert_eq!(
-            code(server.admin.create_user(request).await),
+            code(server.admin.create_user(user).await),
             Code::InvalidArgument
         );
         // Nothing was created by any of them.
@@ -153,12 +141,13 @@ on_every_backend! {
             code(server.admin.revoke_access_key(999_999).await),
             Code::NotFound
         );
-        let ghost = pb::User {
-            id: 999_999,
-            ..Default::default()
-        };
         assert_eq!(
-            code(server.admin.update_user(ghost, &["email"]).await),
+            code(
+                server
+                    .admin
+                    .update_user(999_999, UserChanges::new().email(""))
+                    .await
+            ),
             Code::NotFound
         );
         assert_eq!(code(server.admin.get_user(0).await), Code::InvalidArgument);
@@ -172,11 +161,18 @@ on_every_backend! {
         edit.username = "mallory".to_owned();
         edit.identity_provider = "evil-idp".to_owned();
         edit.permissions = vec!["b.write".to_owned()];
-        let updated = server
-            .admin
-            .update_user(edit, &["email", "permissions"])
-            .await
-            .expect("update");
+        // Server-owned fields set in the request: only the raw stub can send
+        // them, and the server must ignore them.
+        let updated = raw(
+            server
+                .admin
+                .user_admin_stub()
+                .update_user(update_request(edit, &["email", "permissions"]))
+                .await,
+        )
+        .expect("update")
+        .user
+        .expect("the updated user");
         assert_eq!(updated.email, "new@example.test");
         assert_eq!(updated.permissions, ["b.write"]);
         assert_eq!(updated.display_name, user.display_name, "not in the mask");
@@ -185,11 +181,14 @@ on_every_backend! {
         assert_eq!(updated.create_time, user.create_time);
 
         for bad_mask in [&["username"][..], &["id"], &["access_key"], &[]] {
-            let err = server
-                .admin
-                .update_user(user.clone(), bad_mask)
-                .await
-                .expect_err("bad mask");
+            let err = raw(
+                server
+                    .admin
+                    .user_admin_stub()
+                    .update_user(update_request(user.clone(), bad_mask))
+                    .await,
+            )
+            .expect_err("bad mask");
             assert_eq!(err.code(), Some(Code::InvalidArgument), "{bad_mask:?}");
             assert!(err.to_string().contains("update_mask"), "{err}");
         }
@@ -243,10 +242,9 @@ on_every_backend! {
             .expect_err("escalation");
         assert_eq!(err.code(), Some(Code::PermissionDenied));
         assert!(err.to_string().contains("keys.issue"), "{err}");
-        let mut edit = app.clone();
-        edit.permissions = vec!["orders.read".to_owned(), "keys.verify".to_owned()];
+        let escalate = UserChanges::new().permissions(["orders.read", "keys.verify"]);
         assert_eq!(
-            code(writer.update_user(edit, &["permissions"]).await),
+            code(writer.update_user(app.id, escalate).await),
             Code::PermissionDenied
         );
 
@@ -269,16 +267,14 @@ on_every_backend! {
             code(server.admin.revoke_access_key(me.user_id).await),
             Code::FailedPrecondition
         );
-        let mut disable = myself.clone();
-        disable.disabled = true;
+        let disable = UserChanges::new().disabled(true);
         assert_eq!(
-            code(server.admin.update_user(disable, &["disabled"]).await),
+            code(server.admin.update_user(me.user_id, disable).await),
             Code::FailedPrecondition
         );
-        let mut demote = myself.clone();
-        demote.permissions = vec!["users.read".to_owned()];
+        let demote = UserChanges::new().permissions(["users.read"]);
         assert_eq!(
-            code(server.admin.update_user(demote, &["permissions"]).await),
+            code(server.admin.update_user(me.user_id, demote).await),
             Code::FailedPrecondition
         );
 
@@ -288,11 +284,11 @@ on_every_backend! {
         assert!(!after.disabled);
 
         // Adding an application permission to itself is fine.
-        let mut grow = myself.clone();
-        grow.permissions.push("orders.read".to_owned());
+        let mut grown = myself.permissions.clone();
+        grown.push("orders.read".to_owned());
         server
             .admin
-            .update_user(grow, &["permissions"])
+            .update_user(me.user_id, UserChanges::new().permissions(grown))
             .await
             .expect("self-grant app permission");
     }
