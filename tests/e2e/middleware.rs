@@ -194,11 +194,7 @@ async fn cached_answers_expire_within_their_bound() {
                 .require(["orders.read"])
                 .cache_valid_for(ttl),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let address = serve(app).await;
 
     let who = http_get(&address, "/who", &[("x-access-key", &setup.reader_key)]).await;
     assert_eq!((who.status, who.body.as_str()), (200, "reader"));
@@ -254,11 +250,7 @@ async fn permissions_follow_the_longest_matching_path_and_public_paths_need_no_k
                 .require_for("/orders/admin", ["orders.admin"])
                 .allow_anonymous("/healthz"),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let address = serve(app).await;
 
     let reader = [("x-access-key", setup.reader_key.as_str())];
     assert_eq!(http_get(&address, "/orders", &reader).await.status, 200);
@@ -267,4 +259,14 @@ async fn permissions_follow_the_longest_matching_path_and_public_paths_need_no_k
     assert!(admin.body.contains("orders.admin"), "{admin:?}");
     assert_eq!(http_get(&address, "/healthz", &[]).await.status, 200);
     assert_eq!(http_get(&address, "/orders", &[]).await.status, 401);
+}
+
+/// Serves an axum app on an ephemeral port for the rest of the test.
+async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
 }
