@@ -156,6 +156,26 @@ pub struct ClientBuilder {
     access_key: Option<String>,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: TlsSettings,
+}
+
+/// TLS settings: which CA to trust and, for mutual TLS, who we are.
+#[cfg(feature = "tls")]
+#[derive(Default)]
+struct TlsSettings {
+    ca_pem: Option<Vec<u8>>,
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("custom_ca", &self.ca_pem.is_some())
+            .field("client_identity", &self.identity_pem.is_some())
+            .finish()
+    }
 }
 
 impl ClientBuilder {
@@ -168,6 +188,26 @@ impl ClientBuilder {
     /// A deadline for each call.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Trust this PEM CA certificate for the server's TLS certificate
+    /// (instead of the system roots). Turns TLS on.
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Present this PEM certificate and key to a server that requires
+    /// mutual TLS. Turns TLS on.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_identity(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.identity_pem = Some((cert_pem.into(), key_pem.into()));
         self
     }
 
@@ -184,6 +224,23 @@ impl ClientBuilder {
         }
         if let Some(timeout) = self.connect_timeout {
             endpoint = endpoint.connect_timeout(timeout);
+        }
+        #[cfg(feature = "tls")]
+        {
+            let wants_tls = self.endpoint.starts_with("https://")
+                || self.tls.ca_pem.is_some()
+                || self.tls.identity_pem.is_some();
+            if wants_tls {
+                use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+                let mut tls = match &self.tls.ca_pem {
+                    Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                    None => ClientTlsConfig::new().with_native_roots(),
+                };
+                if let Some((cert, key)) = &self.tls.identity_pem {
+                    tls = tls.identity(Identity::from_pem(cert, key));
+                }
+                endpoint = endpoint.tls_config(tls)?;
+            }
         }
         Ok(endpoint.tcp_nodelay(true))
     }
@@ -271,6 +328,8 @@ impl Client {
             access_key: None,
             timeout: None,
             connect_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: TlsSettings::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Server configuration: flags with `ACCESSKEY_*` environment twins,
 //! validated once before anything starts.
 
-use std::{net::SocketAddr, num::NonZeroUsize};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf};
 
 use crate::domain::secret_hash::HashParams;
 
@@ -53,6 +53,20 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_HASH_WORKERS")]
     pub hash_workers: Option<NonZeroUsize>,
 
+    /// PEM certificate chain to serve TLS with (with --tls-key). Without
+    /// both, accesskeyd speaks plaintext: keep that to loopback.
+    #[arg(long, env = "ACCESSKEY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "ACCESSKEY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s): require clients to present a certificate
+    /// signed by one of them (mutual TLS), in addition to their access key.
+    #[arg(long, env = "ACCESSKEY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
@@ -72,6 +86,9 @@ impl Config {
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,
             hash_workers: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             reflection: true,
         }
     }
@@ -84,6 +101,27 @@ impl Config {
             parallelism: self.argon2_parallelism,
         }
         .validate()
+    }
+
+    /// The TLS settings, read from their files; `None` for plaintext.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
+        };
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(cert, "certificate")?,
+            read(key, "key")?,
+        ));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+        }
+        Ok(Some(tls))
     }
 
     pub fn hash_workers(&self) -> usize {

@@ -80,6 +80,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
+    let tls = config.tls().map_err(ServerError::Config)?;
     let (store, directory) = open(&config).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -101,9 +102,18 @@ pub async fn run(
 
     // Harnesses and scripts that bind port 0 read the address from this line.
     if let Ok(address) = listener.local_addr() {
-        info!(%address, reflection = config.reflection, "accesskeyd listening");
+        info!(
+            %address,
+            tls = tls.is_some(),
+            reflection = config.reflection,
+            "accesskeyd listening"
+        );
     }
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(UserAdminServer::new(UserAdminService::new(

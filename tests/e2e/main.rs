@@ -17,6 +17,7 @@ mod replicas;
 mod secrets;
 mod standard_services;
 mod storage;
+mod tls;
 mod users;
 mod verify;
 mod walkthrough;

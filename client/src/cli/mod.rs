@@ -42,6 +42,29 @@ struct Cli {
     #[arg(long, short, value_enum, default_value_t = Format::Table, global = true)]
     output: Format,
 
+    /// PEM CA certificate to trust for accesskey's TLS certificate (else the
+    /// system roots, for https:// endpoints).
+    #[arg(long, env = "ACCESSKEY_TLS_CA_CERT", global = true)]
+    tls_ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate, for servers that require mutual TLS.
+    #[arg(
+        long,
+        env = "ACCESSKEY_TLS_CLIENT_CERT",
+        requires = "tls_client_key",
+        global = true
+    )]
+    tls_client_cert: Option<PathBuf>,
+
+    /// PEM key of --tls-client-cert.
+    #[arg(
+        long,
+        env = "ACCESSKEY_TLS_CLIENT_KEY",
+        requires = "tls_client_cert",
+        global = true
+    )]
+    tls_client_key: Option<PathBuf>,
+
     /// Seconds to wait for each call.
     #[arg(long, default_value_t = 10, global = true)]
     timeout: u64,
@@ -236,10 +259,20 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let key = own_key(cli.key_file.as_ref())?;
     let endpoint = cli.endpoint.clone();
-    let client = Client::builder(cli.endpoint.clone())
+    let mut builder = Client::builder(cli.endpoint.clone())
         .access_key(key)
         .timeout(Duration::from_secs(cli.timeout))
-        .connect_timeout(Duration::from_secs(cli.timeout))
+        .connect_timeout(Duration::from_secs(cli.timeout));
+    if let Some(path) = &cli.tls_ca_cert {
+        builder = builder.tls_ca_certificate(read_file(path, "TLS CA certificate")?);
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_client_cert, &cli.tls_client_key) {
+        builder = builder.tls_client_identity(
+            read_file(cert, "TLS client certificate")?,
+            read_file(key, "TLS client key")?,
+        );
+    }
+    let client = builder
         .connect_lazy()
         .map_err(|e| Failure::usage(format!("bad --endpoint {endpoint}: {e}")))?;
     let printer = Printer::new(cli.output);
@@ -379,6 +412,11 @@ async fn resolve(client: &Client, user: &UserArg) -> Result<pb::User, Error> {
         Some(Ok(id)) => client.get_user(id).await,
         _ => client.get_user_by_name(&user.user).await,
     }
+}
+
+fn read_file(path: &PathBuf, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure::usage(format!("cannot read the {what} {}: {e}", path.display())))
 }
 
 /// The caller's own key: from the key file if given, else ACCESSKEY_KEY.
