@@ -111,6 +111,13 @@ async fn bootstrap(
 ) -> Result<(), ServerError> {
     let username = Username::parse("--username", username)
         .map_err(|invalid| ServerError::Config(invalid.to_string()))?;
+    // Replacing a key behind a running server's back would leave that
+    // server trusting the old one: refuse while one serves this SQLite file.
+    let _exclusive = if reissue {
+        crate::store::ExclusiveUse::acquire(&config.database_url)?
+    } else {
+        None
+    };
     let (store, directory) = crate::open(config).await?;
     let key = if reissue {
         directory.reissue_bootstrap_key(&username).await?

@@ -67,6 +67,19 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// Most keys whose secret is remembered as checked (about 150 bytes
+    /// each); beyond it, the least lucky key pays one argon2 again.
+    #[arg(
+        long,
+        env = "ACCESSKEY_VERIFY_CACHE_CAPACITY",
+        default_value_t = 2_000_000
+    )]
+    pub verify_cache_capacity: usize,
+
+    /// Seconds between batched writes of keys' `last_used_time`.
+    #[arg(long, env = "ACCESSKEY_LAST_USED_FLUSH_SECS", default_value_t = 60)]
+    pub last_used_flush_secs: u64,
+
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
@@ -86,6 +99,8 @@ impl Config {
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,
             hash_workers: None,
+            verify_cache_capacity: 2_000_000,
+            last_used_flush_secs: 60,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

@@ -14,7 +14,7 @@ pub mod domain;
 pub mod service;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 use tokio::net::TcpListener;
@@ -22,9 +22,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::info;
 
 pub use config::Config;
-use domain::{Directory, DomainError, secret_hash::SecretHasher};
+use domain::{
+    Directory, DomainError,
+    secret_hash::SecretHasher,
+    verified_keys::{Freshness, VerifiedKeys},
+};
 use service::{KeyAuthService, UserAdminService};
-use store::{Store, StoreError, StoreOptions};
+use store::{ExclusiveUse, Store, StoreError, StoreOptions};
 
 /// Why the server could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,17 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
         }
     }
     let hasher = SecretHasher::new(params, config.hash_workers());
-    let directory = Directory::new(store.clone(), hasher).await?;
+    // SQLite belongs to this process alone (see `store::ExclusiveUse`), so
+    // known keys may be answered from memory; with a shared database other
+    // replicas write too, and every verification re-reads the key's state.
+    let freshness = if config.database_url.starts_with("sqlite:") {
+        Freshness::Snapshot
+    } else {
+        Freshness::Revalidate
+    };
+    let verified = VerifiedKeys::new(freshness, config.verify_cache_capacity)
+        .map_err(|e| ServerError::Config(format!("the OS random number generator failed: {e}")))?;
+    let directory = Directory::new(store.clone(), hasher, verified).await?;
     Ok((store, directory))
 }
 
@@ -81,7 +95,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let tls = config.tls().map_err(ServerError::Config)?;
+    let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
+    let flusher = tokio::spawn(flush_key_usage_every(
+        directory.clone(),
+        Duration::from_secs(config.last_used_flush_secs.max(1)),
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -119,11 +138,28 @@ pub async fn run(
         .add_service(UserAdminServer::new(UserAdminService::new(
             directory.clone(),
         )))
-        .add_service(KeyAuthServer::new(KeyAuthService::new(directory)))
+        .add_service(KeyAuthServer::new(KeyAuthService::new(directory.clone())))
         .add_optional_service(reflection)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
-    info!("accesskeyd stopped accepting; closing the database");
+    info!("accesskeyd stopped accepting; flushing key usage and closing the database");
+    flusher.abort();
+    if let Err(error) = directory.flush_key_usage().await {
+        tracing::warn!(%error, "could not record the last key uses");
+    }
     store.close().await?;
     Ok(())
+}
+
+/// Writes noted key uses every `period`, so `last_used_time` costs one
+/// batched write per period instead of a write per verification.
+async fn flush_key_usage_every(directory: Directory, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(error) = directory.flush_key_usage().await {
+            tracing::warn!(%error, "could not record key uses; will retry");
+        }
+    }
 }

@@ -428,6 +428,21 @@ impl Replica {
             .expect("connect to the replica")
     }
 
+    /// SIGTERM, then waits for a graceful exit (which must be a success).
+    pub async fn terminate(&mut self) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30 s")
+            .expect("wait");
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    }
+
     /// SIGKILL: no shutdown, no flush, exactly like a crash.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill accesskeyd");

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod cache;
 mod caller_auth;
 mod cli;
 mod keys;

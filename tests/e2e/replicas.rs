@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use accesskey_client::{Client, ListUsers, Verification};
+use accesskey_client::{Client, ListUsers, UserChanges, Verification};
 use accesskey_server::Config;
 
 use crate::harness::{
@@ -84,6 +84,22 @@ on_shared_databases! {
 
         b.revoke_access_key(user.id).await.expect("revoke on B");
         assert_eq!(a.verify(&second, NO_PERMISSIONS).await.expect("verify"), Verification::NotFound);
+    }
+
+    async fn disabling_and_demoting_on_one_replica_beat_the_others_warm_cache(cluster: Cluster) {
+        let a = cluster.a.client(&cluster.admin_key).await;
+        let b = cluster.b.client(&cluster.admin_key).await;
+        let user = a.create_user(new_user("svc", &["orders.read", "orders.write"])).await.expect("create");
+        let key = a.generate_access_key(user.id, None).await.expect("generate").into_key();
+        for _ in 0..2 {
+            assert!(a.verify(&key, ["orders.write"]).await.expect("warm A").is_valid());
+        }
+        b.update_user(user.id, UserChanges::new().permissions(["orders.read"])).await.expect("demote on B");
+        let verdict = a.verify(&key, ["orders.write"]).await.expect("verify on A");
+        assert!(matches!(verdict, Verification::PermissionDenied { .. }), "{verdict:?}");
+        b.update_user(user.id, UserChanges::new().disabled(true)).await.expect("disable on B");
+        let verdict = a.verify(&key, ["orders.read"]).await.expect("verify on A");
+        assert!(matches!(verdict, Verification::UserDisabled(_)), "{verdict:?}");
     }
 
     async fn racing_regenerations_across_replicas_leave_exactly_one_key(cluster: Cluster) {

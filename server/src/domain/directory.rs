@@ -1,5 +1,7 @@
 //! The directory of users and keys: every rule about who may do what.
 
+use std::{future::Future, sync::Arc};
+
 use tracing::{info, warn};
 
 use super::{
@@ -12,12 +14,9 @@ use super::{
     },
     page_token::{BadPageToken, PageTokenSigner},
     secret_hash::SecretHasher,
+    verified_keys::{Known, VerifiedKeys},
 };
 use crate::store::{Store, StoreError};
-
-/// `last_used_time` is written at most this often per key, so verification
-/// does not turn into a database write per request.
-const LAST_USED_GRANULARITY_MICROS: i64 = 60 * 1_000_000;
 
 /// ListUsers page sizes.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -51,6 +50,7 @@ pub struct Directory {
     store: Store,
     hasher: SecretHasher,
     page_tokens: PageTokenSigner,
+    verified: Arc<VerifiedKeys>,
 }
 
 impl From<StoreError> for DomainError {
@@ -62,6 +62,7 @@ impl From<StoreError> for DomainError {
             StoreError::UserMissing => Self::NotFound("user_id: no such user".to_owned()),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Database(detail) => Self::Internal(detail),
+            StoreError::InUse(detail) => Self::FailedPrecondition(detail),
         }
     }
 }
@@ -87,7 +88,11 @@ impl Principal {
 }
 
 impl Directory {
-    pub async fn new(store: Store, hasher: SecretHasher) -> Result<Self, DomainError> {
+    pub async fn new(
+        store: Store,
+        hasher: SecretHasher,
+        verified: VerifiedKeys,
+    ) -> Result<Self, DomainError> {
         let key = store.page_token_key().await?;
         let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
             DomainError::Internal("the stored page-token key has a bad length".to_owned())
@@ -96,11 +101,17 @@ impl Directory {
             store,
             hasher,
             page_tokens,
+            verified: Arc::new(verified),
         })
     }
 
-    /// What a presented key is worth, and for whom. Malformed keys cost no I/O;
-    /// a key id not on record costs one indexed read and no argon2.
+    /// What a presented key is worth, and for whom.
+    ///
+    /// Costs, cheapest first: a malformed key, no I/O at all; a key whose
+    /// secret this process already checked, a cache lookup (plus one indexed
+    /// read when other processes may write, or when this process wrote since);
+    /// an unknown key id, one indexed read; anything else, one read and one
+    /// argon2 verification.
     pub async fn verify(
         &self,
         presented: &str,
@@ -110,19 +121,38 @@ impl Directory {
             Ok(key) => key,
             Err(malformed) => return Ok(Verdict::Malformed(malformed)),
         };
-        let Some(credential) = self.store.credential(key.key_id()).await? else {
-            return Ok(Verdict::NotFound);
-        };
-        if !self
-            .hasher
-            .verify(key.secret(), &credential.secret_hash)
-            .await?
-        {
-            return Ok(Verdict::NotFound);
-        }
-        // From here on the presenter holds the genuine key.
         let now = Timestamp::now();
-        self.record_use(&credential, now).await;
+        let credential = match self.verified.lookup(&key, presented, now) {
+            Known::Current(credential) => credential,
+            Known::SecretOnly => {
+                let generation = self.verified.generation();
+                let Some(credential) = self.store.credential(key.key_id()).await? else {
+                    // Revoked, replaced or deleted since its secret was checked.
+                    self.verified.forget(key.key_id());
+                    return Ok(Verdict::NotFound);
+                };
+                self.verified
+                    .remember(presented, &credential, generation, now);
+                credential
+            }
+            Known::Unknown => {
+                let generation = self.verified.generation();
+                let Some(credential) = self.store.credential(key.key_id()).await? else {
+                    return Ok(Verdict::NotFound);
+                };
+                if !self
+                    .hasher
+                    .verify(key.secret(), &credential.secret_hash)
+                    .await?
+                {
+                    return Ok(Verdict::NotFound);
+                }
+                self.verified
+                    .remember(presented, &credential, generation, now);
+                credential
+            }
+        };
+        // From here on the presenter holds the genuine key.
         let Credential {
             principal,
             user_disabled,
@@ -160,21 +190,37 @@ impl Directory {
         Err(DomainError::Unauthenticated(failure))
     }
 
-    async fn record_use(&self, credential: &Credential, now: Timestamp) {
-        let fresh = credential
-            .last_used_time
-            .is_some_and(|last| now.as_micros() - last.as_micros() < LAST_USED_GRANULARITY_MICROS);
-        if fresh {
-            return;
+    /// Writes the key uses noted since the last flush, in one batch. Called
+    /// periodically (at most once a minute per key by default) and on
+    /// shutdown, so verification itself never writes.
+    pub async fn flush_key_usage(&self) -> Result<usize, DomainError> {
+        let uses = self.verified.take_usage();
+        if let Err(error) = self.store.record_key_uses(&uses).await {
+            self.verified.restore_usage(&uses);
+            return Err(error.into());
         }
-        // Best effort: failing to note the time must not fail the verification.
-        if let Err(error) = self
-            .store
-            .record_key_use(&credential.principal.key_id, now)
-            .await
+        Ok(uses.len())
+    }
+
+    /// Runs a store write, then makes every cached snapshot stale, whether
+    /// the write succeeded or not (a failed commit may still have landed).
+    async fn write<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, DomainError> {
+        let result = write.await;
+        self.verified.invalidate();
+        Ok(result?)
+    }
+
+    /// `user` with the key use noted in memory but not yet flushed.
+    fn with_recent_use(&self, mut user: User) -> User {
+        if let Some(key) = user.access_key.as_mut()
+            && let Some(recent) = self.verified.unrecorded_use(&key.key_id)
         {
-            warn!(key_id = %credential.principal.key_id, %error, "could not record key use");
+            key.last_used_time = key.last_used_time.max(Some(recent));
         }
+        user
     }
 
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
@@ -193,7 +239,7 @@ impl Directory {
 
     pub async fn get_user(&self, caller: &Principal, user: &UserRef) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersRead)?;
-        self.existing_user(user).await
+        Ok(self.with_recent_use(self.existing_user(user).await?))
     }
 
     pub async fn list_users(
@@ -227,7 +273,10 @@ impl Directory {
             None
         };
         Ok(Page {
-            users,
+            users: users
+                .into_iter()
+                .map(|user| self.with_recent_use(user))
+                .collect(),
             next_page_token,
         })
     }
@@ -264,8 +313,7 @@ impl Directory {
             ));
         }
         let updated = self
-            .store
-            .update_user(user_id, &patch, Timestamp::now())
+            .write(self.store.update_user(user_id, &patch, Timestamp::now()))
             .await?
             .ok_or_else(|| DomainError::NotFound("user.id: no such user".to_owned()))?;
         info!(
@@ -286,7 +334,7 @@ impl Directory {
                 "user_id: a caller cannot delete its own user".to_owned(),
             ));
         }
-        if !self.store.delete_user(user_id).await? {
+        if !self.write(self.store.delete_user(user_id)).await? {
             return Err(DomainError::NotFound("user_id: no such user".to_owned()));
         }
         info!(event = "user_deleted", caller = %caller.username.as_str(), user_id, "user deleted");
@@ -343,7 +391,8 @@ impl Directory {
             create_time: now,
             expire_time,
         };
-        self.store.replace_key(user_id, &new_key).await?;
+        self.write(self.store.replace_key(user_id, &new_key))
+            .await?;
         let info = KeyInfo {
             key_id: new_key.key_id,
             create_time: now,
@@ -362,7 +411,7 @@ impl Directory {
             ));
         }
         self.existing_user(&UserRef::Id(user_id)).await?;
-        if !self.store.delete_key(user_id).await? {
+        if !self.write(self.store.delete_key(user_id)).await? {
             return Err(DomainError::NotFound(
                 "user_id: the user has no access key".to_owned(),
             ));

@@ -7,6 +7,7 @@ pub mod key_format;
 pub mod model;
 pub mod page_token;
 pub mod secret_hash;
+pub mod verified_keys;
 
 use std::fmt;
 

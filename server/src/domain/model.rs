@@ -4,6 +4,7 @@
 
 use std::{
     collections::BTreeSet,
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -125,7 +126,7 @@ impl ServicePermission {
 }
 
 /// A user's permissions: sorted, without duplicates, at most 256.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PermissionSet(BTreeSet<Permission>);
 
 impl PermissionSet {
@@ -365,7 +366,8 @@ pub enum UserRef {
 pub struct Principal {
     pub user_id: i64,
     pub username: Username,
-    pub permissions: PermissionSet,
+    /// Shared: verification hands out the same set for every request.
+    pub permissions: Arc<PermissionSet>,
     pub key_id: KeyId,
     pub expire_time: Option<Timestamp>,
 }
@@ -376,7 +378,6 @@ pub struct Credential {
     pub principal: Principal,
     pub secret_hash: String,
     pub user_disabled: bool,
-    pub last_used_time: Option<Timestamp>,
 }
 
 /// A key to store: its id and the argon2id PHC string of its secret.

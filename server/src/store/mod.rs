@@ -7,14 +7,18 @@
 //! read-then-write) enforce one key per user and case-insensitive usernames.
 
 pub mod entity;
+mod exclusive;
 pub mod migration;
 
-use std::time::Duration;
+pub use exclusive::{ExclusiveUse, sqlite_path};
+
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait as _,
     ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, RuntimeErr, SqlErr,
+    TransactionTrait as _,
     sea_query::{Expr, LikeExpr, OnConflict},
     sqlx::{
         self,
@@ -53,6 +57,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+    /// Another process holds the database exclusively.
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl From<DbErr> for StoreError {
@@ -363,25 +370,40 @@ impl Store {
             principal: Principal {
                 user_id: user.id,
                 username: Username::from_stored(user.username),
-                permissions: split_permissions(&user.permissions),
+                permissions: Arc::new(split_permissions(&user.permissions)),
                 key_id: KeyId::from_stored(key.key_id),
                 expire_time: key.expire_time.map(Timestamp::from_micros),
             },
             secret_hash: key.secret_hash,
             user_disabled: user.disabled,
-            last_used_time: key.last_used_time.map(Timestamp::from_micros),
         }))
     }
 
-    pub async fn record_key_use(&self, key_id: &KeyId, now: Timestamp) -> Result<(), StoreError> {
-        access_key::Entity::update_many()
-            .col_expr(
-                access_key::Column::LastUsedTime,
-                Expr::value(now.as_micros()),
-            )
-            .filter(access_key::Column::KeyId.eq(key_id.as_str()))
-            .exec(&self.db)
-            .await?;
+    /// Writes a batch of key uses in one transaction. A time never moves
+    /// backwards, so replicas flushing in any order converge on the latest.
+    pub async fn record_key_uses(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // Writes only, no reads first: on SQLite the transaction takes the
+        // write lock at its first statement and never has to upgrade.
+        let transaction = self.db.begin().await?;
+        for (key_id, time) in uses {
+            access_key::Entity::update_many()
+                .col_expr(
+                    access_key::Column::LastUsedTime,
+                    Expr::value(time.as_micros()),
+                )
+                .filter(access_key::Column::KeyId.eq(key_id.as_str()))
+                .filter(
+                    access_key::Column::LastUsedTime
+                        .is_null()
+                        .or(access_key::Column::LastUsedTime.lt(time.as_micros())),
+                )
+                .exec(&transaction)
+                .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 

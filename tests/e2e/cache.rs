@@ -1,0 +1,152 @@
+//! The verified-key cache never outlives a change: with every cache warm, a
+//! revoked, replaced, expired or disabled key, and a removed permission, are
+//! refused on the very next call, on every backend.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use accesskey_client::{UserChanges, Verification};
+
+use crate::harness::{
+    Backend, Replica, TestDatabase, bootstrap, new_user, on_every_backend, run_accesskeyd,
+};
+
+const NONE: [&str; 0] = [];
+
+/// Verifies `key` twice, so its secret and state are cached.
+async fn warm(client: &accesskey_client::Client, key: &str, required: &[&str]) {
+    for _ in 0..2 {
+        let verdict = client
+            .verify(key, required.iter().copied())
+            .await
+            .expect("verify");
+        assert!(verdict.is_valid(), "{verdict:?}");
+    }
+}
+
+on_every_backend! {
+    async fn warm_keys_are_refused_right_after_revocation_or_replacement(server: TestServer) {
+        let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
+        warm(&server.admin, &key, &["orders.read"]).await;
+        let replacement = server.admin.generate_access_key(user.id, None).await.expect("regenerate").into_key();
+        assert_eq!(server.admin.verify(&key, NONE).await.expect("verify"), Verification::NotFound);
+        warm(&server.admin, &replacement, &[]).await;
+        server.admin.revoke_access_key(user.id).await.expect("revoke");
+        assert_eq!(server.admin.verify(&replacement, NONE).await.expect("verify"), Verification::NotFound);
+    }
+
+    async fn warm_keys_see_disabling_deletion_and_permission_changes_at_once(server: TestServer) {
+        let (user, key) = server.user_with_key("svc", &["orders.read", "orders.write"]).await;
+        warm(&server.admin, &key, &["orders.write"]).await;
+
+        server.admin.update_user(user.id, UserChanges::new().permissions(["orders.read"])).await.expect("demote");
+        let verdict = server.admin.verify(&key, ["orders.write"]).await.expect("verify");
+        assert!(matches!(verdict, Verification::PermissionDenied { .. }), "{verdict:?}");
+
+        server.admin.update_user(user.id, UserChanges::new().disabled(true)).await.expect("disable");
+        let verdict = server.admin.verify(&key, ["orders.read"]).await.expect("verify");
+        assert!(matches!(verdict, Verification::UserDisabled(_)), "{verdict:?}");
+
+        server.admin.update_user(user.id, UserChanges::new().disabled(false)).await.expect("enable");
+        warm(&server.admin, &key, &["orders.read"]).await;
+        server.admin.delete_user(user.id).await.expect("delete");
+        assert_eq!(server.admin.verify(&key, NONE).await.expect("verify"), Verification::NotFound);
+    }
+
+    async fn warm_keys_expire_on_time(server: TestServer) {
+        let user = server.admin.create_user(new_user("brief", &[])).await.expect("create");
+        let expiry = SystemTime::now() + Duration::from_millis(1500);
+        let key = server.admin.generate_access_key(user.id, Some(expiry)).await.expect("generate").into_key();
+        warm(&server.admin, &key, &[]).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while SystemTime::now() < expiry && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let verdict = server.admin.verify(&key, NONE).await.expect("verify");
+        assert!(matches!(verdict, Verification::Expired(_)), "{verdict:?}");
+    }
+
+    async fn a_wrong_secret_for_a_warm_key_id_is_still_not_found(server: TestServer) {
+        use accesskey_server::domain::key_format::AccessKey;
+        let (_, key) = server.user_with_key("svc", &[]).await;
+        warm(&server.admin, &key, &[]).await;
+        let impostor = AccessKey::parse(&key)
+            .expect("parse")
+            .with_secret_of(&AccessKey::generate().expect("csprng"))
+            .expose_plaintext();
+        assert_eq!(server.admin.verify(&impostor, NONE).await.expect("verify"), Verification::NotFound);
+        assert!(server.admin.verify(&key, NONE).await.expect("verify").is_valid(), "the genuine key still works");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");
+    let _first = Replica::spawn(&database.url).await;
+    let second =
+        run_accesskeyd(&["--database-url", &database.url, "--listen", "127.0.0.1:0"]).await;
+    assert!(!second.status.success());
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        message.contains("another accesskeyd is already serving"),
+        "{message}"
+    );
+    let reissue =
+        run_accesskeyd(&["--database-url", &database.url, "bootstrap", "--reissue"]).await;
+    assert!(
+        !reissue.status.success(),
+        "a key cannot be replaced behind a running server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_used_time_advances_and_survives_a_graceful_restart() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");
+    let admin_key = bootstrap(&accesskey_server::Config::for_database(
+        database.url.clone(),
+    ))
+    .await;
+    let mut first = Replica::spawn(&database.url).await;
+    let admin = first.client(&admin_key).await;
+    let user = admin
+        .create_user(new_user("svc", &[]))
+        .await
+        .expect("create");
+    let key = admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("generate")
+        .into_key();
+    let before = admin
+        .get_user(user.id)
+        .await
+        .expect("get")
+        .access_key
+        .expect("key");
+    assert!(before.last_used_time.is_none());
+
+    assert!(admin.verify(&key, NONE).await.expect("verify").is_valid());
+    let used = admin
+        .get_user(user.id)
+        .await
+        .expect("get")
+        .access_key
+        .expect("key")
+        .last_used_time;
+    assert!(used.is_some(), "the use shows at once, before any flush");
+
+    first.terminate().await;
+    let second = Replica::spawn(&database.url).await;
+    let admin = second.client(&admin_key).await;
+    let after = admin
+        .get_user(user.id)
+        .await
+        .expect("get")
+        .access_key
+        .expect("key")
+        .last_used_time;
+    assert_eq!(
+        after.map(|t| t.seconds),
+        used.map(|t| t.seconds),
+        "flushed on shutdown"
+    );
+}
