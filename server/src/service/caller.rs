@@ -5,7 +5,7 @@
 //! order, so no proxy or header-merging quirk decides which key counts.
 
 use tonic::{Request, Status, metadata::MetadataMap};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::domain::{AuthFailure, Directory, DomainError, model::Principal};
 
@@ -53,7 +53,9 @@ pub(super) async fn authenticate<T>(
         Err(failure) => Err(DomainError::Unauthenticated(failure)),
     };
     match &outcome {
-        Ok(principal) => info!(
+        // Successes are the bulk of all traffic: logged at debug, so that
+        // enabling them is a choice; failures are always worth a line.
+        Ok(principal) => debug!(
             event = "auth",
             outcome = "success",
             rpc,
