@@ -67,6 +67,24 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// Longest wait for a free argon2 worker, in milliseconds, before a call
+    /// fails with RESOURCE_EXHAUSTED instead of queueing without limit.
+    #[arg(long, env = "ACCESSKEY_HASH_QUEUE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub hash_queue_timeout_ms: u64,
+
+    /// Failed secret checks allowed at once per key id before it is
+    /// throttled (RESOURCE_EXHAUSTED with the time to wait).
+    #[arg(long, env = "ACCESSKEY_FAILED_ATTEMPTS_BURST", default_value_t = 10)]
+    pub failed_attempts_burst: u32,
+
+    /// Milliseconds for a throttled key id to earn one more attempt.
+    #[arg(
+        long,
+        env = "ACCESSKEY_FAILED_ATTEMPTS_REFILL_MS",
+        default_value_t = 1_000
+    )]
+    pub failed_attempts_refill_ms: u64,
+
     /// Most keys whose secret is remembered as checked (about 150 bytes
     /// each); beyond it, the least lucky key pays one argon2 again.
     #[arg(
@@ -99,6 +117,9 @@ impl Config {
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,
             hash_workers: None,
+            hash_queue_timeout_ms: 2_000,
+            failed_attempts_burst: 10,
+            failed_attempts_refill_ms: 1_000,
             verify_cache_capacity: 2_000_000,
             last_used_flush_secs: 60,
             tls_cert: None,

@@ -25,10 +25,36 @@ pub use config::Config;
 use domain::{
     Directory, DomainError,
     secret_hash::SecretHasher,
+    throttle::FailureThrottle,
     verified_keys::{Freshness, VerifiedKeys},
 };
 use service::{KeyAuthService, UserAdminService};
 use store::{ExclusiveUse, Store, StoreError, StoreOptions};
+
+/// Transport limits, set on purpose: accesskey's messages are small, its
+/// calls short, and every connection should prove it is alive.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Largest request: a CreateUser with 256 permissions of 128 characters
+    /// is about 34 KiB.
+    pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+    /// Largest response: a ListUsers page of 1000 users with many permissions.
+    pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+    /// Request metadata (headers) per request; a key is 71 bytes.
+    pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+    /// Concurrent calls per HTTP/2 connection.
+    pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+    /// Longest a call may run before it is cut with DEADLINE_EXCEEDED.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    /// HTTP/2 pings on idle connections, and how long to wait for the answer.
+    pub const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+    pub const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// TCP keepalive probes for connections that went silent.
+    pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+    /// Connections are recycled after this, so load balancers can rebalance.
+    pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
+}
 
 /// Why the server could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +98,15 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
             )));
         }
     }
-    let hasher = SecretHasher::new(params, config.hash_workers());
+    let hasher = SecretHasher::new(
+        params,
+        config.hash_workers(),
+        Duration::from_millis(config.hash_queue_timeout_ms),
+    );
+    let failures = FailureThrottle::new(
+        config.failed_attempts_burst,
+        Duration::from_millis(config.failed_attempts_refill_ms),
+    );
     // SQLite belongs to this process alone (see `store::ExclusiveUse`), so
     // known keys may be answered from memory; with a shared database other
     // replicas write too, and every verification re-reads the key's state.
@@ -83,7 +117,7 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     };
     let verified = VerifiedKeys::new(freshness, config.verify_cache_capacity)
         .map_err(|e| ServerError::Config(format!("the OS random number generator failed: {e}")))?;
-    let directory = Directory::new(store.clone(), hasher, verified).await?;
+    let directory = Directory::new(store.clone(), hasher, verified, failures).await?;
     Ok((store, directory))
 }
 
@@ -128,17 +162,30 @@ pub async fn run(
             "accesskeyd listening"
         );
     }
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder()
+        .timeout(limits::REQUEST_TIMEOUT)
+        .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS)
+        .http2_max_header_list_size(limits::MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(limits::HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(limits::HTTP2_KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
+        .max_connection_age(limits::MAX_CONNECTION_AGE);
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }
     server
         .tcp_nodelay(true)
         .add_service(health_service)
-        .add_service(UserAdminServer::new(UserAdminService::new(
-            directory.clone(),
-        )))
-        .add_service(KeyAuthServer::new(KeyAuthService::new(directory.clone())))
+        .add_service(
+            UserAdminServer::new(UserAdminService::new(directory.clone()))
+                .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            KeyAuthServer::new(KeyAuthService::new(directory.clone()))
+                .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
+        )
         .add_optional_service(reflection)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

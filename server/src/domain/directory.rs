@@ -14,6 +14,7 @@ use super::{
     },
     page_token::{BadPageToken, PageTokenSigner},
     secret_hash::SecretHasher,
+    throttle::FailureThrottle,
     verified_keys::{Known, VerifiedKeys},
 };
 use crate::store::{Store, StoreError};
@@ -51,6 +52,7 @@ pub struct Directory {
     hasher: SecretHasher,
     page_tokens: PageTokenSigner,
     verified: Arc<VerifiedKeys>,
+    failures: Arc<FailureThrottle>,
 }
 
 impl From<StoreError> for DomainError {
@@ -92,6 +94,7 @@ impl Directory {
         store: Store,
         hasher: SecretHasher,
         verified: VerifiedKeys,
+        failures: FailureThrottle,
     ) -> Result<Self, DomainError> {
         let key = store.page_token_key().await?;
         let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
@@ -102,6 +105,7 @@ impl Directory {
             hasher,
             page_tokens,
             verified: Arc::new(verified),
+            failures: Arc::new(failures),
         })
     }
 
@@ -122,36 +126,41 @@ impl Directory {
             Err(malformed) => return Ok(Verdict::Malformed(malformed)),
         };
         let now = Timestamp::now();
-        let credential = match self.verified.lookup(&key, presented, now) {
-            Known::Current(credential) => credential,
-            Known::SecretOnly => {
-                let generation = self.verified.generation();
-                let Some(credential) = self.store.credential(key.key_id()).await? else {
-                    // Revoked, replaced or deleted since its secret was checked.
-                    self.verified.forget(key.key_id());
-                    return Ok(Verdict::NotFound);
-                };
-                self.verified
-                    .remember(presented, &credential, generation, now);
-                credential
-            }
-            Known::Unknown => {
-                let generation = self.verified.generation();
-                let Some(credential) = self.store.credential(key.key_id()).await? else {
-                    return Ok(Verdict::NotFound);
-                };
-                if !self
-                    .hasher
-                    .verify(key.secret(), &credential.secret_hash)
-                    .await?
-                {
-                    return Ok(Verdict::NotFound);
+        let mut flight = None;
+        let credential = loop {
+            match self.verified.lookup(&key, presented, now) {
+                Known::Current(credential) => break credential,
+                Known::SecretOnly => {
+                    let generation = self.verified.generation();
+                    let Some(credential) = self.store.credential(key.key_id()).await? else {
+                        // Revoked, replaced or deleted since its secret was checked.
+                        self.verified.forget(key.key_id());
+                        return Ok(Verdict::NotFound);
+                    };
+                    self.verified
+                        .remember(presented, &credential, generation, now);
+                    break credential;
                 }
-                self.verified
-                    .remember(presented, &credential, generation, now);
-                credential
+                // Concurrent first checks of this very key wait for one argon2
+                // run instead of each paying for it; then look again.
+                Known::Unknown if flight.is_none() => {
+                    flight = Some(self.verified.single_flight(presented).await);
+                }
+                Known::Unknown => {
+                    let generation = self.verified.generation();
+                    let Some(credential) = self.store.credential(key.key_id()).await? else {
+                        return Ok(Verdict::NotFound);
+                    };
+                    if !self.check_secret(&key, &credential).await? {
+                        return Ok(Verdict::NotFound);
+                    }
+                    self.verified
+                        .remember(presented, &credential, generation, now);
+                    break credential;
+                }
             }
         };
+        drop(flight);
         // From here on the presenter holds the genuine key.
         let Credential {
             principal,
@@ -173,6 +182,31 @@ impl Directory {
         } else {
             Ok(Verdict::PermissionDenied { principal, missing })
         }
+    }
+
+    /// Runs argon2 for `key` against its stored hash, under the key id's
+    /// failure throttle: the attempt is reserved first (so concurrent
+    /// attempts cannot overshoot the budget) and given back unless the
+    /// secret turned out wrong.
+    async fn check_secret(
+        &self,
+        key: &AccessKey,
+        credential: &Credential,
+    ) -> Result<bool, DomainError> {
+        self.failures.reserve(key.key_id()).map_err(|retry_after| {
+            DomainError::ResourceExhausted {
+                message: "too many failed attempts for this key id; retry later".to_owned(),
+                retry_after,
+            }
+        })?;
+        let outcome = self
+            .hasher
+            .verify(key.secret(), &credential.secret_hash)
+            .await;
+        if !matches!(outcome, Ok(false)) {
+            self.failures.refund(key.key_id());
+        }
+        Ok(outcome?)
     }
 
     /// Authenticates a caller by its own key: any genuine, current key of an

@@ -7,6 +7,7 @@ pub mod key_format;
 pub mod model;
 pub mod page_token;
 pub mod secret_hash;
+pub mod throttle;
 pub mod verified_keys;
 
 use std::fmt;
@@ -71,6 +72,12 @@ pub enum DomainError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Too much work asked of a bounded resource; retry after the delay.
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// Storage is temporarily unreachable or overloaded; the call may be retried.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -87,7 +94,13 @@ impl From<InvalidField> for DomainError {
 
 impl From<secret_hash::HashError> for DomainError {
     fn from(error: secret_hash::HashError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            secret_hash::HashError::Busy(waited) => Self::ResourceExhausted {
+                message: "the server is busy checking other keys; retry shortly".to_owned(),
+                retry_after: waited,
+            },
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

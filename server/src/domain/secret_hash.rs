@@ -84,21 +84,71 @@ pub enum HashError {
     Random(#[from] getrandom::Error),
     #[error("the hashing worker stopped: {0}")]
     Worker(String),
+    /// No worker became free within the queue bound.
+    #[error("every argon2 worker stayed busy for {0:?}")]
+    Busy(std::time::Duration),
 }
 
-/// Hashes and verifies secrets on blocking threads, at most `permits` at once
-/// so that argon2's memory (permits × memory_kib) stays bounded.
+/// Hashes and verifies secrets on a fixed set of dedicated threads, at most
+/// `permits` at once, so argon2's memory stays bounded by permits × its
+/// memory cost. Dedicated threads matter: the allocator keeps a freed 19 MiB
+/// argon2 block in the arena of the thread that used it, so running argon2
+/// on an ever-changing set of blocking threads let resident memory grow to
+/// gigabytes.
 #[derive(Debug, Clone)]
 pub struct SecretHasher {
     params: HashParams,
     permits: Arc<Semaphore>,
+    queue_timeout: std::time::Duration,
+    workers: Arc<Workers>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The argon2 threads; they stop when the last hasher is dropped.
+#[derive(Debug)]
+struct Workers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(count: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for index in 0..count {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking job must not take the worker with it.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start an argon2 worker thread");
+            }
+        }
+        Self { jobs }
+    }
 }
 
 impl SecretHasher {
-    pub fn new(params: HashParams, permits: usize) -> Self {
+    /// At most `permits` computations at once, on as many dedicated threads;
+    /// a call that cannot start within `queue_timeout` fails with
+    /// [`HashError::Busy`] instead of queueing without limit.
+    pub fn new(params: HashParams, permits: usize, queue_timeout: std::time::Duration) -> Self {
+        let permits = permits.max(1);
         Self {
             params,
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
+            queue_timeout,
+            workers: Arc::new(Workers::start(permits)),
         }
     }
 
@@ -154,14 +204,21 @@ impl SecretHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
+        // One permit per worker thread, so a job never waits in the channel.
+        let _permit = tokio::time::timeout(self.queue_timeout, self.permits.acquire())
             .await
+            .map_err(|_| HashError::Busy(self.queue_timeout))?
             .map_err(|e| HashError::Worker(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.workers
+            .jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| HashError::Worker("the argon2 workers stopped".to_owned()))?;
+        result
             .await
-            .map_err(|e| HashError::Worker(e.to_string()))?
+            .map_err(|_| HashError::Worker("an argon2 job panicked".to_owned()))?
     }
 }
 
@@ -183,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_salted_argon2id_and_verify_only_their_secret() {
-        let hasher = SecretHasher::new(HashParams::OWASP, 2);
+        let hasher = SecretHasher::new(HashParams::OWASP, 2, std::time::Duration::from_secs(5));
         let key = AccessKey::generate().expect("csprng");
         let other = AccessKey::generate().expect("csprng");
         let first = hasher.hash(key.secret()).await.expect("hash");
@@ -199,7 +256,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_stored_hashes_with_absurd_parameters() {
-        let hasher = SecretHasher::new(HashParams::OWASP, 1);
+        let hasher = SecretHasher::new(HashParams::OWASP, 1, std::time::Duration::from_secs(5));
         let key = AccessKey::generate().expect("csprng");
         let hash = hasher.hash(key.secret()).await.expect("hash");
         let tampered = hash.replace("m=19456", "m=4000000");

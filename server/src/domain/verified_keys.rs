@@ -95,6 +95,31 @@ pub struct VerifiedKeys {
     generation: AtomicU64,
     entries: RwLock<HashMap<IdBytes, Entry>>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
+    in_flight: Mutex<HashMap<[u8; 16], Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Held while this task checks a key's secret; others presenting the same
+/// key wait for it, then find the answer in the cache.
+#[derive(Debug)]
+pub struct SingleFlight<'a> {
+    cache: &'a VerifiedKeys,
+    mac: [u8; 16],
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for SingleFlight<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The map, this flight and its guard hold the lock; more means waiters.
+        if Arc::strong_count(&self.lock) <= 3 {
+            in_flight.remove(&self.mac);
+        }
+    }
 }
 
 impl std::fmt::Debug for VerifiedKeys {
@@ -119,6 +144,7 @@ impl VerifiedKeys {
             generation: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
             permission_sets: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -130,6 +156,22 @@ impl VerifiedKeys {
         let mut mac = self.mac_key.clone();
         mac.update(presented.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// Waits for any other check of this exact key to finish.
+    pub async fn single_flight(&self, presented: &str) -> SingleFlight<'_> {
+        let mac = self.mac(presented);
+        let lock = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(in_flight.entry(mac).or_default())
+        };
+        let turn = Arc::clone(&lock).lock_owned().await;
+        SingleFlight {
+            cache: self,
+            mac,
+            lock,
+            _turn: turn,
+        }
     }
 
     /// The current write generation; read it before a database read whose

@@ -1,6 +1,7 @@
 //! The one mapping from domain errors to gRPC statuses.
 
 use tonic::Status;
+use tonic_types::{ErrorDetails, StatusExt as _};
 use tracing::{error, warn};
 
 use crate::domain::DomainError;
@@ -14,6 +15,19 @@ impl From<DomainError> for Status {
             DomainError::NotFound(message) => Status::not_found(message),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+            DomainError::ResourceExhausted {
+                message,
+                retry_after,
+            } => {
+                // google.rpc.RetryInfo in the details, for clients that read
+                // them; the message says it too, for people.
+                let millis = retry_after.as_millis();
+                Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    format!("{message} (retry after {millis} ms)"),
+                    ErrorDetails::with_retry_info(Some(retry_after)),
+                )
+            }
             // Detail goes to the log; callers get no driver text, SQL or paths.
             DomainError::Unavailable(detail) => {
                 warn!(%detail, "storage unavailable");

@@ -42,6 +42,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const PERMISSION_SEPARATOR: char = '\n';
 /// The `settings` row holding the ListUsers page-token MAC key.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
+/// Key uses written per transaction by [`Store::record_key_uses`].
+const USAGE_FLUSH_CHUNK: usize = 500;
 /// The LIKE escape character: not allowed in usernames, so unambiguous.
 const LIKE_ESCAPE: char = '!';
 
@@ -386,7 +388,16 @@ impl Store {
             return Ok(());
         }
         // Writes only, no reads first: on SQLite the transaction takes the
-        // write lock at its first statement and never has to upgrade.
+        // write lock at its first statement and never has to upgrade. Small
+        // chunks keep that lock short, so a million keys' flush does not
+        // stall other writers past their busy timeout.
+        for chunk in uses.chunks(USAGE_FLUSH_CHUNK) {
+            self.record_key_use_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_key_use_chunk(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
         let transaction = self.db.begin().await?;
         for (key_id, time) in uses {
             access_key::Entity::update_many()

@@ -1,0 +1,132 @@
+//! Per-key-id throttling of failed secret checks.
+//!
+//! Each argon2 verification against a key id spends a token from that key
+//! id's bucket (reserved *before* the work, so 200 concurrent attempts cannot
+//! all slip past the check); a matching secret gives the token back. An
+//! empty bucket answers RESOURCE_EXHAUSTED with the time until the next
+//! token. A key whose secret this process already checked never gets here
+//! (see `verified_keys`), so a flood of wrong secrets for a key id does not
+//! lock out the genuine key while it is in use.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::key_format::KeyId;
+
+/// Key ids tracked at most; beyond it, full (idle) buckets are dropped.
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets of failed-attempt allowance, one per key id.
+#[derive(Debug)]
+pub struct FailureThrottle {
+    burst: f64,
+    refill_every: Duration,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl FailureThrottle {
+    /// Allows `burst` failures at once, then one per `refill_every`.
+    pub fn new(burst: u32, refill_every: Duration) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            refill_every: refill_every.max(Duration::from_millis(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refill(&self, bucket: &mut Bucket, now: Instant) {
+        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed / self.refill_every.as_secs_f64()).min(self.burst);
+        bucket.updated = now;
+    }
+
+    /// Takes one attempt for `key_id`, or says how long until one is free.
+    pub fn reserve(&self, key_id: &KeyId) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key_id.as_str()) {
+            let (burst, refill_every) = (self.burst, self.refill_every.as_secs_f64());
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() / refill_every < burst
+            });
+        }
+        let bucket = buckets.entry(key_id.as_str().to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        self.refill(bucket, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let missing = 1.0 - bucket.tokens;
+            Err(self.refill_every.mul_f64(missing))
+        }
+    }
+
+    /// Gives back the attempt reserved for a secret that matched.
+    pub fn refund(&self, key_id: &KeyId) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bucket) = buckets.get_mut(key_id.as_str()) {
+            self.refill(bucket, now);
+            bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn key_id(text: &str) -> KeyId {
+        KeyId::from_stored(text.to_owned())
+    }
+
+    #[test]
+    fn a_burst_then_refusal_with_the_wait_and_refunds_restore() {
+        let throttle = FailureThrottle::new(3, Duration::from_secs(10));
+        let id = key_id("k");
+        for _ in 0..3 {
+            throttle.reserve(&id).expect("within the burst");
+        }
+        let wait = throttle.reserve(&id).expect_err("exhausted");
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
+        throttle.refund(&id);
+        throttle.reserve(&id).expect("refunded");
+        throttle
+            .reserve(&key_id("other"))
+            .expect("buckets are per key id");
+    }
+
+    #[test]
+    fn no_increment_is_lost_under_contention() {
+        let throttle = Arc::new(FailureThrottle::new(10, Duration::from_secs(3600)));
+        let threads: Vec<_> = (0..200)
+            .map(|_| {
+                let throttle = Arc::clone(&throttle);
+                std::thread::spawn(move || throttle.reserve(&key_id("hot")).is_ok())
+            })
+            .collect();
+        let admitted = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(admitted, 10);
+    }
+}
