@@ -268,9 +268,19 @@ impl TestServer {
     /// A server on a fresh database of `backend`, or `None` if that backend
     /// is not configured (outside CI).
     pub async fn start_on(backend: Backend) -> Option<Self> {
+        Self::start_configured(backend, |_| {}).await
+    }
+
+    /// Like [`start_on`](Self::start_on), with `configure` applied to the
+    /// server's configuration first.
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         capture_logs();
         let database = TestDatabase::create(backend).await?;
-        let config = Config::for_database(database.url.clone());
+        let mut config = Config::for_database(database.url.clone());
+        configure(&mut config);
         let admin_key = bootstrap(&config).await;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -482,15 +492,17 @@ async fn spawn_announcing(
         Announces::OnStderr => Box::new(child.stderr.take().expect("piped stderr")),
     };
     let mut lines = BufReader::new(output).lines();
+    let mut seen = Vec::new();
     let address = loop {
         let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
             .await
             .expect("the process announces its address within 30 s")
             .expect("read its output")
-            .expect("the process exited before listening");
+            .unwrap_or_else(|| panic!("the process exited before listening:\n{}", seen.join("\n")));
         if let Some(address) = find(&line) {
             break address.parse().expect("a socket address");
         }
+        seen.push(line);
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, address)

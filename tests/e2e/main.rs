@@ -7,10 +7,13 @@
 
 mod harness;
 
+mod bad_input;
 mod cache;
 mod caller_auth;
 mod cli;
+mod crash;
 mod keys;
+mod limits;
 mod middleware;
 mod paging;
 mod python_client;

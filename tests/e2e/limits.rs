@@ -1,0 +1,185 @@
+//! Floods and limits: argon2 work is bounded and sheds load quickly, wrong
+//! secrets are throttled per key id without locking out the genuine key, and
+//! oversized requests are refused while other callers stay served.
+
+use std::time::{Duration, Instant};
+
+use accesskey_client::{Verification, pb};
+use accesskey_server::domain::key_format::AccessKey;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::harness::{Backend, TestServer, new_user};
+
+const NONE: [&str; 0] = [];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_floods_are_throttled_per_key_id_and_the_genuine_key_keeps_working() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key("target", &["orders.read"]).await;
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("warm")
+            .is_valid()
+    );
+    let parsed = AccessKey::parse(&key).expect("parse");
+
+    let attackers: Vec<_> = (0..200)
+        .map(|_| {
+            let stub = server.admin.key_auth_stub();
+            let forged = parsed
+                .with_secret_of(&AccessKey::generate().expect("csprng"))
+                .expose_plaintext();
+            tokio::spawn(async move {
+                let mut stub = stub;
+                stub.verify_access_key(pb::VerifyAccessKeyRequest {
+                    access_key: forged,
+                    required_permissions: vec![],
+                })
+                .await
+            })
+        })
+        .collect();
+    // The genuine key, already in use, is answered normally throughout.
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert!(
+            server
+                .admin
+                .verify(&key, ["orders.read"])
+                .await
+                .expect("genuine")
+                .is_valid()
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let (mut not_found, mut throttled) = (0, 0);
+    for attacker in attackers {
+        match attacker.await.expect("task") {
+            Ok(response) => {
+                assert_eq!(response.into_inner().result(), pb::VerifyResult::NotFound);
+                not_found += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                let retry = status.get_details_retry_info().expect("RetryInfo detail");
+                assert!(
+                    retry
+                        .retry_delay
+                        .is_some_and(|d| d > Duration::ZERO && d <= Duration::from_secs(1))
+                );
+                throttled += 1;
+            }
+        }
+    }
+    // At most the burst of 10 (plus a couple earned back meanwhile) reach
+    // argon2, however many arrive at once.
+    assert!(
+        (1..=13).contains(&not_found),
+        "{not_found} wrong secrets reached argon2"
+    );
+    assert_eq!(
+        not_found + throttled,
+        200,
+        "no attempt lost or double-counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argon2_work_is_bounded_and_sheds_load_with_resource_exhausted() {
+    let Some(server) = TestServer::start_configured(Backend::Sqlite, |config| {
+        config.hash_workers = std::num::NonZeroUsize::new(1);
+        config.hash_queue_timeout_ms = 20;
+    })
+    .await
+    else {
+        unreachable!("SQLite is always available");
+    };
+    let mut keys = Vec::new();
+    for i in 0..12 {
+        keys.push(server.user_with_key(&format!("cold{i}"), &[]).await.1);
+    }
+    // Every key is cold (never verified): each needs one argon2 run, but
+    // only one runs at a time and a call waits at most 20 ms for its turn.
+    let started = Instant::now();
+    let checks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let admin = server.admin.clone();
+            tokio::spawn(async move { admin.verify(&key, NONE).await })
+        })
+        .collect();
+    let (mut answered, mut shed) = (0, 0);
+    for check in checks {
+        match check.await.expect("task") {
+            Ok(verdict) => {
+                assert!(verdict.is_valid());
+                answered += 1;
+            }
+            Err(err) => {
+                assert_eq!(err.code(), Some(Code::ResourceExhausted), "{err}");
+                shed += 1;
+            }
+        }
+    }
+    assert!(
+        answered >= 1 && shed >= 1,
+        "answered {answered}, shed {shed}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shedding is quick"
+    );
+}
+
+#[tokio::test]
+async fn oversized_requests_are_refused_and_others_stay_served() {
+    let server = TestServer::start().await;
+    let huge = accesskey_client::NewUser::new("big").display_name("x".repeat(1024 * 1024));
+    let err = server
+        .admin
+        .create_user(huge)
+        .await
+        .expect_err("1 MiB request");
+    assert!(
+        matches!(err.code(), Some(Code::ResourceExhausted | Code::OutOfRange)),
+        "{err}"
+    );
+    assert!(
+        server
+            .admin
+            .get_user_by_name("big")
+            .await
+            .expect_err("not created")
+            .is_not_found()
+    );
+
+    // 64 KiB of metadata is over the header-list cap: refused by the transport.
+    let mut request = tonic::Request::new(pb::WhoAmIRequest {});
+    let padding = "p".repeat(64 * 1024);
+    request
+        .metadata_mut()
+        .insert("x-padding", padding.parse().expect("ascii"));
+    let refused = server.admin.key_auth_stub().who_am_i(request).await;
+    assert!(refused.is_err(), "oversized metadata is refused");
+
+    // A control client is served throughout.
+    assert_eq!(
+        server.admin.who_am_i().await.expect("control").username,
+        "admin"
+    );
+    server
+        .admin
+        .create_user(new_user("normal", &[]))
+        .await
+        .expect("normal request");
+    let verdict = server.admin.verify("akey_x", NONE).await.expect("verify");
+    assert_eq!(verdict, Verification::Malformed);
+}
