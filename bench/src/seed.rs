@@ -1,0 +1,311 @@
+//! A fresh database, with the server's schema and N users seeded directly
+//! with multi-row INSERTs: going through CreateUser and GenerateAccessKey
+//! would cost one production argon2 hash per key, hours for a million keys.
+//!
+//! Every seeded key gets its own random key id but the same secret, whose
+//! hash is computed once. The server looks keys up by id and never compares
+//! hashes across keys, so shared hashes are invisible to it. The N users'
+//! hash has cheap parameters, so that the warm-up can verify a million keys
+//! once in minutes; the flood targets' hash has production parameters,
+//! because a wrong secret is checked with the parameters of the stored
+//! hash, and the flood must cost what it costs in production.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use accesskey_server::domain::{
+    key_format::{AccessKey, Secret},
+    secret_hash::{HashParams, SecretHasher},
+};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait as _, Database as SeaDatabase, DatabaseConnection, DbBackend,
+    Statement, TransactionTrait as _, sea_query::Query,
+};
+
+use crate::BoxError;
+
+/// Rows per INSERT statement (and per transaction). 2000 users × 10 columns
+/// stays below SQLite's 32766 bound parameters and PostgreSQL's 65535.
+const BATCH: usize = 2_000;
+
+/// The permission every seeded user holds, and that warm verification asks for.
+pub(crate) const APP_PERMISSION: &str = "orders.read";
+/// The caller's permissions, sorted as the server stores them.
+const CALLER_PERMISSIONS: [&str; 4] = ["keys.issue", "keys.verify", "users.read", "users.write"];
+pub(crate) const CALLER_USERNAME: &str = "bench-verifier";
+
+/// Cheap enough to verify a million keys once in the warm-up; the cost of a
+/// first verification is measured by cold-verify, with real keys.
+const CHEAP_HASH: HashParams = HashParams {
+    memory_kib: 8,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A temporary directory, removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The database under test.
+#[derive(Debug)]
+pub(crate) struct Database {
+    pub(crate) url: String,
+    pub(crate) backend: &'static str,
+    _temp: Option<TempDir>,
+}
+
+impl Database {
+    /// The given URL, or a SQLite file in a new temporary directory.
+    pub(crate) fn prepare(url: Option<&str>) -> Result<Self, BoxError> {
+        let Some(url) = url else {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = std::env::temp_dir()
+                .join(format!("accesskey-bench-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            return Ok(Self {
+                url: format!("sqlite://{}", dir.join("bench.db").display()),
+                backend: "sqlite",
+                _temp: Some(TempDir(dir)),
+            });
+        };
+        let backend = if url.starts_with("postgres") {
+            "postgres"
+        } else if url.starts_with("mysql") {
+            "mysql"
+        } else if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            return Err("--database-url must start with postgres://, mysql:// or sqlite://".into());
+        };
+        Ok(Self {
+            url: url.to_owned(),
+            backend,
+            _temp: None,
+        })
+    }
+}
+
+/// The plaintext keys the load generator presents.
+#[derive(Debug)]
+pub(crate) struct Seeded {
+    /// The N seeded users' keys, in user order.
+    pub(crate) keys: Arc<[String]>,
+    /// The key of `bench-verifier`, presented as the caller.
+    pub(crate) caller_key: String,
+    /// Keys of the flood-target users, whose stored hash has production
+    /// cost; never verified genuinely.
+    pub(crate) flood_targets: Arc<[String]>,
+    pub(crate) elapsed: Duration,
+}
+
+/// One user and its key, as rows.
+struct Row {
+    id: i64,
+    username: String,
+    permissions: String,
+    key_id: String,
+    secret_hash: Arc<str>,
+}
+
+/// Makes users with consecutive ids, each with a key of its own id and
+/// the shared secret.
+struct RowMaker {
+    next_id: i64,
+    shared: AccessKey,
+}
+
+impl RowMaker {
+    /// `count` rows, and the plaintext keys that match them.
+    fn make(
+        &mut self,
+        count: usize,
+        name: impl Fn(i64) -> String,
+        permissions: &str,
+        hash: &Arc<str>,
+    ) -> Result<(Vec<Row>, Vec<String>), BoxError> {
+        let mut rows = Vec::with_capacity(count);
+        let mut keys = Vec::with_capacity(count);
+        for _ in 0..count {
+            let key = AccessKey::generate()?.with_secret_of(&self.shared);
+            rows.push(Row {
+                id: self.next_id,
+                username: name(self.next_id),
+                permissions: permissions.to_owned(),
+                key_id: key.key_id().as_str().to_owned(),
+                secret_hash: Arc::clone(hash),
+            });
+            keys.push(key.expose_plaintext());
+            self.next_id += 1;
+        }
+        Ok((rows, keys))
+    }
+}
+
+/// Applies the schema with the server's own code, then seeds `users` users
+/// with `orders.read`, the caller, and `flood_targets` target users.
+pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Seeded, BoxError> {
+    let started = Instant::now();
+    let (store, directory) =
+        accesskey_server::open(&accesskey_server::Config::for_database(url)).await?;
+    drop(directory);
+    store.close().await?;
+
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    let db = SeaDatabase::connect(options).await?;
+    ensure_empty(&db).await?;
+
+    let shared = AccessKey::generate()?;
+    let cheap_hash: Arc<str> = hash_once(CHEAP_HASH, shared.secret()).await?.into();
+    let costly_hash: Arc<str> = hash_once(HashParams::OWASP, shared.secret()).await?.into();
+    let now = micros_since_epoch();
+    let mut maker = RowMaker { next_id: 1, shared };
+
+    let users = usize::try_from(users)?;
+    let mut keys = Vec::with_capacity(users);
+    let mut reported = Instant::now();
+    while keys.len() < users {
+        let count = BATCH.min(users - keys.len());
+        let (rows, batch_keys) = maker.make(
+            count,
+            |id| format!("bench-user-{id}"),
+            APP_PERMISSION,
+            &cheap_hash,
+        )?;
+        insert(&db, &rows, now).await?;
+        keys.extend(batch_keys);
+        if reported.elapsed() > Duration::from_secs(5) {
+            eprintln!("  seeded {} of {users} users…", keys.len());
+            reported = Instant::now();
+        }
+    }
+
+    let (rows, mut caller_keys) = maker.make(
+        1,
+        |_| CALLER_USERNAME.to_owned(),
+        &CALLER_PERMISSIONS.join("\n"),
+        &cheap_hash,
+    )?;
+    insert(&db, &rows, now).await?;
+    let caller_key = caller_keys.pop().ok_or("no caller key was made")?;
+
+    let targets = usize::try_from(flood_targets)?;
+    let mut target_keys = Vec::with_capacity(targets);
+    while target_keys.len() < targets {
+        let count = BATCH.min(targets - target_keys.len());
+        let (rows, batch_keys) = maker.make(
+            count,
+            |id| format!("bench-target-{id}"),
+            APP_PERMISSION,
+            &costly_hash,
+        )?;
+        insert(&db, &rows, now).await?;
+        target_keys.extend(batch_keys);
+    }
+
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Explicit ids do not advance PostgreSQL's sequence; without this the
+        // server's next CreateUser would collide with a seeded id.
+        db.execute_unprepared(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))",
+        )
+        .await?;
+    }
+    db.close().await?;
+    Ok(Seeded {
+        keys: keys.into(),
+        caller_key,
+        flood_targets: target_keys.into(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Refuses a database that already has users: seeding assigns user ids
+/// itself, and the results would not describe an N-user database.
+async fn ensure_empty(db: &DatabaseConnection) -> Result<(), BoxError> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM users",
+        ))
+        .await?
+        .ok_or("SELECT COUNT(*) returned no row")?;
+    let existing: i64 = row.try_get("", "n")?;
+    if existing > 0 {
+        return Err(format!(
+            "the database already has {existing} users; --database-url must name an empty database"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The hash of `secret`, computed once by the server's own hasher so that
+/// its PHC string is exactly what the server writes and reads.
+async fn hash_once(params: HashParams, secret: &Secret) -> Result<String, BoxError> {
+    let hasher = SecretHasher::new(params, 1, Duration::from_secs(60));
+    Ok(hasher.hash(secret).await?)
+}
+
+/// Inserts the users and their keys in one transaction, one statement each.
+async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), BoxError> {
+    let mut users = Query::insert();
+    users.into_table("users").columns([
+        "id",
+        "username",
+        "username_folded",
+        "email",
+        "display_name",
+        "identity_provider",
+        "permissions",
+        "disabled",
+        "create_time",
+        "update_time",
+    ]);
+    let mut keys = Query::insert();
+    keys.into_table("access_keys")
+        .columns(["user_id", "key_id", "secret_hash", "create_time"]);
+    for row in rows {
+        users.values([
+            row.id.into(),
+            row.username.clone().into(),
+            row.username.to_ascii_lowercase().into(),
+            "".into(),
+            "".into(),
+            "local".into(),
+            row.permissions.clone().into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ])?;
+        keys.values([
+            row.id.into(),
+            row.key_id.clone().into(),
+            row.secret_hash.to_string().into(),
+            now.into(),
+        ])?;
+    }
+    let transaction = db.begin().await?;
+    transaction.execute(&users).await?;
+    transaction.execute(&keys).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+fn micros_since_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
