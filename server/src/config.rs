@@ -48,7 +48,8 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_ARGON2_PARALLELISM", default_value_t = HashParams::OWASP.parallelism)]
     pub argon2_parallelism: u32,
 
-    /// Most argon2 computations at once (default: one per CPU core). Bounds
+    /// Most argon2 computations at once (default: one per CPU core but one,
+    /// at least one, keeping a core for warm verifications). Bounds
     /// argon2's memory to this × the memory cost.
     #[arg(long, env = "ACCESSKEY_HASH_WORKERS")]
     pub hash_workers: Option<NonZeroUsize>,
@@ -160,9 +161,18 @@ impl Config {
         Ok(Some(tls))
     }
 
+    /// The argon2 worker count: as configured, else one per core but one,
+    /// so that a flood of first-time or wrong keys can never take every
+    /// core from warm verifications (at least one worker).
     pub fn hash_workers(&self) -> usize {
-        self.hash_workers
-            .or_else(|| std::thread::available_parallelism().ok())
-            .map_or(1, NonZeroUsize::get)
+        self.hash_workers.map_or_else(
+            || {
+                std::thread::available_parallelism()
+                    .map_or(1, NonZeroUsize::get)
+                    .saturating_sub(1)
+                    .max(1)
+            },
+            NonZeroUsize::get,
+        )
     }
 }

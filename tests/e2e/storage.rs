@@ -191,3 +191,68 @@ async fn an_unreachable_database_gives_unavailable_and_the_service_recovers() {
         .await
         .expect("writes again");
 }
+
+/// Key uses reach the database in batches, on every backend, without a
+/// write per verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_uses_are_flushed_to_the_database_in_batches() {
+    use accesskey_server::domain::key_format::AccessKey;
+    use sea_orm::{ConnectionTrait as _, Database, Statement};
+
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
+        let Some(server) = TestServer::start_configured(backend, |config| {
+            config.last_used_flush_secs = 1;
+        })
+        .await
+        else {
+            continue;
+        };
+        let mut key_ids = Vec::new();
+        for i in 0..3 {
+            let (_, key) = server.user_with_key(&format!("svc{i}"), &[]).await;
+            assert!(
+                server
+                    .admin
+                    .verify(&key, Vec::<String>::new())
+                    .await
+                    .expect("verify")
+                    .is_valid()
+            );
+            key_ids.push(
+                AccessKey::parse(&key)
+                    .expect("parse")
+                    .key_id()
+                    .as_str()
+                    .to_owned(),
+            );
+        }
+        let db = Database::connect(&server.database().url)
+            .await
+            .expect("connect");
+        let query = format!(
+            "SELECT COUNT(*) FROM access_keys WHERE last_used_time IS NOT NULL AND key_id IN ('{}')",
+            key_ids.join("','")
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    query.clone(),
+                ))
+                .await
+                .expect("query")
+                .expect("a row");
+            let flushed: i64 = row.try_get_by_index(0).expect("count");
+            if flushed == 3 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend:?}: only {flushed} of 3 uses flushed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let _ = db.close().await;
+    }
+}

@@ -15,9 +15,12 @@ use super::{
     page_token::{BadPageToken, PageTokenSigner},
     secret_hash::SecretHasher,
     throttle::FailureThrottle,
-    verified_keys::{Known, VerifiedKeys},
+    verified_keys::{Known, VerifiedKeys, key_id_of},
 };
 use crate::store::{Store, StoreError};
+
+/// Key uses converted and written per round of [`Directory::flush_key_usage`].
+const FLUSH_CHUNK: usize = 10_000;
 
 /// ListUsers page sizes.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -229,9 +232,17 @@ impl Directory {
     /// shutdown, so verification itself never writes.
     pub async fn flush_key_usage(&self) -> Result<usize, DomainError> {
         let uses = self.verified.take_usage();
-        if let Err(error) = self.store.record_key_uses(&uses).await {
-            self.verified.restore_usage(&uses);
-            return Err(error.into());
+        for start in (0..uses.len()).step_by(FLUSH_CHUNK) {
+            let chunk = &uses[start..uses.len().min(start + FLUSH_CHUNK)];
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|(id, time)| (key_id_of(id), *time))
+                .collect();
+            if let Err(error) = self.store.record_key_uses(&batch).await {
+                // This chunk and every later one are noted again for the next flush.
+                self.verified.restore_usage(&uses[start..]);
+                return Err(error.into());
+            }
         }
         Ok(uses.len())
     }

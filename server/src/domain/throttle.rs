@@ -80,6 +80,11 @@ impl FailureThrottle {
         if let Some(bucket) = buckets.get_mut(key_id.as_str()) {
             self.refill(bucket, now);
             bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+            // A full bucket is the same as none: only key ids with recent
+            // failures (or checks in flight) take memory.
+            if bucket.tokens >= self.burst {
+                buckets.remove(key_id.as_str());
+            }
         }
     }
 }

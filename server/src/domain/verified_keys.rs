@@ -40,7 +40,8 @@ use super::{
 };
 
 type KeyMac = Blake2bMac<U16>;
-type IdBytes = [u8; KEY_ID_LEN];
+/// A key id as its 16 ASCII bytes: the cache's key, with no allocation.
+pub type IdBytes = [u8; KEY_ID_LEN];
 
 /// At most this many distinct permission sets are shared between snapshots;
 /// beyond it each snapshot keeps its own copy (correct, just larger).
@@ -258,26 +259,24 @@ impl VerifiedKeys {
         (micros != 0).then(|| Timestamp::from_micros(micros))
     }
 
-    /// Takes every unrecorded use, to be written in one batch.
-    pub fn take_usage(&self) -> Vec<(KeyId, Timestamp)> {
+    /// Takes every unrecorded use, to be written in batches. Compact (no
+    /// allocation per key): a million keys' uses take 24 MB while flushed.
+    pub fn take_usage(&self) -> Vec<(IdBytes, Timestamp)> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
             .filter_map(|(id, entry)| {
                 let micros = entry.unrecorded_use.swap(0, Ordering::Relaxed);
-                (micros != 0).then(|| {
-                    let id = String::from_utf8_lossy(id).into_owned();
-                    (KeyId::from_stored(id), Timestamp::from_micros(micros))
-                })
+                (micros != 0).then(|| (*id, Timestamp::from_micros(micros)))
             })
             .collect()
     }
 
     /// Puts back uses whose write failed, unless a newer use arrived meanwhile.
-    pub fn restore_usage(&self, uses: &[(KeyId, Timestamp)]) {
+    pub fn restore_usage(&self, uses: &[(IdBytes, Timestamp)]) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        for (key_id, time) in uses {
-            if let Some(entry) = entries.get(&id_bytes(key_id)) {
+        for (id, time) in uses {
+            if let Some(entry) = entries.get(id) {
                 let _ = entry.unrecorded_use.compare_exchange(
                     0,
                     time.as_micros(),
@@ -326,6 +325,11 @@ impl Snapshot {
             user_disabled: self.disabled,
         }
     }
+}
+
+/// The key id of `id`, for writing to the database.
+pub fn key_id_of(id: &IdBytes) -> KeyId {
+    KeyId::from_stored(String::from_utf8_lossy(id).into_owned())
 }
 
 fn id_bytes(key_id: &KeyId) -> IdBytes {

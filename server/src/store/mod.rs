@@ -18,8 +18,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait as _,
     ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, RuntimeErr, SqlErr,
-    TransactionTrait as _,
-    sea_query::{Expr, LikeExpr, OnConflict},
+    sea_query::{CaseStatement, Condition, Expr, LikeExpr, OnConflict},
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -387,34 +386,40 @@ impl Store {
         if uses.is_empty() {
             return Ok(());
         }
-        // Writes only, no reads first: on SQLite the transaction takes the
-        // write lock at its first statement and never has to upgrade. Small
-        // chunks keep that lock short, so a million keys' flush does not
-        // stall other writers past their busy timeout.
+        // Small chunks keep SQLite's write lock short, so a million keys'
+        // flush never stalls other writers past their busy timeout.
         for chunk in uses.chunks(USAGE_FLUSH_CHUNK) {
             self.record_key_use_chunk(chunk).await?;
         }
         Ok(())
     }
 
+    /// One UPDATE for a whole chunk: `SET last_used_time = CASE WHEN key_id
+    /// = … THEN … END WHERE key_id IN (…)`, so a million keys cost two
+    /// thousand statements, not a million.
     async fn record_key_use_chunk(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
-        let transaction = self.db.begin().await?;
+        let last_used = || Expr::col((access_key::Entity, access_key::Column::LastUsedTime));
+        let mut newest = CaseStatement::new();
         for (key_id, time) in uses {
-            access_key::Entity::update_many()
-                .col_expr(
-                    access_key::Column::LastUsedTime,
-                    Expr::value(time.as_micros()),
-                )
-                .filter(access_key::Column::KeyId.eq(key_id.as_str()))
-                .filter(
-                    access_key::Column::LastUsedTime
-                        .is_null()
-                        .or(access_key::Column::LastUsedTime.lt(time.as_micros())),
-                )
-                .exec(&transaction)
-                .await?;
+            newest = newest.case(
+                Condition::all()
+                    .add(access_key::Column::KeyId.eq(key_id.as_str()))
+                    .add(
+                        Condition::any()
+                            .add(last_used().is_null())
+                            .add(last_used().lt(time.as_micros())),
+                    ),
+                Expr::value(time.as_micros()),
+            );
         }
-        transaction.commit().await?;
+        access_key::Entity::update_many()
+            .col_expr(
+                access_key::Column::LastUsedTime,
+                newest.finally(last_used()).into(),
+            )
+            .filter(access_key::Column::KeyId.is_in(uses.iter().map(|(key_id, _)| key_id.as_str())))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
