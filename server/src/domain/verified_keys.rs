@@ -149,10 +149,6 @@ impl VerifiedKeys {
         })
     }
 
-    pub fn freshness(&self) -> Freshness {
-        self.freshness
-    }
-
     fn mac(&self, presented: &str) -> [u8; 16] {
         let mut mac = self.mac_key.clone();
         mac.update(presented.as_bytes());

@@ -422,12 +422,6 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    /// Runs a trivial query, for readiness checks.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping().await?;
-        Ok(())
-    }
 }
 
 fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {
