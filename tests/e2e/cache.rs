@@ -8,6 +8,7 @@ use accesskey_client::{UserChanges, Verification};
 
 use crate::harness::{
     Backend, Replica, TestDatabase, bootstrap, new_user, on_every_backend, run_accesskeyd,
+    wrong_secret,
 };
 
 const NONE: [&str; 0] = [];
@@ -66,13 +67,9 @@ on_every_backend! {
     }
 
     async fn a_wrong_secret_for_a_warm_key_id_is_still_not_found(server: TestServer) {
-        use accesskey_server::domain::key_format::AccessKey;
         let (_, key) = server.user_with_key("svc", &[]).await;
         warm(&server.admin, &key, &[]).await;
-        let impostor = AccessKey::parse(&key)
-            .expect("parse")
-            .with_secret_of(&AccessKey::generate().expect("csprng"))
-            .expose_plaintext();
+                let impostor = wrong_secret(&key);
         assert_eq!(server.admin.verify(&impostor, NONE).await.expect("verify"), Verification::NotFound);
         assert!(server.admin.verify(&key, NONE).await.expect("verify").is_valid(), "the genuine key still works");
     }

@@ -248,7 +248,6 @@ pub fn captured_logs() -> String {
 /// A running server, its database, and a client holding the bootstrap
 /// admin's key. Dropping it shuts the server down and deletes the database.
 pub struct TestServer {
-    #[allow(dead_code, reason = "for tests that dial the server themselves")]
     pub address: SocketAddr,
     pub admin: Client,
     pub admin_key: String,
@@ -696,4 +695,13 @@ pub async fn count_valid(client: &Client, keys: &[String]) -> usize {
         }
     }
     valid
+}
+
+/// `key`'s key id with a fresh random secret: well-formed, and never valid.
+pub fn wrong_secret(key: &str) -> String {
+    use accesskey_server::domain::key_format::AccessKey;
+    AccessKey::parse(key)
+        .expect("a genuine key")
+        .with_secret_of(&AccessKey::generate().expect("csprng"))
+        .expose_plaintext()
 }

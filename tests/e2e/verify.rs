@@ -7,7 +7,7 @@ use accesskey_client::{UserChanges, Verification};
 use accesskey_server::domain::key_format::AccessKey;
 use tonic::Code;
 
-use crate::harness::{code, on_every_backend};
+use crate::harness::{code, on_every_backend, wrong_secret};
 
 const NO_PERMISSIONS: [&str; 0] = [];
 
@@ -165,13 +165,11 @@ on_every_backend! {
             matches!(verdict, Verification::Expired(ref p) if p.user_id == user.id),
             "{verdict:?}"
         );
-        let wrong = AccessKey::parse(&key)
-            .expect("parse")
-            .with_secret_of(&AccessKey::generate().expect("csprng"));
+                let wrong = wrong_secret(&key);
         assert_eq!(
             server
                 .admin
-                .verify(&wrong.expose_plaintext(), NO_PERMISSIONS)
+                .verify(&wrong, NO_PERMISSIONS)
                 .await
                 .expect("verify"),
             Verification::NotFound
