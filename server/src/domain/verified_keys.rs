@@ -17,14 +17,24 @@
 //! generation is read before the database read that fills a snapshot, so a
 //! write that lands in between always makes that snapshot stale.
 //!
-//! `last_used_time` is noted here (an atomic store on the entry) and written
-//! to the database in batches by [`VerifiedKeys::take_usage`]'s caller.
+//! `last_used_time` is noted here (an atomic store on the entry, to the
+//! second) and written to the database in batches by
+//! [`VerifiedKeys::take_usage`]'s caller.
+//!
+//! # Layout
+//!
+//! A million cached keys must fit in well under 200 MiB, so entries live in
+//! fixed-size [`Slot`]s (96 bytes, no allocation of their own for usernames
+//! up to 22 bytes) in a slab that grows a chunk at a time, and the index is
+//! a table of 4-byte slot numbers (5 bytes a bucket with its control byte).
+//! Neither ever copies the slots when it grows.
 
 use std::{
     collections::{HashMap, HashSet},
+    hash::{BuildHasher as _, RandomState},
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
 };
 
@@ -32,6 +42,7 @@ use blake2::{
     Blake2bMac,
     digest::{Mac as _, consts::U16},
 };
+use hashbrown::HashTable;
 use subtle::ConstantTimeEq as _;
 
 use super::{
@@ -46,6 +57,17 @@ pub type IdBytes = [u8; KEY_ID_LEN];
 /// At most this many distinct permission sets are shared between snapshots;
 /// beyond it each snapshot keeps its own copy (correct, just larger).
 const MAX_INTERNED_PERMISSION_SETS: usize = 4_096;
+/// Slots allocated at a time: 4,096 × 96 B = 384 KiB.
+const CHUNK_SLOTS: usize = 4_096;
+/// The id of a vacant slot: real key ids are base62 ASCII, never NUL.
+const VACANT: IdBytes = [0; KEY_ID_LEN];
+/// The generation of a slot that holds no snapshot.
+const NO_SNAPSHOT: u64 = u64::MAX;
+/// The expiry of a key that never expires.
+const NEVER: i64 = i64::MAX;
+/// Usernames up to this many bytes are kept inside the slot.
+const INLINE_NAME: usize = 22;
+const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// Whether a known key's state may be answered from memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,32 +91,171 @@ pub enum Known {
     Unknown,
 }
 
-#[derive(Debug)]
-struct Snapshot {
+/// A username, inline when short so that a slot needs no allocation.
+enum StoredName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Heap(Box<str>),
+}
+
+impl StoredName {
+    const EMPTY: Self = Self::Inline {
+        len: 0,
+        bytes: [0; INLINE_NAME],
+    };
+
+    fn new(name: &str) -> Self {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A prefix copied from a `str` at its full length: always UTF-8.
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(name) => name,
+        }
+    }
+}
+
+/// One cached key. The snapshot fields are meaningful only while
+/// `generation` is not [`NO_SNAPSHOT`].
+struct Slot {
+    id: IdBytes,
+    mac: [u8; 16],
     generation: u64,
     user_id: i64,
-    username: Arc<str>,
-    permissions: Arc<PermissionSet>,
-    expire_micros: Option<i64>,
+    expire_micros: i64,
+    permissions: Option<Arc<PermissionSet>>,
+    username: StoredName,
+    /// Seconds since the Unix epoch of the latest use not yet written to the
+    /// database; 0 when there is none.
+    unrecorded_use: AtomicU32,
     disabled: bool,
 }
 
-#[derive(Debug)]
-struct Entry {
-    mac: [u8; 16],
-    /// Microseconds of the latest use not yet written to the database; 0
-    /// when there is none.
-    unrecorded_use: AtomicI64,
-    snapshot: Option<Snapshot>,
+// The layout is the memory budget: keep a slot at 96 bytes.
+const _: () = assert!(std::mem::size_of::<Slot>() <= 96);
+
+impl Slot {
+    const fn vacant() -> Self {
+        Self {
+            id: VACANT,
+            mac: [0; 16],
+            generation: NO_SNAPSHOT,
+            user_id: 0,
+            expire_micros: NEVER,
+            permissions: None,
+            username: StoredName::EMPTY,
+            unrecorded_use: AtomicU32::new(0),
+            disabled: false,
+        }
+    }
+
+    fn to_credential(&self, key_id: &KeyId) -> Credential {
+        Credential {
+            principal: Principal {
+                user_id: self.user_id,
+                username: Username::from_stored(self.username.as_str().to_owned()),
+                permissions: self.permissions.clone().unwrap_or_default(),
+                key_id: key_id.clone(),
+                expire_time: (self.expire_micros != NEVER)
+                    .then(|| Timestamp::from_micros(self.expire_micros)),
+            },
+            // Verification does not read the hash for a known secret.
+            secret_hash: String::new(),
+            user_disabled: self.disabled,
+        }
+    }
+}
+
+/// Slots, allocated a chunk at a time and reused through a free list, so
+/// growing never moves (or briefly doubles) the slots already there.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Slot]>>,
+    /// Slots handed out so far, vacant ones included.
+    high_water: usize,
+    free: Vec<u32>,
+    /// Where the search for an eviction victim resumes.
+    evict_cursor: usize,
+}
+
+impl Slab {
+    fn get(&self, index: u32) -> &Slot {
+        let index = index as usize;
+        &self.chunks[index / CHUNK_SLOTS][index % CHUNK_SLOTS]
+    }
+
+    fn get_mut(&mut self, index: u32) -> &mut Slot {
+        let index = index as usize;
+        &mut self.chunks[index / CHUNK_SLOTS][index % CHUNK_SLOTS]
+    }
+
+    /// A vacant slot's index. Callers keep the count of occupied slots
+    /// within `u32` (see [`VerifiedKeys::new`]).
+    fn allocate(&mut self) -> u32 {
+        if let Some(index) = self.free.pop() {
+            return index;
+        }
+        if self.high_water == self.chunks.len() * CHUNK_SLOTS {
+            self.chunks
+                .push((0..CHUNK_SLOTS).map(|_| Slot::vacant()).collect());
+        }
+        let index = u32::try_from(self.high_water).unwrap_or(u32::MAX);
+        self.high_water += 1;
+        index
+    }
+
+    fn release(&mut self, index: u32) {
+        *self.get_mut(index) = Slot::vacant();
+        self.free.push(index);
+    }
+
+    fn occupied(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .take(self.high_water)
+            .filter(|slot| slot.id != VACANT)
+    }
+
+    /// The next occupied slot after the previous victim, round robin.
+    fn next_victim(&mut self) -> Option<u32> {
+        for _ in 0..self.high_water {
+            let index = self.evict_cursor;
+            self.evict_cursor = (self.evict_cursor + 1) % self.high_water;
+            let index = u32::try_from(index).ok()?;
+            if self.get(index).id != VACANT {
+                return Some(index);
+            }
+        }
+        None
+    }
+}
+
+/// The index (key id → slot number) and the slots.
+#[derive(Default)]
+struct Entries {
+    index: HashTable<u32>,
+    slab: Slab,
 }
 
 /// The cache. Cheap to share behind an `Arc`.
 pub struct VerifiedKeys {
     mac_key: KeyMac,
+    hasher: RandomState,
     freshness: Freshness,
     capacity: usize,
     generation: AtomicU64,
-    entries: RwLock<HashMap<IdBytes, Entry>>,
+    entries: RwLock<Entries>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
     in_flight: Mutex<HashMap<[u8; 16], Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -133,6 +294,7 @@ impl std::fmt::Debug for VerifiedKeys {
 }
 
 impl VerifiedKeys {
+    /// A cache of at most `capacity` keys (and at most `u32::MAX`).
     pub fn new(freshness: Freshness, capacity: usize) -> Result<Self, getrandom::Error> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)?;
@@ -140,10 +302,11 @@ impl VerifiedKeys {
             .unwrap_or_else(|_| unreachable!("32 bytes is a valid BLAKE2b key length"));
         Ok(Self {
             mac_key,
+            hasher: RandomState::new(),
             freshness,
-            capacity,
+            capacity: capacity.clamp(1, u32::MAX as usize),
             generation: AtomicU64::new(0),
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries::default()),
             permission_sets: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(HashMap::new()),
         })
@@ -182,26 +345,38 @@ impl VerifiedKeys {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Whether `key_id`'s state is answered from memory (if the secret
+    /// presented with it turns out to be the known one).
+    pub fn is_current(&self, key_id: &KeyId) -> bool {
+        if self.freshness != Freshness::Snapshot {
+            return false;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        self.find(&entries, &id_bytes(key_id))
+            .is_some_and(|slot| slot.generation == self.generation() && slot.permissions.is_some())
+    }
+
     /// What is known about `key` (presented as `presented`), noting its use.
     pub fn lookup(&self, key: &AccessKey, presented: &str, now: Timestamp) -> Known {
         let id = id_bytes(key.key_id());
         let mac = self.mac(presented);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = entries.get(&id) else {
+        let Some(slot) = self.find(&entries, &id) else {
             return Known::Unknown;
         };
-        if !bool::from(entry.mac.ct_eq(&mac)) {
+        if !bool::from(slot.mac.ct_eq(&mac)) {
             return Known::Unknown;
         }
-        entry
-            .unrecorded_use
-            .store(now.as_micros(), Ordering::Relaxed);
+        slot.unrecorded_use
+            .store(to_use_seconds(now), Ordering::Relaxed);
         let current = self.generation();
-        match (&entry.snapshot, self.freshness) {
-            (Some(snapshot), Freshness::Snapshot) if snapshot.generation == current => {
-                Known::Current(snapshot.to_credential(key.key_id()))
-            }
-            _ => Known::SecretOnly,
+        if self.freshness == Freshness::Snapshot
+            && slot.generation == current
+            && slot.permissions.is_some()
+        {
+            Known::Current(slot.to_credential(key.key_id()))
+        } else {
+            Known::SecretOnly
         }
     }
 
@@ -214,45 +389,68 @@ impl VerifiedKeys {
         generation: u64,
         now: Timestamp,
     ) {
-        let id = id_bytes(&credential.principal.key_id);
-        let snapshot = (self.freshness == Freshness::Snapshot).then(|| Snapshot {
-            generation,
-            user_id: credential.principal.user_id,
-            username: Arc::from(credential.principal.username.as_str()),
-            permissions: self.intern(&credential.principal.permissions),
-            expire_micros: credential.principal.expire_time.map(Timestamp::as_micros),
-            disabled: credential.user_disabled,
-        });
-        let entry = Entry {
+        let principal = &credential.principal;
+        let id = id_bytes(&principal.key_id);
+        let mut slot = Slot {
+            id,
             mac: self.mac(presented),
-            unrecorded_use: AtomicI64::new(now.as_micros()),
-            snapshot,
+            unrecorded_use: AtomicU32::new(to_use_seconds(now)),
+            ..Slot::vacant()
         };
+        if self.freshness == Freshness::Snapshot && generation != NO_SNAPSHOT {
+            slot.generation = generation;
+            slot.user_id = principal.user_id;
+            slot.username = StoredName::new(principal.username.as_str());
+            slot.permissions = Some(self.intern(&principal.permissions));
+            slot.expire_micros = principal.expire_time.map_or(NEVER, Timestamp::as_micros);
+            slot.disabled = credential.user_disabled;
+        }
+        let hash = self.hasher.hash_one(id);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&id) {
-            // Evict an arbitrary entry: it only costs that key one argon2
+        let Entries { index, slab } = &mut *entries;
+        if let Some(&existing) = index.find(hash, |&i| slab.get(i).id == id) {
+            *slab.get_mut(existing) = slot;
+            return;
+        }
+        if index.len() >= self.capacity {
+            // Evict another entry: it only costs that key one argon2
             // verification the next time it is seen.
-            if let Some(victim) = entries.keys().next().copied() {
-                entries.remove(&victim);
+            if let Some(victim) = slab.next_victim() {
+                let victim_hash = self.hasher.hash_one(slab.get(victim).id);
+                if let Ok(found) = index.find_entry(victim_hash, |&i| i == victim) {
+                    found.remove();
+                }
+                slab.release(victim);
             }
         }
-        entries.insert(id, entry);
+        // The slot is filled before it is indexed: the index rehashes by
+        // reading the ids of the slots it points to.
+        let fresh = slab.allocate();
+        *slab.get_mut(fresh) = slot;
+        let slab = &*slab;
+        index.insert_unique(hash, fresh, |&i| self.hasher.hash_one(slab.get(i).id));
     }
 
     /// Forgets `key_id` (its row is gone: revoked, replaced or deleted).
     pub fn forget(&self, key_id: &KeyId) {
+        let id = id_bytes(key_id);
+        let hash = self.hasher.hash_one(id);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&id_bytes(key_id));
+        let Entries { index, slab } = &mut *entries;
+        if let Ok(found) = index.find_entry(hash, |&i| slab.get(i).id == id) {
+            let (gone, _) = found.remove();
+            slab.release(gone);
+        }
     }
 
     /// The latest use of `key_id` not yet written to the database.
     pub fn unrecorded_use(&self, key_id: &KeyId) -> Option<Timestamp> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let micros = entries
-            .get(&id_bytes(key_id))?
+        let seconds = self
+            .find(&entries, &id_bytes(key_id))?
             .unrecorded_use
             .load(Ordering::Relaxed);
-        (micros != 0).then(|| Timestamp::from_micros(micros))
+        from_use_seconds(seconds)
     }
 
     /// Takes every unrecorded use, to be written in batches. Compact (no
@@ -260,10 +458,11 @@ impl VerifiedKeys {
     pub fn take_usage(&self) -> Vec<(IdBytes, Timestamp)> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
-            .iter()
-            .filter_map(|(id, entry)| {
-                let micros = entry.unrecorded_use.swap(0, Ordering::Relaxed);
-                (micros != 0).then(|| (*id, Timestamp::from_micros(micros)))
+            .slab
+            .occupied()
+            .filter_map(|slot| {
+                let seconds = slot.unrecorded_use.swap(0, Ordering::Relaxed);
+                Some((slot.id, from_use_seconds(seconds)?))
             })
             .collect()
     }
@@ -272,10 +471,10 @@ impl VerifiedKeys {
     pub fn restore_usage(&self, uses: &[(IdBytes, Timestamp)]) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         for (id, time) in uses {
-            if let Some(entry) = entries.get(id) {
-                let _ = entry.unrecorded_use.compare_exchange(
+            if let Some(slot) = self.find(&entries, id) {
+                let _ = slot.unrecorded_use.compare_exchange(
                     0,
-                    time.as_micros(),
+                    to_use_seconds(*time),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 );
@@ -284,11 +483,23 @@ impl VerifiedKeys {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn find<'e>(&self, entries: &'e Entries, id: &IdBytes) -> Option<&'e Slot> {
+        let hash = self.hasher.hash_one(id);
+        let &index = entries
+            .index
+            .find(hash, |&i| entries.slab.get(i).id == *id)?;
+        Some(entries.slab.get(index))
     }
 
     fn intern(&self, permissions: &Arc<PermissionSet>) -> Arc<PermissionSet> {
@@ -306,21 +517,15 @@ impl VerifiedKeys {
     }
 }
 
-impl Snapshot {
-    fn to_credential(&self, key_id: &KeyId) -> Credential {
-        Credential {
-            principal: Principal {
-                user_id: self.user_id,
-                username: Username::from_stored(self.username.to_string()),
-                permissions: Arc::clone(&self.permissions),
-                key_id: key_id.clone(),
-                expire_time: self.expire_micros.map(Timestamp::from_micros),
-            },
-            // Verification does not read the hash for a known secret.
-            secret_hash: String::new(),
-            user_disabled: self.disabled,
-        }
-    }
+/// `time` in whole seconds for a slot, never 0 (which means "no use").
+fn to_use_seconds(time: Timestamp) -> u32 {
+    u32::try_from(time.as_micros() / MICROS_PER_SECOND)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+fn from_use_seconds(seconds: u32) -> Option<Timestamp> {
+    (seconds != 0).then(|| Timestamp::from_micros(i64::from(seconds) * MICROS_PER_SECOND))
 }
 
 /// The key id of `id`, for writing to the database.
@@ -335,7 +540,6 @@ fn id_bytes(key_id: &KeyId) -> IdBytes {
     id[..len].copy_from_slice(&bytes[..len]);
     id
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +631,43 @@ mod tests {
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.take_usage().len(), 3);
         assert!(cache.take_usage().is_empty());
+    }
+
+    #[test]
+    fn slots_are_reused_and_names_of_any_length_survive() {
+        let cache = VerifiedKeys::new(Freshness::Snapshot, 100).expect("csprng");
+        let now = Timestamp::now();
+        for name in ["a", "exactly-twenty-two-ch", &"long".repeat(16)] {
+            let key = AccessKey::generate().expect("csprng");
+            let text = key.expose_plaintext();
+            let mut stored = credential(&key, false);
+            stored.principal.username = Username::from_stored(name.to_owned());
+            cache.remember(&text, &stored, cache.generation(), now);
+            let Known::Current(found) = cache.lookup(&key, &text, now) else {
+                panic!("a remembered key is current");
+            };
+            assert_eq!(found.principal.username.as_str(), name);
+            assert_eq!(found.principal.user_id, 7);
+            cache.forget(key.key_id());
+            assert!(matches!(cache.lookup(&key, &text, now), Known::Unknown));
+        }
+        assert!(cache.is_empty());
+        let entries = cache.entries.read().expect("not poisoned");
+        assert_eq!(entries.slab.high_water, 1, "a forgotten slot is reused");
+    }
+
+    #[test]
+    fn usage_is_kept_to_the_second_and_restored_after_a_failed_flush() {
+        let cache = VerifiedKeys::new(Freshness::Revalidate, 10).expect("csprng");
+        let key = AccessKey::generate().expect("csprng");
+        let used = Timestamp::from_micros(1_700_000_000_654_321);
+        cache.remember(&key.expose_plaintext(), &credential(&key, false), 0, used);
+        let second = Timestamp::from_micros(1_700_000_000_000_000);
+        assert_eq!(cache.unrecorded_use(key.key_id()), Some(second));
+        let taken = cache.take_usage();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(cache.unrecorded_use(key.key_id()), None);
+        cache.restore_usage(&taken);
+        assert_eq!(cache.unrecorded_use(key.key_id()), Some(second));
     }
 }
