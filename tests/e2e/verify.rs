@@ -33,6 +33,32 @@ on_every_backend! {
         );
     }
 
+    async fn a_service_may_verify_its_own_key_and_its_callers_in_one_call(server: TestServer) {
+        // The caller's key and the presented one are read together; the
+        // same key in both places, or two different keys, must both work,
+        // cold and warm.
+        let (service, service_key) = server.user_with_key("gateway", &["keys.verify"]).await;
+        let (_, other_key) = server.user_with_key("orders", &["orders.read"]).await;
+        let gateway = server.client_with_key(&service_key);
+        for round in 0..2 {
+            let own = gateway.verify(&service_key, ["keys.verify"]).await.expect("verify");
+            let Verification::Valid(principal) = own else {
+                panic!("round {round}: a caller's own key is VALID, got {own:?}");
+            };
+            assert_eq!(principal.user_id, service.id);
+            let other = gateway.verify(&other_key, ["orders.read"]).await.expect("verify");
+            assert!(other.is_valid(), "round {round}: {other:?}");
+        }
+        // Revoked: as a caller and as a presented key, the warm key is dead.
+        server.admin.revoke_access_key(service.id).await.expect("revoke");
+        assert_eq!(
+            code(gateway.verify(&other_key, ["orders.read"]).await),
+            Code::Unauthenticated
+        );
+        let after = server.admin.verify(&service_key, NO_PERMISSIONS).await.expect("verify");
+        assert_eq!(after, Verification::NotFound);
+    }
+
     async fn missing_permissions_are_listed(server: TestServer) {
         let (_, key) = server.user_with_key("reader", &["orders.read"]).await;
         let verdict = server

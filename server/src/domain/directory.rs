@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use super::{
     AuthFailure, DomainError,
-    key_format::{AccessKey, MalformedKey},
+    key_format::{AccessKey, KeyId, MalformedKey},
     model::{
         Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
         Principal, ServicePermission, Timestamp, User, UserPatch, UserRef, Username,
@@ -39,6 +39,23 @@ pub enum Verdict {
         principal: Principal,
         missing: Vec<Permission>,
     },
+}
+
+/// Key rows read ahead for a request that presents two keys (its caller's
+/// and the one to verify), so that both cost one database round trip.
+/// Rows read after the request started are as current as any later read.
+#[derive(Debug, Default)]
+pub struct ReadAhead {
+    generation: u64,
+    rows: Vec<(KeyId, Option<Credential>)>,
+}
+
+impl ReadAhead {
+    /// The row read for `key_id` and the generation it was read at, once.
+    fn take(&mut self, key_id: &KeyId) -> Option<(u64, Option<Credential>)> {
+        let at = self.rows.iter().position(|(id, _)| id == key_id)?;
+        Some((self.generation, self.rows.swap_remove(at).1))
+    }
 }
 
 /// One page of users.
@@ -124,6 +141,70 @@ impl Directory {
         presented: &str,
         required: &PermissionSet,
     ) -> Result<Verdict, DomainError> {
+        self.verify_with(presented, required, &mut ReadAhead::default())
+            .await
+    }
+
+    /// Reads, in one query, the rows that authenticating `caller_key` and
+    /// then verifying `presented` will need: none for a key answered from
+    /// memory, and nothing at all when the caller's key is malformed (the
+    /// request fails before `presented` matters).
+    pub async fn read_ahead(
+        &self,
+        caller_key: &str,
+        presented: &str,
+    ) -> Result<ReadAhead, DomainError> {
+        let Ok(caller_key) = AccessKey::parse(caller_key) else {
+            return Ok(ReadAhead::default());
+        };
+        let mut needed: Vec<KeyId> = [Ok(caller_key), AccessKey::parse(presented)]
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|key| key.key_id().clone())
+            .filter(|key_id| !self.verified.is_current(key_id))
+            .collect();
+        // A caller verifying its own key: one row, taken by the first use.
+        needed.dedup();
+        let generation = self.verified.generation();
+        if needed.is_empty() {
+            return Ok(ReadAhead::default());
+        }
+        let wanted: Vec<&KeyId> = needed.iter().collect();
+        let mut found = self.store.credentials(&wanted).await?;
+        let rows = needed
+            .into_iter()
+            .map(|key_id| {
+                let row = found
+                    .iter()
+                    .position(|credential| credential.principal.key_id == key_id)
+                    .map(|at| found.swap_remove(at));
+                (key_id, row)
+            })
+            .collect();
+        Ok(ReadAhead { generation, rows })
+    }
+
+    /// The credential stored for `key_id`, read ahead or read now, with the
+    /// generation it was read at.
+    async fn credential(
+        &self,
+        key_id: &KeyId,
+        ahead: &mut ReadAhead,
+    ) -> Result<(u64, Option<Credential>), DomainError> {
+        if let Some(read) = ahead.take(key_id) {
+            return Ok(read);
+        }
+        let generation = self.verified.generation();
+        Ok((generation, self.store.credential(key_id).await?))
+    }
+
+    /// [`verify`](Self::verify), using rows from [`read_ahead`](Self::read_ahead).
+    pub async fn verify_with(
+        &self,
+        presented: &str,
+        required: &PermissionSet,
+        ahead: &mut ReadAhead,
+    ) -> Result<Verdict, DomainError> {
         let key = match AccessKey::parse(presented) {
             Ok(key) => key,
             Err(malformed) => return Ok(Verdict::Malformed(malformed)),
@@ -134,8 +215,8 @@ impl Directory {
             match self.verified.lookup(&key, presented, now) {
                 Known::Current(credential) => break credential,
                 Known::SecretOnly => {
-                    let generation = self.verified.generation();
-                    let Some(credential) = self.store.credential(key.key_id()).await? else {
+                    let (generation, found) = self.credential(key.key_id(), ahead).await?;
+                    let Some(credential) = found else {
                         // Revoked, replaced or deleted since its secret was checked.
                         self.verified.forget(key.key_id());
                         return Ok(Verdict::NotFound);
@@ -150,8 +231,8 @@ impl Directory {
                     flight = Some(self.verified.single_flight(presented).await);
                 }
                 Known::Unknown => {
-                    let generation = self.verified.generation();
-                    let Some(credential) = self.store.credential(key.key_id()).await? else {
+                    let (generation, found) = self.credential(key.key_id(), ahead).await?;
+                    let Some(credential) = found else {
                         return Ok(Verdict::NotFound);
                     };
                     if !self.check_secret(&key, &credential).await? {
@@ -214,8 +295,15 @@ impl Directory {
 
     /// Authenticates a caller by its own key: any genuine, current key of an
     /// enabled user. What it may do is checked per RPC with [`Principal::require`].
-    pub async fn authenticate(&self, presented: &str) -> Result<Principal, DomainError> {
-        let failure = match self.verify(presented, &PermissionSet::default()).await? {
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+        ahead: &mut ReadAhead,
+    ) -> Result<Principal, DomainError> {
+        let verdict = self
+            .verify_with(presented, &PermissionSet::default(), ahead)
+            .await?;
+        let failure = match verdict {
             Verdict::Valid(principal) | Verdict::PermissionDenied { principal, .. } => {
                 return Ok(principal);
             }

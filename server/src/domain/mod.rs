@@ -12,7 +12,7 @@ pub mod verified_keys;
 
 use std::fmt;
 
-pub use directory::{Directory, Page, Verdict};
+pub use directory::{Directory, Page, ReadAhead, Verdict};
 
 /// A request field that failed validation, and why. Never carries the value.
 #[derive(Debug, Clone, PartialEq, Eq)]

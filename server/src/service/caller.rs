@@ -7,7 +7,7 @@
 use tonic::{Request, Status, metadata::MetadataMap};
 use tracing::{debug, info};
 
-use crate::domain::{AuthFailure, Directory, DomainError, model::Principal};
+use crate::domain::{AuthFailure, Directory, DomainError, ReadAhead, model::Principal};
 
 /// The metadata key for an access key (the gRPC form of `X-Access-Key`).
 pub const ACCESS_KEY_HEADER: &str = "x-access-key";
@@ -45,17 +45,39 @@ pub(super) async fn authenticate<T>(
     request: &Request<T>,
     rpc: &'static str,
 ) -> Result<Principal, Status> {
+    let (principal, _) = authenticate_reading_ahead(directory, request, rpc, None).await?;
+    Ok(principal)
+}
+
+/// [`authenticate`], also reading ahead, in the same database query, what
+/// checking `presented` (a key the request carries) will need.
+pub(super) async fn authenticate_reading_ahead<T>(
+    directory: &Directory,
+    request: &Request<T>,
+    rpc: &'static str,
+    presented: Option<&str>,
+) -> Result<(Principal, ReadAhead), Status> {
     let peer = request
         .remote_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
     let outcome = match presented_credential(request.metadata()) {
-        Ok(key) => directory.authenticate(key).await,
+        Ok(key) => {
+            async {
+                let mut ahead = match presented {
+                    Some(presented) => directory.read_ahead(key, presented).await?,
+                    None => ReadAhead::default(),
+                };
+                let principal = directory.authenticate(key, &mut ahead).await?;
+                Ok((principal, ahead))
+            }
+            .await
+        }
         Err(failure) => Err(DomainError::Unauthenticated(failure)),
     };
     match &outcome {
         // Successes are the bulk of all traffic: logged at debug, so that
         // enabling them is a choice; failures are always worth a line.
-        Ok(principal) => debug!(
+        Ok((principal, _)) => debug!(
             event = "auth",
             outcome = "success",
             rpc,

@@ -3,7 +3,10 @@
 use accesskey_proto::pb::{self, key_auth_server::KeyAuth};
 use tonic::{Request, Response, Status};
 
-use super::{caller::authenticate, conclude};
+use super::{
+    caller::{authenticate, authenticate_reading_ahead},
+    conclude,
+};
 use crate::domain::{
     Directory,
     model::{PermissionSet, ServicePermission},
@@ -28,7 +31,10 @@ impl KeyAuth for KeyAuthService {
         request: Request<pb::VerifyAccessKeyRequest>,
     ) -> Result<Response<pb::VerifyAccessKeyResponse>, Status> {
         const RPC: &str = "VerifyAccessKey";
-        let caller = authenticate(&self.directory, &request, RPC).await?;
+        // The caller's key and the presented one are read in one query.
+        let presented = Some(request.get_ref().access_key.as_str());
+        let (caller, mut ahead) =
+            authenticate_reading_ahead(&self.directory, &request, RPC, presented).await?;
         let result = async {
             caller.require(ServicePermission::KeysVerify)?;
             let pb::VerifyAccessKeyRequest {
@@ -36,7 +42,9 @@ impl KeyAuth for KeyAuthService {
                 required_permissions,
             } = request.into_inner();
             let required = PermissionSet::parse("required_permissions", &required_permissions)?;
-            self.directory.verify(&access_key, &required).await
+            self.directory
+                .verify_with(&access_key, &required, &mut ahead)
+                .await
         }
         .await;
         let verdict = conclude(RPC, &caller, result)?;

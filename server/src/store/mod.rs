@@ -8,11 +8,14 @@
 
 pub mod entity;
 mod exclusive;
+mod key_reads;
 pub mod migration;
 
 pub use exclusive::{ExclusiveUse, sqlite_path};
 
-use std::{sync::Arc, time::Duration};
+use key_reads::KeyReads;
+
+use std::time::Duration;
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -30,7 +33,7 @@ use crate::domain::{
     key_format::KeyId,
     model::{
         Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
-        Principal, Timestamp, User, UserPatch, UserRef, Username,
+        Timestamp, User, UserPatch, UserRef, Username,
     },
 };
 use entity::{access_key, setting, user};
@@ -47,7 +50,7 @@ const USAGE_FLUSH_CHUNK: usize = 500;
 const LIKE_ESCAPE: char = '!';
 
 /// Storage failures, classified for the domain.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with this username already exists")]
     UsernameTaken,
@@ -130,6 +133,7 @@ pub struct StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    key_reads: KeyReads,
 }
 
 impl Store {
@@ -156,7 +160,9 @@ impl Store {
                     .foreign_keys(true)
             });
         let db = Database::connect(connect).await?;
-        Ok(Self { db })
+        // Half the pool at most, so batched reads never starve writes.
+        let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 4) as usize)?;
+        Ok(Self { db, key_reads })
     }
 
     /// Applies pending migrations.
@@ -357,27 +363,17 @@ impl Store {
         Ok(result.rows_affected > 0)
     }
 
+    /// The keys with `key_ids` (at most 128), each with its user; keys that
+    /// do not exist are absent. One indexed read, shared with concurrent
+    /// callers (see [`key_reads`]).
+    pub async fn credentials(&self, key_ids: &[&KeyId]) -> Result<Vec<Credential>, StoreError> {
+        self.key_reads.credentials(key_ids).await
+    }
+
     /// The key with `key_id` and its user, in one indexed read.
     pub async fn credential(&self, key_id: &KeyId) -> Result<Option<Credential>, StoreError> {
-        let found = access_key::Entity::find()
-            .filter(access_key::Column::KeyId.eq(key_id.as_str()))
-            .find_also_related(user::Entity)
-            .one(&self.db)
-            .await?;
-        let Some((key, Some(user))) = found else {
-            return Ok(None);
-        };
-        Ok(Some(Credential {
-            principal: Principal {
-                user_id: user.id,
-                username: Username::from_stored(user.username),
-                permissions: Arc::new(split_permissions(&user.permissions)),
-                key_id: KeyId::from_stored(key.key_id),
-                expire_time: key.expire_time.map(Timestamp::from_micros),
-            },
-            secret_hash: key.secret_hash,
-            user_disabled: user.disabled,
-        }))
+        let found = self.credentials(&[key_id]).await?;
+        Ok(found.into_iter().next())
     }
 
     /// Writes a batch of key uses in one transaction. A time never moves

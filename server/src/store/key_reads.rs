@@ -1,0 +1,256 @@
+//! The one read on the verification hot path: a key's row and its user's,
+//! by key id.
+//!
+//! Two things make it cheap. It is a fixed statement that sqlx prepares once
+//! per connection, because sea-orm's query building and row mapping cost
+//! several times the CPU of the indexed lookup itself. And concurrent reads
+//! are coalesced: while a read is in flight, the key ids asked for meanwhile
+//! queue up and go out together as one `IN (…)` query, so under load one
+//! round trip serves dozens of verifications. A read still always starts
+//! after the request that asked for it, so it sees every write that was
+//! acknowledged before that request began.
+
+use std::sync::{Arc, LazyLock};
+
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr, sqlx};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{StoreError, split_permissions};
+use crate::domain::{
+    key_format::KeyId,
+    model::{Credential, Principal, Timestamp, Username},
+};
+
+/// The IN-list lengths there are statements for; a batch is padded (with a
+/// repeated id) to the next one, so each connection prepares at most four.
+const BATCH_SIZES: [usize; 4] = [2, 8, 32, 128];
+const MAX_BATCH: usize = 128;
+
+/// The read's SQL for each batch size, with `?` placeholders (SQLite and
+/// MySQL) and with `$n` ones (PostgreSQL).
+struct Statements {
+    positional: Vec<String>,
+    numbered: Vec<String>,
+}
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+    let statement = |placeholder: &dyn Fn(usize) -> String, size: usize| {
+        let list: Vec<String> = (1..=size).map(placeholder).collect();
+        format!(
+            "SELECT k.key_id, k.secret_hash, k.expire_time, \
+             u.id, u.username, u.permissions, u.disabled \
+             FROM access_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_id IN ({})",
+            list.join(", ")
+        )
+    };
+    Statements {
+        positional: BATCH_SIZES
+            .iter()
+            .map(|&size| statement(&|_| "?".to_owned(), size))
+            .collect(),
+        numbered: BATCH_SIZES
+            .iter()
+            .map(|&size| statement(&|n| format!("${n}"), size))
+            .collect(),
+    }
+});
+
+/// key_id, secret_hash, expire_time, user id, username, permissions, disabled.
+type CredentialRow = (String, String, Option<i64>, i64, String, String, bool);
+
+/// The pool under sea-orm's connection, for the hot-path statement.
+#[derive(Debug, Clone)]
+enum HotPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
+}
+
+/// A failure of the hot-path read, told apart as sea-orm does: any failure
+/// to get a connection means the database is unavailable.
+enum HotError {
+    Acquire(sqlx::Error),
+    Query(sqlx::Error),
+}
+
+impl From<HotError> for StoreError {
+    fn from(error: HotError) -> Self {
+        match error {
+            HotError::Acquire(error) => {
+                Self::Unavailable(format!("could not get a database connection: {error}"))
+            }
+            HotError::Query(error) => DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))).into(),
+        }
+    }
+}
+
+impl HotPool {
+    fn of(db: &DatabaseConnection) -> Result<Self, StoreError> {
+        Ok(match db.get_database_backend() {
+            DbBackend::Sqlite => Self::Sqlite(db.get_sqlite_connection_pool().clone()),
+            DbBackend::Postgres => Self::Postgres(db.get_postgres_connection_pool().clone()),
+            DbBackend::MySql => Self::MySql(db.get_mysql_connection_pool().clone()),
+            other => {
+                return Err(StoreError::Database(format!(
+                    "unsupported database backend {other:?}"
+                )));
+            }
+        })
+    }
+
+    /// The rows of the keys with `ids` (at most [`MAX_BATCH`], distinct),
+    /// each joined with its user. Ids without a row are simply absent.
+    async fn rows(&self, ids: &[&str]) -> Result<Vec<CredentialRow>, HotError> {
+        let size_index = BATCH_SIZES
+            .iter()
+            .position(|&size| size >= ids.len())
+            .unwrap_or(BATCH_SIZES.len() - 1);
+        let padding = ids.last().copied().unwrap_or_default();
+        let padded = ids
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(padding))
+            .take(BATCH_SIZES[size_index]);
+        macro_rules! fetch {
+            ($pool:expr, $sql:expr) => {{
+                let mut query = sqlx::query_as::<_, CredentialRow>($sql);
+                for id in padded {
+                    query = query.bind(id);
+                }
+                let mut connection = $pool.acquire().await.map_err(HotError::Acquire)?;
+                query
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(HotError::Query)
+            }};
+        }
+        match self {
+            Self::Sqlite(pool) => fetch!(pool, STATEMENTS.positional[size_index].as_str()),
+            Self::Postgres(pool) => fetch!(pool, STATEMENTS.numbered[size_index].as_str()),
+            Self::MySql(pool) => fetch!(pool, STATEMENTS.positional[size_index].as_str()),
+        }
+    }
+}
+
+/// One caller's ids and where its answer goes.
+struct Waiter {
+    key_ids: Vec<String>,
+    answer: oneshot::Sender<Result<Vec<Credential>, StoreError>>,
+}
+
+/// The queue of key reads; cheap to clone.
+#[derive(Debug, Clone)]
+pub(super) struct KeyReads {
+    queue: mpsc::UnboundedSender<Waiter>,
+}
+
+impl KeyReads {
+    /// Starts the task that batches reads, with at most `in_flight` queries
+    /// running at once (each holds one pooled connection).
+    pub(super) fn start(db: &DatabaseConnection, in_flight: usize) -> Result<Self, StoreError> {
+        let pool = HotPool::of(db)?;
+        let (queue, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(coalesce(pool, waiting, in_flight.max(1)));
+        Ok(Self { queue })
+    }
+
+    /// The keys with `key_ids` (at most [`MAX_BATCH`]), each with its user;
+    /// keys that do not exist are absent.
+    pub(super) async fn credentials(
+        &self,
+        key_ids: &[&KeyId],
+    ) -> Result<Vec<Credential>, StoreError> {
+        let closed = || StoreError::Unavailable("the database connection is closed".to_owned());
+        let (answer, answered) = oneshot::channel();
+        let key_ids = key_ids
+            .iter()
+            .take(MAX_BATCH)
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        self.queue
+            .send(Waiter { key_ids, answer })
+            .map_err(|_| closed())?;
+        answered.await.map_err(|_| closed())?
+    }
+}
+
+/// Forms batches: whenever a query slot is free, everything queued so far
+/// (up to [`MAX_BATCH`] ids) goes out as one query.
+async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, in_flight: usize) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    // A waiter that did not fit into the previous batch leads the next one.
+    let mut carried = None;
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let first = match carried.take() {
+            Some(waiter) => waiter,
+            None => match waiting.recv().await {
+                Some(waiter) => waiter,
+                None => return,
+            },
+        };
+        let mut ids = first.key_ids.len();
+        let mut batch = vec![first];
+        while let Ok(next) = waiting.try_recv() {
+            if ids + next.key_ids.len() > MAX_BATCH {
+                carried = Some(next);
+                break;
+            }
+            ids += next.key_ids.len();
+            batch.push(next);
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            read_batch(&pool, batch).await;
+        });
+    }
+}
+
+/// Runs one batch's query and hands each waiter the rows it asked for.
+async fn read_batch(pool: &HotPool, batch: Vec<Waiter>) {
+    let mut ids: Vec<&str> = batch
+        .iter()
+        .flat_map(|waiter| waiter.key_ids.iter().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found: Result<Vec<Credential>, StoreError> = match pool.rows(&ids).await {
+        Ok(rows) => Ok(rows.into_iter().map(to_credential).collect()),
+        Err(error) => Err(error.into()),
+    };
+    for waiter in batch {
+        let answer = match &found {
+            Ok(credentials) => Ok(credentials
+                .iter()
+                .filter(|credential| {
+                    let key_id = credential.principal.key_id.as_str();
+                    waiter.key_ids.iter().any(|id| id == key_id)
+                })
+                .cloned()
+                .collect()),
+            Err(error) => Err(error.clone()),
+        };
+        // A waiter that gave up (its call was cancelled) needs no answer.
+        let _ = waiter.answer.send(answer);
+    }
+}
+
+fn to_credential(
+    (key_id, secret_hash, expire_time, user_id, username, permissions, disabled): CredentialRow,
+) -> Credential {
+    Credential {
+        principal: Principal {
+            user_id,
+            username: Username::from_stored(username),
+            permissions: Arc::new(split_permissions(&permissions)),
+            key_id: KeyId::from_stored(key_id),
+            expire_time: expire_time.map(Timestamp::from_micros),
+        },
+        secret_hash,
+        user_disabled: disabled,
+    }
+}
