@@ -3,7 +3,13 @@
 //! revoke or regenerate stays in force, no user ever has two valid keys, and
 //! the file passes `PRAGMA integrity_check`.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use accesskey_client::{Client, UserChanges, Verification};
 use sea_orm::{ConnectionTrait as _, Database, Statement};
@@ -29,7 +35,11 @@ struct Acknowledged {
 
 /// One writer's loop: generate, regenerate, revoke, disable, enable, …,
 /// until the server dies under it.
-async fn write_until_killed(client: Client, name: String) -> Acknowledged {
+async fn write_until_killed(
+    client: Client,
+    name: String,
+    progress: Arc<AtomicUsize>,
+) -> Acknowledged {
     let mut acked = Acknowledged::default();
     let Ok(user) = client.create_user(new_user(&name, &["orders.read"])).await else {
         return acked;
@@ -58,6 +68,7 @@ async fn write_until_killed(client: Client, name: String) -> Acknowledged {
             break;
         }
         acked.steps += 1;
+        progress.fetch_add(1, Ordering::Relaxed);
     }
     acked
 }
@@ -80,13 +91,32 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write() {
             .connect()
             .await
             .expect("connect");
+        let progress = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..WRITERS)
-            .map(|w| tokio::spawn(write_until_killed(client.clone(), format!("r{round}w{w}"))))
+            .map(|w| {
+                let name = format!("r{round}w{w}");
+                tokio::spawn(write_until_killed(
+                    client.clone(),
+                    name,
+                    Arc::clone(&progress),
+                ))
+            })
             .collect();
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(150 + seed % 400)).await;
+        // A random moment, but only once some writes were acknowledged, so
+        // that a slow machine still tests something in every round.
+        let (at_least, then) = (2 + seed % 6, seed % 200);
+        let waiting = Instant::now();
+        while (progress.load(Ordering::Relaxed) as u64) < at_least {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "round {round}: no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(then)).await;
         server.kill().await;
         let mut outcomes = Vec::new();
         for writer in writers {

@@ -42,6 +42,9 @@ fn corpus(genuine: &str) -> Vec<String> {
         deleted.remove(position);
         keys.push(format!("{deleted}0"));
     }
+    // Deleting the last character and appending "0" gives back a genuine
+    // key that ends in "0" (one run in 62): that one is not malformed.
+    keys.retain(|key| key != genuine);
     keys
 }
 
