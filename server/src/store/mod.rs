@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait as _,
-    ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, RuntimeErr, SqlErr,
-    sea_query::{CaseStatement, Condition, Expr, LikeExpr, OnConflict},
+    ColumnTrait as _, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, RuntimeErr, SqlErr, Statement, Value,
+    sea_query::{Expr, LikeExpr, OnConflict},
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -390,33 +391,62 @@ impl Store {
         Ok(())
     }
 
-    /// One UPDATE for a whole chunk: `SET last_used_time = CASE WHEN key_id
-    /// = … THEN … END WHERE key_id IN (…)`, so a million keys cost two
-    /// thousand statements, not a million.
+    /// One UPDATE for a whole chunk, joined to the chunk's (key id, time)
+    /// pairs, so each pair costs one index probe. (A `CASE WHEN key_id = …`
+    /// per pair, the portable alternative, compares every row with every
+    /// pair: five times the CPU, ~40 s for a million keys on SQLite.)
     async fn record_key_use_chunk(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
-        let last_used = || Expr::col((access_key::Entity, access_key::Column::LastUsedTime));
-        let mut newest = CaseStatement::new();
-        for (key_id, time) in uses {
-            newest = newest.case(
-                Condition::all()
-                    .add(access_key::Column::KeyId.eq(key_id.as_str()))
-                    .add(
-                        Condition::any()
-                            .add(last_used().is_null())
-                            .add(last_used().lt(time.as_micros())),
-                    ),
-                Expr::value(time.as_micros()),
-            );
-        }
-        access_key::Entity::update_many()
-            .col_expr(
-                access_key::Column::LastUsedTime,
-                newest.finally(last_used()).into(),
-            )
-            .filter(access_key::Column::KeyId.is_in(uses.iter().map(|(key_id, _)| key_id.as_str())))
-            .exec(&self.db)
-            .await?;
+        let backend = self.db.get_database_backend();
+        let values = uses.iter().flat_map(|(key_id, time)| {
+            [
+                Value::from(key_id.as_str().to_owned()),
+                Value::from(time.as_micros()),
+            ]
+        });
+        let statement =
+            Statement::from_sql_and_values(backend, key_uses_update(backend, uses.len()), values);
+        self.db.execute_raw(statement).await?;
         Ok(())
+    }
+}
+
+/// `UPDATE access_keys` from `pairs` bound (key id, time) pairs; a time
+/// never moves backwards.
+fn key_uses_update(backend: DbBackend, pairs: usize) -> String {
+    const NEWER: &str = "(access_keys.last_used_time IS NULL \
+                         OR access_keys.last_used_time < used.used_at)";
+    match backend {
+        DbBackend::Postgres => {
+            let rows: Vec<String> = (0..pairs)
+                .map(|i| format!("(${}, ${}::BIGINT)", 2 * i + 1, 2 * i + 2))
+                .collect();
+            format!(
+                "UPDATE access_keys SET last_used_time = used.used_at \
+                 FROM (VALUES {}) AS used (key_id, used_at) \
+                 WHERE access_keys.key_id = used.key_id AND {NEWER}",
+                rows.join(", ")
+            )
+        }
+        DbBackend::MySql => {
+            let rows = vec!["SELECT ?, ?"; pairs.saturating_sub(1)];
+            let rest: String = rows.iter().map(|row| format!(" UNION ALL {row}")).collect();
+            format!(
+                "UPDATE access_keys JOIN (SELECT ? AS key_id, ? AS used_at{rest}) AS used \
+                 ON access_keys.key_id = used.key_id COLLATE utf8mb4_bin \
+                 SET access_keys.last_used_time = used.used_at WHERE {NEWER}"
+            )
+        }
+        _ => {
+            // SQLite names a VALUES table's columns column1, column2, ….
+            let rows = vec!["(?, ?)"; pairs];
+            format!(
+                "UPDATE access_keys SET last_used_time = used.column2 \
+                 FROM (VALUES {}) AS used \
+                 WHERE access_keys.key_id = used.column1 AND {}",
+                rows.join(", "),
+                NEWER.replace("used.used_at", "used.column2")
+            )
+        }
     }
 }
 
