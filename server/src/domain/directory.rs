@@ -319,20 +319,23 @@ impl Directory {
     /// periodically (at most once a minute per key by default) and on
     /// shutdown, so verification itself never writes.
     pub async fn flush_key_usage(&self) -> Result<usize, DomainError> {
-        let uses = self.verified.take_usage();
-        for start in (0..uses.len()).step_by(FLUSH_CHUNK) {
-            let chunk = &uses[start..uses.len().min(start + FLUSH_CHUNK)];
-            let batch: Vec<_> = chunk
+        let mut written = 0;
+        let mut next = Some(0);
+        while let Some(start) = next {
+            let (uses, rest) = self.verified.take_usage(start, FLUSH_CHUNK);
+            let batch: Vec<_> = uses
                 .iter()
                 .map(|(id, time)| (key_id_of(id), *time))
                 .collect();
             if let Err(error) = self.store.record_key_uses(&batch).await {
-                // This chunk and every later one are noted again for the next flush.
-                self.verified.restore_usage(&uses[start..]);
+                // Noted again for the next flush, like every later chunk.
+                self.verified.restore_usage(&uses);
                 return Err(error.into());
             }
+            written += uses.len();
+            next = rest;
         }
-        Ok(uses.len())
+        Ok(written)
     }
 
     /// Runs a store write, then makes every cached snapshot stale, whether

@@ -219,14 +219,6 @@ impl Slab {
         self.free.push(index);
     }
 
-    fn occupied(&self) -> impl Iterator<Item = &Slot> {
-        self.chunks
-            .iter()
-            .flat_map(|chunk| chunk.iter())
-            .take(self.high_water)
-            .filter(|slot| slot.id != VACANT)
-    }
-
     /// The next occupied slot after the previous victim, round robin.
     fn next_victim(&mut self) -> Option<u32> {
         for _ in 0..self.high_water {
@@ -453,18 +445,32 @@ impl VerifiedKeys {
         from_use_seconds(seconds)
     }
 
-    /// Takes every unrecorded use, to be written in batches. Compact (no
-    /// allocation per key): a million keys' uses take 24 MB while flushed.
-    pub fn take_usage(&self) -> Vec<(IdBytes, Timestamp)> {
+    /// Takes up to `max` unrecorded uses, from slot `start` on, to be
+    /// written as one batch; also returns the slot to continue from, if any
+    /// are left. Taking a chunk at a time keeps a million keys' flush from
+    /// holding all their uses in memory at once.
+    pub fn take_usage(
+        &self,
+        start: usize,
+        max: usize,
+    ) -> (Vec<(IdBytes, Timestamp)>, Option<usize>) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries
-            .slab
-            .occupied()
-            .filter_map(|slot| {
-                let seconds = slot.unrecorded_use.swap(0, Ordering::Relaxed);
-                Some((slot.id, from_use_seconds(seconds)?))
-            })
-            .collect()
+        let slab = &entries.slab;
+        let mut uses = Vec::with_capacity(max.min(slab.high_water));
+        for index in start..slab.high_water {
+            let slot = slab.get(u32::try_from(index).unwrap_or(u32::MAX));
+            if slot.id == VACANT {
+                continue;
+            }
+            let seconds = slot.unrecorded_use.swap(0, Ordering::Relaxed);
+            if let Some(time) = from_use_seconds(seconds) {
+                uses.push((slot.id, time));
+                if uses.len() == max {
+                    return (uses, Some(index + 1));
+                }
+            }
+        }
+        (uses, None)
     }
 
     /// Puts back uses whose write failed, unless a newer use arrived meanwhile.
@@ -629,8 +635,11 @@ mod tests {
             );
         }
         assert_eq!(cache.len(), 3);
-        assert_eq!(cache.take_usage().len(), 3);
-        assert!(cache.take_usage().is_empty());
+        let (first, rest) = cache.take_usage(0, 2);
+        assert_eq!(first.len(), 2);
+        let (last, done) = cache.take_usage(rest.expect("one left"), 2);
+        assert_eq!((last.len(), done), (1, None));
+        assert!(cache.take_usage(0, 10).0.is_empty());
     }
 
     #[test]
@@ -664,7 +673,7 @@ mod tests {
         cache.remember(&key.expose_plaintext(), &credential(&key, false), 0, used);
         let second = Timestamp::from_micros(1_700_000_000_000_000);
         assert_eq!(cache.unrecorded_use(key.key_id()), Some(second));
-        let taken = cache.take_usage();
+        let (taken, _) = cache.take_usage(0, 10);
         assert_eq!(taken.len(), 1);
         assert_eq!(cache.unrecorded_use(key.key_id()), None);
         cache.restore_usage(&taken);
