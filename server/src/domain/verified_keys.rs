@@ -24,7 +24,7 @@
 //! # Layout
 //!
 //! A million cached keys must fit in well under 200 MiB, so entries live in
-//! fixed-size [`Slot`]s (96 bytes, no allocation of their own for usernames
+//! fixed-size [`Slot`]s (88 bytes, no allocation of their own for usernames
 //! up to 22 bytes) in a slab that grows a chunk at a time, and the index is
 //! a table of 4-byte slot numbers (5 bytes a bucket with its control byte).
 //! Neither ever copies the slots when it grows.
@@ -40,7 +40,7 @@ use std::{
 
 use blake2::{
     Blake2bMac,
-    digest::{Mac as _, consts::U16},
+    digest::{Mac as _, consts::U12},
 };
 use hashbrown::HashTable;
 use subtle::ConstantTimeEq as _;
@@ -50,19 +50,20 @@ use super::{
     model::{Credential, PermissionSet, Principal, Timestamp, Username},
 };
 
-type KeyMac = Blake2bMac<U16>;
+/// 96 bits: a forged key must match a known key's MAC under a per-process
+/// random key, one throttled guess at a time.
+type KeyMac = Blake2bMac<U12>;
+type MacBytes = [u8; 12];
 /// A key id as its 16 ASCII bytes: the cache's key, with no allocation.
 pub type IdBytes = [u8; KEY_ID_LEN];
 
 /// At most this many distinct permission sets are shared between snapshots;
 /// beyond it each snapshot keeps its own copy (correct, just larger).
 const MAX_INTERNED_PERMISSION_SETS: usize = 4_096;
-/// Slots allocated at a time: 4,096 × 96 B = 384 KiB.
+/// Slots allocated at a time: 4,096 × 88 B = 352 KiB.
 const CHUNK_SLOTS: usize = 4_096;
 /// The id of a vacant slot: real key ids are base62 ASCII, never NUL.
 const VACANT: IdBytes = [0; KEY_ID_LEN];
-/// The generation of a slot that holds no snapshot.
-const NO_SNAPSHOT: u64 = u64::MAX;
 /// The expiry of a key that never expires.
 const NEVER: i64 = i64::MAX;
 /// Usernames up to this many bytes are kept inside the slot.
@@ -126,11 +127,14 @@ impl StoredName {
 }
 
 /// One cached key. The snapshot fields are meaningful only while
-/// `generation` is not [`NO_SNAPSHOT`].
+/// `permissions` is set.
 struct Slot {
     id: IdBytes,
-    mac: [u8; 16],
-    generation: u64,
+    mac: MacBytes,
+    /// The low 32 bits of the write generation the snapshot was read at.
+    /// All snapshots are from the current epoch (high 32 bits): they are
+    /// dropped when it changes, so the low bits identify the generation.
+    generation: u32,
     user_id: i64,
     expire_micros: i64,
     permissions: Option<Arc<PermissionSet>>,
@@ -141,15 +145,15 @@ struct Slot {
     disabled: bool,
 }
 
-// The layout is the memory budget: keep a slot at 96 bytes.
-const _: () = assert!(std::mem::size_of::<Slot>() <= 96);
+// The layout is the memory budget: keep a slot at 88 bytes.
+const _: () = assert!(std::mem::size_of::<Slot>() <= 88);
 
 impl Slot {
     const fn vacant() -> Self {
         Self {
             id: VACANT,
-            mac: [0; 16],
-            generation: NO_SNAPSHOT,
+            mac: [0; 12],
+            generation: 0,
             user_id: 0,
             expire_micros: NEVER,
             permissions: None,
@@ -249,7 +253,7 @@ pub struct VerifiedKeys {
     generation: AtomicU64,
     entries: RwLock<Entries>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
-    in_flight: Mutex<HashMap<[u8; 16], Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Mutex<HashMap<MacBytes, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Held while this task checks a key's secret; others presenting the same
@@ -257,7 +261,7 @@ pub struct VerifiedKeys {
 #[derive(Debug)]
 pub struct SingleFlight<'a> {
     cache: &'a VerifiedKeys,
-    mac: [u8; 16],
+    mac: MacBytes,
     lock: Arc<tokio::sync::Mutex<()>>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -304,7 +308,7 @@ impl VerifiedKeys {
         })
     }
 
-    fn mac(&self, presented: &str) -> [u8; 16] {
+    fn mac(&self, presented: &str) -> MacBytes {
         let mut mac = self.mac_key.clone();
         mac.update(presented.as_bytes());
         mac.finalize().into_bytes().into()
@@ -334,7 +338,17 @@ impl VerifiedKeys {
 
     /// Marks every snapshot stale. Called after every write to users or keys.
     pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        let now = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if low_bits(now) == 0 {
+            // A new epoch (once per 2^32 writes): drop every snapshot, so
+            // that equal low bits keep meaning the same generation.
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let slab = &mut entries.slab;
+            for index in 0..slab.high_water {
+                slab.get_mut(u32::try_from(index).unwrap_or(u32::MAX))
+                    .permissions = None;
+            }
+        }
     }
 
     /// Whether `key_id`'s state is answered from memory (if the secret
@@ -344,8 +358,9 @@ impl VerifiedKeys {
             return false;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        self.find(&entries, &id_bytes(key_id))
-            .is_some_and(|slot| slot.generation == self.generation() && slot.permissions.is_some())
+        self.find(&entries, &id_bytes(key_id)).is_some_and(|slot| {
+            slot.permissions.is_some() && slot.generation == low_bits(self.generation())
+        })
     }
 
     /// What is known about `key` (presented as `presented`), noting its use.
@@ -361,10 +376,9 @@ impl VerifiedKeys {
         }
         slot.unrecorded_use
             .store(to_use_seconds(now), Ordering::Relaxed);
-        let current = self.generation();
         if self.freshness == Freshness::Snapshot
-            && slot.generation == current
             && slot.permissions.is_some()
+            && slot.generation == low_bits(self.generation())
         {
             Known::Current(slot.to_credential(key.key_id()))
         } else {
@@ -389,8 +403,8 @@ impl VerifiedKeys {
             unrecorded_use: AtomicU32::new(to_use_seconds(now)),
             ..Slot::vacant()
         };
-        if self.freshness == Freshness::Snapshot && generation != NO_SNAPSHOT {
-            slot.generation = generation;
+        if self.freshness == Freshness::Snapshot {
+            slot.generation = low_bits(generation);
             slot.user_id = principal.user_id;
             slot.username = StoredName::new(principal.username.as_str());
             slot.permissions = Some(self.intern(&principal.permissions));
@@ -399,6 +413,10 @@ impl VerifiedKeys {
         }
         let hash = self.hasher.hash_one(id);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock that invalidate() takes to end an epoch.
+        if generation >> 32 != self.generation() >> 32 {
+            slot.permissions = None;
+        }
         let Entries { index, slab } = &mut *entries;
         if let Some(&existing) = index.find(hash, |&i| slab.get(i).id == id) {
             *slab.get_mut(existing) = slot;
@@ -523,6 +541,11 @@ impl VerifiedKeys {
     }
 }
 
+/// The low 32 bits of a write generation.
+fn low_bits(generation: u64) -> u32 {
+    u32::try_from(generation & u64::from(u32::MAX)).unwrap_or_default()
+}
+
 /// `time` in whole seconds for a slot, never 0 (which means "no use").
 fn to_use_seconds(time: Timestamp) -> u32 {
     u32::try_from(time.as_micros() / MICROS_PER_SECOND)
@@ -603,6 +626,29 @@ mod tests {
             cache.lookup(&key, &text, Timestamp::now()),
             Known::SecretOnly
         ));
+    }
+
+    #[test]
+    fn a_new_generation_epoch_drops_every_snapshot() {
+        let cache = VerifiedKeys::new(Freshness::Snapshot, 10).expect("csprng");
+        let key = AccessKey::generate().expect("csprng");
+        let text = key.expose_plaintext();
+        let now = Timestamp::now();
+        let last_of_epoch = u64::from(u32::MAX);
+        cache.generation.store(last_of_epoch, Ordering::SeqCst);
+        cache.remember(&text, &credential(&key, false), last_of_epoch, now);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::Current(_)));
+
+        cache.invalidate(); // generation 2^32: low bits 0 again
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
+        // A snapshot read in the old epoch is not taken in the new one...
+        cache.remember(&text, &credential(&key, false), last_of_epoch, now);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
+        // ...not even when the low bits come round to it again.
+        cache
+            .generation
+            .store(last_of_epoch + (1 << 32), Ordering::SeqCst);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
     }
 
     #[test]
