@@ -22,9 +22,16 @@ use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Runs each scenario once per backend, as `<scenario>::sqlite`,
-/// `<scenario>::postgres` and `<scenario>::mysql`.
+/// `<scenario>::postgres` and `<scenario>::mysql`. Starting with
+/// `multi_thread;` runs them on a two-thread runtime, for scenarios whose
+/// point is concurrency between the server and many clients.
 macro_rules! on_every_backend {
-    ($( $(#[$meta:meta])* async fn $name:ident($server:ident: TestServer) $body:block )*) => {$(
+    (multi_thread; $($scenarios:tt)*) => {
+        $crate::harness::on_every_backend!(
+            @runtime tokio::test(flavor = "multi_thread", worker_threads = 2); $($scenarios)*
+        );
+    };
+    (@runtime $test:meta; $( $(#[$meta:meta])* async fn $name:ident($server:ident: TestServer) $body:block )*) => {$(
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -32,12 +39,12 @@ macro_rules! on_every_backend {
 
             async fn scenario($server: $crate::harness::TestServer) $body
 
-            #[tokio::test]
+            #[$test]
             async fn sqlite() {
                 scenario($crate::harness::TestServer::start().await).await;
             }
 
-            #[tokio::test]
+            #[$test]
             async fn postgres() {
                 if let Some(server) =
                     $crate::harness::TestServer::start_on($crate::harness::Backend::Postgres).await
@@ -46,7 +53,7 @@ macro_rules! on_every_backend {
                 }
             }
 
-            #[tokio::test]
+            #[$test]
             async fn mysql() {
                 if let Some(server) =
                     $crate::harness::TestServer::start_on($crate::harness::Backend::Mysql).await
@@ -56,6 +63,9 @@ macro_rules! on_every_backend {
             }
         }
     )*};
+    ($($scenarios:tt)*) => {
+        $crate::harness::on_every_backend!(@runtime tokio::test; $($scenarios)*);
+    };
 }
 pub(crate) use on_every_backend;
 

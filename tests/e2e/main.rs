@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod keys;
 mod limits;
+mod linearizability;
 mod malformed_keys;
 mod middleware;
 mod paging;
