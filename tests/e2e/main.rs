@@ -23,6 +23,7 @@ mod replicas;
 mod secrets;
 mod standard_services;
 mod storage;
+mod storage_faults;
 mod tls;
 mod users;
 mod verify;
