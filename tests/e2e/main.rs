@@ -10,6 +10,7 @@ mod harness;
 mod bad_input;
 mod cache;
 mod caller_auth;
+mod cancellation;
 mod cli;
 mod crash;
 mod keys;
