@@ -22,9 +22,16 @@ use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Runs each scenario once per backend, as `<scenario>::sqlite`,
-/// `<scenario>::postgres` and `<scenario>::mysql`.
+/// `<scenario>::postgres` and `<scenario>::mysql`. Starting with
+/// `multi_thread;` runs them on a two-thread runtime, for scenarios whose
+/// point is concurrency between the server and many clients.
 macro_rules! on_every_backend {
-    ($( $(#[$meta:meta])* async fn $name:ident($server:ident: TestServer) $body:block )*) => {$(
+    (multi_thread; $($scenarios:tt)*) => {
+        $crate::harness::on_every_backend!(
+            @runtime tokio::test(flavor = "multi_thread", worker_threads = 2); $($scenarios)*
+        );
+    };
+    (@runtime $test:meta; $( $(#[$meta:meta])* async fn $name:ident($server:ident: TestServer) $body:block )*) => {$(
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -32,12 +39,12 @@ macro_rules! on_every_backend {
 
             async fn scenario($server: $crate::harness::TestServer) $body
 
-            #[tokio::test]
+            #[$test]
             async fn sqlite() {
                 scenario($crate::harness::TestServer::start().await).await;
             }
 
-            #[tokio::test]
+            #[$test]
             async fn postgres() {
                 if let Some(server) =
                     $crate::harness::TestServer::start_on($crate::harness::Backend::Postgres).await
@@ -46,7 +53,7 @@ macro_rules! on_every_backend {
                 }
             }
 
-            #[tokio::test]
+            #[$test]
             async fn mysql() {
                 if let Some(server) =
                     $crate::harness::TestServer::start_on($crate::harness::Backend::Mysql).await
@@ -56,6 +63,9 @@ macro_rules! on_every_backend {
             }
         }
     )*};
+    ($($scenarios:tt)*) => {
+        $crate::harness::on_every_backend!(@runtime tokio::test; $($scenarios)*);
+    };
 }
 pub(crate) use on_every_backend;
 
@@ -408,24 +418,51 @@ pub fn raw<T>(
 pub struct Replica {
     pub address: SocketAddr,
     child: tokio::process::Child,
+    output: Output,
 }
+
+/// Everything a child process wrote to stdout and stderr.
+type Output = std::sync::Arc<Mutex<Vec<u8>>>;
 
 impl Replica {
     /// Starts `accesskeyd` on `database_url`, listening on an ephemeral port.
     pub async fn spawn(database_url: &str) -> Self {
+        Self::spawn_logging(database_url, "info").await
+    }
+
+    /// Like [`spawn`](Self::spawn), with `RUST_LOG` set to `filter`.
+    pub async fn spawn_logging(database_url: &str, filter: &str) -> Self {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"));
         command
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", filter);
+        let output = Output::default();
         // The server announces itself on stderr: "… accesskeyd listening address=IP:PORT …".
-        let (child, address) = spawn_announcing(command, Announces::OnStderr, |line| {
-            let rest = line.split("address=").nth(1)?;
-            line.contains("accesskeyd listening")
-                .then(|| rest.split_whitespace().next())
-                .flatten()
-        })
+        let (child, address) = spawn_announcing(
+            command,
+            Announces::OnStderr,
+            |line| {
+                let rest = line.split("address=").nth(1)?;
+                line.contains("accesskeyd listening")
+                    .then(|| rest.split_whitespace().next())
+                    .flatten()
+            },
+            Some(output.clone()),
+        )
         .await;
-        Self { address, child }
+        Self {
+            address,
+            child,
+            output,
+        }
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn output(&self) -> Vec<u8> {
+        self.output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// A client of this replica presenting `key`.
@@ -466,18 +503,21 @@ enum Announces {
 
 /// Spawns `command` and waits (30 s at most) for the line from which `find`
 /// extracts its listening address; keeps draining the output afterwards so
-/// the child never blocks on a full pipe.
+/// the child never blocks on a full pipe. With `record`, both stdout and
+/// stderr are kept there, whole.
 async fn spawn_announcing(
     mut command: tokio::process::Command,
     stream: Announces,
     find: impl Fn(&str) -> Option<&str>,
+    record: Option<Output>,
 ) -> (tokio::process::Child, SocketAddr) {
     use std::process::Stdio;
-    use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+    use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, BufReader};
 
-    let (stdout, stderr) = match stream {
-        Announces::OnStdout => (Stdio::piped(), Stdio::inherit()),
-        Announces::OnStderr => (Stdio::null(), Stdio::piped()),
+    let (stdout, stderr) = match (stream, &record) {
+        (_, Some(_)) => (Stdio::piped(), Stdio::piped()),
+        (Announces::OnStdout, None) => (Stdio::piped(), Stdio::inherit()),
+        (Announces::OnStderr, None) => (Stdio::null(), Stdio::piped()),
     };
     let mut child = command
         .stdin(Stdio::null())
@@ -490,6 +530,34 @@ async fn spawn_announcing(
         Announces::OnStdout => Box::new(child.stdout.take().expect("piped stdout")),
         Announces::OnStderr => Box::new(child.stderr.take().expect("piped stderr")),
     };
+    let keep = |line: &str| {
+        if let Some(record) = &record {
+            let mut record = record
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            record.extend_from_slice(line.as_bytes());
+            record.push(b'\n');
+        }
+    };
+    // The stream that does not announce, if piped, is recorded as it comes.
+    let other: Option<Box<dyn AsyncRead + Unpin + Send>> = match stream {
+        Announces::OnStdout => child.stderr.take().map(|s| Box::new(s) as _),
+        Announces::OnStderr => child.stdout.take().map(|s| Box::new(s) as _),
+    };
+    if let (Some(mut other), Some(record)) = (other, record.clone()) {
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 8192];
+            while let Ok(read) = other.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(&buffer[..read]);
+            }
+        });
+    }
     let mut lines = BufReader::new(output).lines();
     let mut seen = Vec::new();
     let address = loop {
@@ -498,12 +566,23 @@ async fn spawn_announcing(
             .expect("the process announces its address within 30 s")
             .expect("read its output")
             .unwrap_or_else(|| panic!("the process exited before listening:\n{}", seen.join("\n")));
+        keep(&line);
         if let Some(address) = find(&line) {
             break address.parse().expect("a socket address");
         }
         seen.push(line);
     };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(record) = &record {
+                let mut record = record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                record.extend_from_slice(line.as_bytes());
+                record.push(b'\n');
+            }
+        }
+    });
     (child, address)
 }
 
@@ -534,9 +613,12 @@ impl Example {
             .env("ACCESSKEY_ENDPOINT", endpoint)
             .env("ACCESSKEY_KEY", service_key)
             .env("LISTEN", "127.0.0.1:0");
-        let (child, address) = spawn_announcing(command, Announces::OnStdout, |line| {
-            line.strip_prefix("listening on http://")
-        })
+        let (child, address) = spawn_announcing(
+            command,
+            Announces::OnStdout,
+            |line| line.strip_prefix("listening on http://"),
+            None,
+        )
         .await;
         Self {
             address,

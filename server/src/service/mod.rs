@@ -7,6 +7,7 @@ mod convert;
 mod key_auth;
 mod status;
 mod user_admin;
+pub mod validation;
 
 use tonic::Status;
 
