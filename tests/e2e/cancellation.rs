@@ -327,7 +327,6 @@ mod writes_cut_by_their_deadline_happen_fully_or_not_at_all {
     /// warm key keeps its old state (valid after a revoke, regenerate,
     /// delete or disable; old permissions) until some later write.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug in domain::directory::Directory::write: a cut write commits without invalidating the verified-key cache"]
     async fn sqlite() {
         scenario(TestServer::start().await, Checked::WithWarmCaches).await;
     }

@@ -334,7 +334,6 @@ async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
 /// is acknowledged with a user id that was never stored (and that the next
 /// user created will get).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in store::Store::insert_user: a failed SQLite commit after INSERT … RETURNING is acknowledged"]
 async fn a_create_user_whose_commit_fails_is_never_acknowledged() {
     let (database, server, admin_key) = serve_fresh_database().await;
     let fixture = fixture(&server, &admin_key).await;

@@ -340,13 +340,43 @@ impl Directory {
 
     /// Runs a store write, then makes every cached snapshot stale, whether
     /// the write succeeded or not (a failed commit may still have landed).
-    async fn write<T>(
+    async fn write<T, W>(&self, write: impl FnOnce(Store) -> W) -> Result<T, DomainError>
+    where
+        W: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let verified = Arc::clone(&self.verified);
+        let pending = write(self.store.clone());
+        self.to_completion(async move {
+            let result = pending.await;
+            verified.invalidate();
+            result
+        })
+        .await
+    }
+
+    /// Runs a store write to completion in a task of its own: a caller that
+    /// gives up (its deadline passed, it hung up) drops only its wait. The
+    /// statement would commit anyway, and what follows it (making snapshots
+    /// stale, committing a transaction) must happen too, or a revoked key
+    /// could stay valid in memory, or a connection go back to the pool in
+    /// the middle of a transaction.
+    async fn to_completion<T>(
         &self,
-        write: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, DomainError> {
-        let result = write.await;
-        self.verified.invalidate();
-        Ok(result?)
+        write: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+    {
+        match tokio::spawn(write).await {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                self.verified.invalidate();
+                Err(DomainError::Internal(
+                    "a database write was interrupted".to_owned(),
+                ))
+            }
+        }
     }
 
     /// `user` with the key use noted in memory but not yet flushed.
@@ -362,7 +392,10 @@ impl Directory {
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
         ensure_may_grant(caller, new.permissions.iter())?;
-        let user = self.store.insert_user(&new, Timestamp::now()).await?;
+        let store = self.store.clone();
+        let user = self
+            .to_completion(async move { store.insert_user(&new, Timestamp::now()).await })
+            .await?;
         info!(
             event = "user_created",
             caller = %caller.username.as_str(),
@@ -449,7 +482,10 @@ impl Directory {
             ));
         }
         let updated = self
-            .write(self.store.update_user(user_id, &patch, Timestamp::now()))
+            .write({
+                let patch = patch.clone();
+                move |store| async move { store.update_user(user_id, &patch, Timestamp::now()).await }
+            })
             .await?
             .ok_or_else(|| DomainError::NotFound("user.id: no such user".to_owned()))?;
         info!(
@@ -470,7 +506,10 @@ impl Directory {
                 "user_id: a caller cannot delete its own user".to_owned(),
             ));
         }
-        if !self.write(self.store.delete_user(user_id)).await? {
+        if !self
+            .write(move |store| async move { store.delete_user(user_id).await })
+            .await?
+        {
             return Err(DomainError::NotFound("user_id: no such user".to_owned()));
         }
         info!(event = "user_deleted", caller = %caller.username.as_str(), user_id, "user deleted");
@@ -527,7 +566,8 @@ impl Directory {
             create_time: now,
             expire_time,
         };
-        self.write(self.store.replace_key(user_id, &new_key))
+        let stored = new_key.clone();
+        self.write(move |store| async move { store.replace_key(user_id, &stored).await })
             .await?;
         let info = KeyInfo {
             key_id: new_key.key_id,
@@ -547,7 +587,10 @@ impl Directory {
             ));
         }
         self.existing_user(&UserRef::Id(user_id)).await?;
-        if !self.write(self.store.delete_key(user_id)).await? {
+        if !self
+            .write(move |store| async move { store.delete_key(user_id).await })
+            .await?
+        {
             return Err(DomainError::NotFound(
                 "user_id: the user has no access key".to_owned(),
             ));
