@@ -332,7 +332,8 @@ async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
 /// calls fail with UNAVAILABLE as they should, but the fifth is
 /// acknowledged with a user id that was never stored (and that the next
 /// user created gets). Running the `INSERT … RETURNING` in an explicit
-/// transaction did not change this; the cause is still to be found.
+/// transaction did not change this (tried and reverted); the cause is
+/// still to be found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "bug: on SQLite a CreateUser whose commit cannot be written is sometimes acknowledged; cause not found yet"]
 async fn a_create_user_whose_commit_fails_is_never_acknowledged() {

@@ -21,7 +21,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection,
     DbBackend, DbErr, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, RuntimeErr, SqlErr, Statement, TransactionTrait as _, Value,
+    QuerySelect as _, RuntimeErr, SqlErr, Statement, Value,
     sea_query::{Expr, LikeExpr, OnConflict},
     sqlx::{
         self,
@@ -230,14 +230,9 @@ impl Store {
             create_time: Set(now.as_micros()),
             update_time: Set(now.as_micros()),
         };
-        // In an explicit transaction so that a failed commit is an error:
-        // on SQLite, `INSERT … RETURNING` in autocommit hands back the row
-        // and drops the error of the commit that follows it.
-        let transaction = self.db.begin().await?;
         let inserted = user::Entity::insert(row)
-            .exec_with_returning(&transaction)
+            .exec_with_returning(&self.db)
             .await?;
-        transaction.commit().await?;
         Ok(to_user(inserted, None))
     }
 
