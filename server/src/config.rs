@@ -95,6 +95,11 @@ pub struct Config {
     )]
     pub verify_cache_capacity: usize,
 
+    /// Milliseconds a new connection has to send its first bytes (the HTTP/2
+    /// preface, or a TLS ClientHello) before the server closes it.
+    #[arg(long, env = "ACCESSKEY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_ms: u64,
+
     /// Seconds between batched writes of keys' `last_used_time`.
     #[arg(long, env = "ACCESSKEY_LAST_USED_FLUSH_SECS", default_value_t = 60)]
     pub last_used_flush_secs: u64,
@@ -123,6 +128,7 @@ impl Config {
             failed_attempts_refill_ms: 1_000,
             verify_cache_capacity: 2_000_000,
             last_used_flush_secs: 60,
+            handshake_timeout_ms: 10_000,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

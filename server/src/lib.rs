@@ -10,15 +10,18 @@
 
 pub mod cli;
 pub mod config;
+mod connection;
 pub mod domain;
 pub mod service;
 pub mod store;
 
 use std::{future::Future, time::Duration};
 
+use connection::HandshakeDeadline;
+
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt as _, wrappers::TcpListenerStream};
 use tracing::info;
 
 pub use config::Config;
@@ -162,6 +165,10 @@ pub async fn run(
             "accesskeyd listening"
         );
     }
+    let handshake_timeout = Duration::from_millis(config.handshake_timeout_ms);
+    let incoming = TcpListenerStream::new(listener).map(move |accepted| {
+        accepted.map(|stream| HandshakeDeadline::new(stream, handshake_timeout))
+    });
     let mut server = tonic::transport::Server::builder()
         .timeout(limits::REQUEST_TIMEOUT)
         .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS)
@@ -187,7 +194,7 @@ pub async fn run(
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
         )
         .add_optional_service(reflection)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");
     flusher.abort();

@@ -187,3 +187,75 @@ async fn oversized_requests_are_refused_and_others_stay_served() {
     let verdict = server.admin.verify("akey_x", NONE).await.expect("verify");
     assert_eq!(verdict, Verification::Malformed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_stalled_connections_are_closed_while_others_are_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const TIMEOUT: Duration = Duration::from_millis(1_000);
+    let Some(server) = TestServer::start_configured(Backend::Sqlite, |config| {
+        config.handshake_timeout_ms = 1_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, key) = server.user_with_key("control", &["orders.read"]).await;
+
+    // One peer sends nothing; another sends half the HTTP/2 preface.
+    let mut silent = tokio::net::TcpStream::connect(server.address)
+        .await
+        .expect("connect");
+    let mut stalled = tokio::net::TcpStream::connect(server.address)
+        .await
+        .expect("connect");
+    stalled
+        .write_all(&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..12])
+        .await
+        .expect("write");
+    let opened = Instant::now();
+
+    // A control client keeps being served meanwhile.
+    while opened.elapsed() < TIMEOUT {
+        assert!(
+            server
+                .admin
+                .verify(&key, NONE)
+                .await
+                .expect("served")
+                .is_valid()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Both are closed soon after the timeout (a read sees EOF or a reset),
+    // never held until the one-hour connection age limit.
+    for peer in [&mut silent, &mut stalled] {
+        let mut buffer = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match peer.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {} // e.g. the server's SETTINGS frame
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a silent peer was still connected after {:?}",
+            opened.elapsed()
+        );
+    }
+
+    // A client that completed its handshake may then idle past the timeout.
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(500)).await;
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("an idle, established connection is kept")
+            .is_valid()
+    );
+}

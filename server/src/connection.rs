@@ -1,0 +1,112 @@
+//! Accepted connections with a handshake deadline.
+//!
+//! hyper's HTTP/2 server waits for a client's connection preface without
+//! limit, and its keepalive pings start only after it: a peer that connects
+//! and sends nothing would hold a connection (and delay a graceful shutdown)
+//! until the connection age limit. So each accepted connection must deliver
+//! its first [`HANDSHAKE_BYTES`] within the handshake timeout; otherwise its
+//! reads fail and the server closes it. After that, HTTP/2 keepalive and the
+//! connection age limit take over.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    time::Sleep,
+};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// The length of the HTTP/2 client connection preface. Over TLS, the first
+/// bytes are the ClientHello, which is longer.
+pub(crate) const HANDSHAKE_BYTES: usize = 24;
+
+/// A TCP connection whose reads fail if its first [`HANDSHAKE_BYTES`] do not
+/// arrive in time.
+#[derive(Debug)]
+pub(crate) struct HandshakeDeadline {
+    stream: TcpStream,
+    received: usize,
+    /// Until the handshake bytes have arrived.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl HandshakeDeadline {
+    pub(crate) fn new(stream: TcpStream, timeout: Duration) -> Self {
+        Self {
+            stream,
+            received: 0,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+        }
+    }
+}
+
+impl AsyncRead for HandshakeDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not start its handshake within the handshake timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if this.deadline.is_some() {
+            this.received += buf.filled().len() - before;
+            if this.received >= HANDSHAKE_BYTES {
+                this.deadline = None;
+            }
+        }
+        read
+    }
+}
+
+impl AsyncWrite for HandshakeDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl Connected for HandshakeDeadline {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
