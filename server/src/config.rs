@@ -68,6 +68,12 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// A file holding a secret (at least 16 bytes, used as they are) mixed
+    /// into every key hash. Keep it outside the database and its backups;
+    /// keys issued with it verify only with it.
+    #[arg(long, env = "ACCESSKEY_PEPPER_FILE")]
+    pub pepper_file: Option<PathBuf>,
+
     /// Longest wait for a free argon2 worker, in milliseconds, before a call
     /// fails with RESOURCE_EXHAUSTED instead of queueing without limit.
     #[arg(long, env = "ACCESSKEY_HASH_QUEUE_TIMEOUT_MS", default_value_t = 2_000)]
@@ -132,6 +138,7 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            pepper_file: None,
             reflection: true,
         }
     }

@@ -27,7 +27,7 @@ use tracing::info;
 pub use config::Config;
 use domain::{
     Directory, DomainError,
-    secret_hash::SecretHasher,
+    secret_hash::{Pepper, SecretHasher},
     throttle::FailureThrottle,
     verified_keys::{Freshness, VerifiedKeys},
 };
@@ -101,11 +101,18 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
             )));
         }
     }
-    let hasher = SecretHasher::new(
+    let mut hasher = SecretHasher::new(
         params,
         config.hash_workers(),
         Duration::from_millis(config.hash_queue_timeout_ms),
     );
+    if let Some(path) = &config.pepper_file {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
+        let pepper = Pepper::new(bytes)
+            .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
+        hasher = hasher.with_pepper(pepper);
+    }
     let failures = FailureThrottle::new(
         config.failed_attempts_burst,
         Duration::from_millis(config.failed_attempts_refill_ms),

@@ -351,3 +351,45 @@ async fn no_key_in_any_form_reaches_logs_errors_metadata_or_database_files() {
     leaks.dedup();
     assert!(leaks.is_empty(), "plaintext found: {leaks:?}");
 }
+
+/// `--pepper-file`: keys are hashed with the file's secret (they verify on
+/// the server that has it; the unit test `a_peppered_hash_verifies_only_with_the_same_pepper`
+/// shows they verify nowhere else), and a pepper too short to matter is
+/// refused at start.
+#[tokio::test]
+async fn a_pepper_file_is_used_and_a_short_one_refused() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let pepper = directory.path().join("pepper");
+    std::fs::write(&pepper, [42u8; 32]).expect("write the pepper");
+    let server =
+        crate::harness::TestServer::start_configured(crate::harness::Backend::Sqlite, |config| {
+            config.pepper_file = Some(pepper.clone())
+        })
+        .await
+        .expect("SQLite");
+    let (_, key) = server.user_with_key("peppered", &[]).await;
+    let verdict = server
+        .admin
+        .verify(&key, Vec::<String>::new())
+        .await
+        .expect("verify");
+    assert!(verdict.is_valid(), "{verdict:?}");
+
+    let short = directory.path().join("short");
+    std::fs::write(&short, b"too short").expect("write");
+    let database = format!("sqlite://{}", directory.path().join("refused.db").display());
+    let refused = crate::harness::run_accesskeyd(&[
+        "--database-url",
+        &database,
+        "--listen",
+        "127.0.0.1:0",
+        "--pepper-file",
+        short.to_str().expect("UTF-8 path"),
+    ])
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("at least 16 bytes"),
+        "the refusal says why"
+    );
+}

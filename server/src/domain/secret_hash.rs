@@ -98,9 +98,37 @@ pub enum HashError {
 #[derive(Debug, Clone)]
 pub struct SecretHasher {
     params: HashParams,
+    pepper: Option<Pepper>,
     permits: Arc<Semaphore>,
     queue_timeout: std::time::Duration,
     workers: Arc<Workers>,
+}
+
+/// A server secret mixed into every hash (argon2's secret input), kept
+/// outside the database: a stolen database alone cannot be attacked
+/// offline. Never printed.
+#[derive(Clone)]
+pub struct Pepper(Arc<[u8]>);
+
+impl Pepper {
+    /// Shorter peppers are refused: they would add little.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "the pepper must be at least {} bytes long",
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(bytes.into()))
+    }
+}
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper(redacted)")
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -146,22 +174,31 @@ impl SecretHasher {
         let permits = permits.max(1);
         Self {
             params,
+            pepper: None,
             permits: Arc::new(Semaphore::new(permits)),
             queue_timeout,
             workers: Arc::new(Workers::start(permits)),
         }
     }
 
+    /// Mixes `pepper` into every hash and verification from now on. Keys
+    /// hashed without it (or with another) no longer verify.
+    pub fn with_pepper(mut self, pepper: Pepper) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
     /// The argon2id PHC string of `secret`, with a fresh random salt.
     pub async fn hash(&self, secret: &Secret) -> Result<String, HashError> {
         let params = self.params;
+        let pepper = self.pepper.clone();
         let secret = secret.clone();
         self.run_blocking(move || {
             let mut salt = [0u8; 16];
             getrandom::fill(&mut salt)?;
             let salt =
                 SaltString::encode_b64(&salt).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let hasher = argon2_for(params)?;
+            let hasher = argon2_for(params, pepper.as_ref())?;
             let hash = hasher
                 .hash_password(secret.expose_bytes(), &salt)
                 .map_err(|e| HashError::Argon2(e.to_string()))?;
@@ -174,6 +211,7 @@ impl SecretHasher {
     pub async fn verify(&self, secret: &Secret, stored: &str) -> Result<bool, HashError> {
         let secret = secret.clone();
         let stored = stored.to_owned();
+        let pepper = self.pepper.clone();
         self.run_blocking(move || {
             let hash = PasswordHash::new(&stored)
                 .map_err(|_| HashError::UnusableStoredHash("not a PHC string"))?;
@@ -192,7 +230,7 @@ impl SecretHasher {
                     "parameters above the maximum",
                 ));
             }
-            let verifier = argon2_for(stored_params)?;
+            let verifier = argon2_for(stored_params, pepper.as_ref())?;
             Ok(verifier
                 .verify_password(secret.expose_bytes(), &hash)
                 .is_ok())
@@ -222,7 +260,7 @@ impl SecretHasher {
     }
 }
 
-fn argon2_for(params: HashParams) -> Result<Argon2<'static>, HashError> {
+fn argon2_for(params: HashParams, pepper: Option<&Pepper>) -> Result<Argon2<'_>, HashError> {
     let params = Params::new(
         params.memory_kib,
         params.iterations,
@@ -230,7 +268,13 @@ fn argon2_for(params: HashParams) -> Result<Argon2<'static>, HashError> {
         None,
     )
     .map_err(|e| HashError::Argon2(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    match pepper {
+        Some(Pepper(secret)) => {
+            Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(|e| HashError::Argon2(e.to_string()))
+        }
+        None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +296,30 @@ mod tests {
         assert_ne!(first, second, "salts must differ");
         assert!(hasher.verify(key.secret(), &first).await.expect("verify"));
         assert!(!hasher.verify(other.secret(), &first).await.expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn a_peppered_hash_verifies_only_with_the_same_pepper() {
+        let timeout = std::time::Duration::from_secs(5);
+        let pepper = |byte: u8| Pepper::new(vec![byte; 32]).expect("long enough");
+        let peppered = SecretHasher::new(HashParams::OWASP, 1, timeout).with_pepper(pepper(1));
+        let key = AccessKey::generate().expect("csprng");
+        let stored = peppered.hash(key.secret()).await.expect("hash");
+        assert!(
+            peppered
+                .verify(key.secret(), &stored)
+                .await
+                .expect("verify")
+        );
+        let plain = SecretHasher::new(HashParams::OWASP, 1, timeout);
+        assert!(!plain.verify(key.secret(), &stored).await.expect("verify"));
+        let other = SecretHasher::new(HashParams::OWASP, 1, timeout).with_pepper(pepper(2));
+        assert!(!other.verify(key.secret(), &stored).await.expect("verify"));
+        assert!(Pepper::new(vec![7; Pepper::MIN_LEN - 1]).is_err());
+        assert!(
+            !format!("{peppered:?}").contains("1, 1"),
+            "the pepper is never printed"
+        );
     }
 
     #[tokio::test]
