@@ -21,7 +21,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection,
     DbBackend, DbErr, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, RuntimeErr, SqlErr, Statement, Value,
+    QuerySelect as _, QueryTrait as _, RuntimeErr, SqlErr, Statement, Value,
     sea_query::{Expr, LikeExpr, OnConflict},
     sqlx::{
         self,
@@ -230,10 +230,26 @@ impl Store {
             create_time: Set(now.as_micros()),
             update_time: Set(now.as_micros()),
         };
-        let inserted = user::Entity::insert(row)
-            .exec_with_returning(&self.db)
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
+            let inserted = user::Entity::insert(row)
+                .exec_with_returning(&self.db)
+                .await?;
+            return Ok(to_user(inserted, None));
+        }
+        // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
+        // row and drops the error of the commit that follows it, so a write
+        // that never reached the disk would be acknowledged. A plain INSERT
+        // reports its commit; the row is then read back.
+        let inserted = self
+            .db
+            .execute_raw(user::Entity::insert(row).build(backend))
             .await?;
-        Ok(to_user(inserted, None))
+        let id = i64::try_from(inserted.last_insert_id())
+            .map_err(|_| StoreError::Database("the new user's id is out of range".to_owned()))?;
+        self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
+            StoreError::Database("the new user is missing right after its insert".to_owned())
+        })
     }
 
     pub async fn user(&self, which: &UserRef) -> Result<Option<User>, StoreError> {
