@@ -5,7 +5,10 @@
 //! and sends nothing would hold a connection (and delay a graceful shutdown)
 //! until the connection age limit. So each accepted connection must deliver
 //! its first [`HANDSHAKE_BYTES`] within the handshake timeout; otherwise its
-//! reads fail and the server closes it. After that, HTTP/2 keepalive and the
+//! reads fail and the server closes it. Over TLS those bytes must come after
+//! the server's first answer (its ServerHello): a client that sends a
+//! ClientHello and then stalls is closed too, while any client finishing
+//! its handshake sends more than that. After that, HTTP/2 keepalive and the
 //! connection age limit take over.
 
 use std::{
@@ -22,8 +25,8 @@ use tokio::{
 };
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// The length of the HTTP/2 client connection preface. Over TLS, the first
-/// bytes are the ClientHello, which is longer.
+/// The length of the HTTP/2 client connection preface. (A TLS client's
+/// Finished message, which it sends after the ServerHello, is longer.)
 pub(crate) const HANDSHAKE_BYTES: usize = 24;
 
 /// A TCP connection whose reads fail if its first [`HANDSHAKE_BYTES`] do not
@@ -31,17 +34,32 @@ pub(crate) const HANDSHAKE_BYTES: usize = 24;
 #[derive(Debug)]
 pub(crate) struct HandshakeDeadline {
     stream: TcpStream,
+    /// Bytes received that count towards the handshake.
     received: usize,
+    /// Whether the connection speaks TLS: its bytes count only after the
+    /// server first wrote.
+    tls: bool,
+    wrote: bool,
     /// Until the handshake bytes have arrived.
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl HandshakeDeadline {
-    pub(crate) fn new(stream: TcpStream, timeout: Duration) -> Self {
+    pub(crate) fn new(stream: TcpStream, timeout: Duration, tls: bool) -> Self {
         Self {
             stream,
             received: 0,
+            tls,
+            wrote: false,
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+        }
+    }
+}
+
+impl HandshakeDeadline {
+    fn note_written(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(bytes)) if *bytes > 0) {
+            self.wrote = true;
         }
     }
 }
@@ -63,7 +81,7 @@ impl AsyncRead for HandshakeDeadline {
         }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if this.deadline.is_some() {
+        if this.deadline.is_some() && (!this.tls || this.wrote) {
             this.received += buf.filled().len() - before;
             if this.received >= HANDSHAKE_BYTES {
                 this.deadline = None;
@@ -79,7 +97,9 @@ impl AsyncWrite for HandshakeDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.note_written(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -87,7 +107,9 @@ impl AsyncWrite for HandshakeDeadline {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.note_written(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

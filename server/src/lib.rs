@@ -173,8 +173,9 @@ pub async fn run(
         );
     }
     let handshake_timeout = Duration::from_millis(config.handshake_timeout_ms);
+    let over_tls = tls.is_some();
     let incoming = TcpListenerStream::new(listener).map(move |accepted| {
-        accepted.map(|stream| HandshakeDeadline::new(stream, handshake_timeout))
+        accepted.map(|stream| HandshakeDeadline::new(stream, handshake_timeout, over_tls))
     });
     let mut server = tonic::transport::Server::builder()
         .timeout(limits::REQUEST_TIMEOUT)

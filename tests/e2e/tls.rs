@@ -1,7 +1,10 @@
 //! TLS and mutual TLS between clients and accesskeyd, with certificates made
 //! in the test: the typed client and the CLI, accepted and refused.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use accesskey_client::Client;
 use accesskey_server::Config;
@@ -60,8 +63,17 @@ fn new_ca() -> CertifiedIssuer<'static, KeyPair> {
 /// Starts accesskeyd with TLS (and mutual TLS when `client_ca` is given);
 /// returns its https endpoint and the admin key.
 async fn start_tls_server(pki: &Pki, client_ca: Option<&Path>) -> (String, String, TestDatabase) {
+    start_tls_server_configured(pki, client_ca, |_| {}).await
+}
+
+async fn start_tls_server_configured(
+    pki: &Pki,
+    client_ca: Option<&Path>,
+    configure: impl FnOnce(&mut Config),
+) -> (String, String, TestDatabase) {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");
     let mut config = Config::for_database(database.url.clone());
+    configure(&mut config);
     config.tls_cert = Some(pki.path("server.pem"));
     config.tls_key = Some(pki.path("server.key"));
     config.tls_client_ca = client_ca.map(Path::to_owned);
@@ -166,4 +178,56 @@ async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
     )
     .await;
     assert_eq!(cli.code, 0, "{cli:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_stalls_is_closed_while_others_are_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let pki = Pki::new();
+    let (endpoint, admin_key, _database) =
+        start_tls_server_configured(&pki, None, |config| config.handshake_timeout_ms = 1_000).await;
+    let address = endpoint.trim_start_matches("https://").to_owned();
+    let client = Client::builder(&endpoint)
+        .access_key(&admin_key)
+        .tls_ca_certificate(pki.read("ca.pem"))
+        .connect()
+        .await
+        .expect("TLS handshake");
+
+    // The start of a ClientHello record (more than the 24 bytes a plaintext
+    // preface needs), and then nothing: the server cannot answer it.
+    let mut stalled = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let mut partial = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    partial.extend([7u8; 40]);
+    stalled.write_all(&partial).await.expect("write");
+    let opened = Instant::now();
+
+    while opened.elapsed() < Duration::from_millis(1_000) {
+        assert_eq!(client.who_am_i().await.expect("served").username, "admin");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut buffer = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stalled.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a stalled TLS handshake was still open after {:?}",
+        opened.elapsed()
+    );
+
+    // A client that finished its handshake may idle past the timeout.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(client.who_am_i().await.expect("kept").username, "admin");
 }
