@@ -296,31 +296,35 @@ impl Drop for Immutable {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
-    let (database, server, admin_key) = serve_fresh_database().await;
-    let fixture = fixture(&server, &admin_key).await;
-
-    // chmod does not stop root, nor a process that opened the files already:
-    // the immutable attribute stops both. The shared-memory index (-shm) is
-    // left alone: it is mapped into memory, and SQLite needs it for reads.
+/// Makes the SQLite database, its WAL and its directory immutable, or says
+/// why it cannot (then the caller skips; under CI as root it fails instead).
+///
+/// chmod does not stop root, nor a process that opened the files already:
+/// the immutable attribute stops both. The shared-memory index (-shm) is
+/// left alone: it is mapped into memory, and SQLite needs it for reads.
+fn make_read_only(database: &TestDatabase) -> Option<Immutable> {
     let path = database.sqlite_path().expect("SQLite file");
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     let directory = path.parent().expect("directory").to_path_buf();
-    let Some(read_only) = Immutable::set(&[&path, &wal, &directory]) else {
+    let read_only = Immutable::set(&[&path, &wal, &directory]);
+    if read_only.is_none() {
         let in_ci = std::env::var("CI").is_ok_and(|value| value == "true");
         assert!(
             !in_ci || !running_as_root(),
             "chattr +i must work as root in CI"
         );
         eprintln!("skipped: `chattr +i` is not available (needs root on ext2/3/4 or similar)");
+    }
+    read_only
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
+    let (database, server, admin_key) = serve_fresh_database().await;
+    let fixture = fixture(&server, &admin_key).await;
+    let Some(read_only) = make_read_only(&database) else {
         return;
     };
-
-    let _ = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("ls -la {0}; lsattr {0}", directory.display()))
-        .status();
     writes_fail_with_unavailable(&fixture, Rpcs::AllButCreate).await;
     verification_stays_correct(&fixture).await;
 
@@ -335,11 +339,7 @@ async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
 async fn a_create_user_whose_commit_fails_is_never_acknowledged() {
     let (database, server, admin_key) = serve_fresh_database().await;
     let fixture = fixture(&server, &admin_key).await;
-    let path = database.sqlite_path().expect("SQLite file");
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    let directory = path.parent().expect("directory").to_path_buf();
-    let Some(read_only) = Immutable::set(&[&path, &wal, &directory]) else {
-        eprintln!("skipped: `chattr +i` is not available");
+    let Some(read_only) = make_read_only(&database) else {
         return;
     };
     let mut acknowledged = Vec::new();
