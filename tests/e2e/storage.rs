@@ -204,6 +204,81 @@ async fn an_unreachable_database_gives_unavailable_and_the_service_recovers() {
         .expect("writes again");
 }
 
+/// The verification reads keep their database connections from one read to
+/// the next. A kept connection that dies meanwhile (a database restart, a
+/// killed backend, an idle-session timeout) is replaced on the spot: no
+/// verification fails for it.
+#[tokio::test]
+async fn verification_survives_its_kept_connections_being_killed() {
+    use sea_orm::{ConnectionTrait as _, Database, Statement};
+
+    for backend in [Backend::Postgres, Backend::Mysql] {
+        let Some(server) = TestServer::start_on(backend).await else {
+            continue;
+        };
+        let (_, key) = server.user_with_key("svc", &["orders.read"]).await;
+        let verify_valid = || async {
+            let verdict = server
+                .admin
+                .verify(&key, ["orders.read"])
+                .await
+                .unwrap_or_else(|err| panic!("{backend:?}: verify failed: {err}"));
+            assert!(verdict.is_valid(), "{backend:?}: {verdict:?}");
+        };
+        // Concurrent calls make the reads take (and keep) both connections.
+        futures_util::future::join_all((0..16).map(|_| verify_valid())).await;
+
+        let (admin_url, name) = server.database().server_database().expect("a server");
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("admin connection");
+        let killed = match backend {
+            Backend::Postgres => admin
+                .query_all_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                    ),
+                ))
+                .await
+                .expect("terminate the server's connections")
+                .len(),
+            _ => {
+                let ids = admin
+                    .query_all_raw(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!(
+                            "SELECT id FROM information_schema.processlist \
+                             WHERE db = '{name}' AND id <> CONNECTION_ID()"
+                        ),
+                    ))
+                    .await
+                    .expect("list the server's connections");
+                for row in &ids {
+                    let id: i64 = row.try_get("", "id").expect("id");
+                    admin
+                        .execute_unprepared(&format!("KILL {id}"))
+                        .await
+                        .expect("kill a connection");
+                }
+                ids.len()
+            }
+        };
+        let _ = admin.close().await;
+        assert!(
+            killed >= 2,
+            "{backend:?}: only {killed} connections to kill"
+        );
+
+        // Every call succeeds at once: one at a time, then concurrently.
+        for _ in 0..4 {
+            verify_valid().await;
+        }
+        futures_util::future::join_all((0..16).map(|_| verify_valid())).await;
+    }
+}
+
 /// Key uses reach the database in batches, on every backend, without a
 /// write per verification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

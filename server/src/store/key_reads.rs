@@ -1,19 +1,25 @@
 //! The one read on the verification hot path: a key's row and its user's,
 //! by key id.
 //!
-//! Two things make it cheap. It is a fixed statement that sqlx prepares once
-//! per connection, because sea-orm's query building and row mapping cost
-//! several times the CPU of the indexed lookup itself. And concurrent reads
+//! Three things make it cheap. It is a fixed statement that sqlx prepares
+//! once per connection, because sea-orm's query building and row mapping
+//! cost several times the CPU of the indexed lookup itself. Concurrent reads
 //! are coalesced: while a read is in flight, the key ids asked for meanwhile
 //! queue up and go out together as one `IN (…)` query, so under load one
-//! round trip serves dozens of verifications. A read still always starts
-//! after the request that asked for it, so it sees every write that was
-//! acknowledged before that request began.
+//! round trip serves many verifications. And the reads keep their
+//! connections between batches instead of taking them from the pool each
+//! time, which would cost a liveness ping (a round trip of its own) per
+//! read (SQLite excepted, see [`HotPool::keeps_connections`]). A read still
+//! always starts after the request that asked for it, so it sees every write
+//! that was acknowledged before that request began.
 
 use std::sync::{Arc, LazyLock};
 
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr, sqlx};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sqlx::{self, MySql, Postgres, Sqlite, pool::PoolConnection},
+};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, split_permissions};
 use crate::domain::{
@@ -99,37 +105,107 @@ impl HotPool {
         })
     }
 
+    /// Whether reads keep their connections. Not on SQLite: there the
+    /// pool's liveness check is an in-process call rather than a round trip,
+    /// warm keys are answered from memory anyway, and a connection held out
+    /// of the pool through a storage fault (files made read-only, say) was
+    /// seen to keep the service's writes failing after the fault was gone.
+    fn keeps_connections(&self) -> bool {
+        !matches!(self, Self::Sqlite(_))
+    }
+
+    /// Resolves when the pool is closed.
+    fn closed(&self) -> sqlx::pool::CloseEvent {
+        match self {
+            Self::Sqlite(pool) => pool.close_event(),
+            Self::Postgres(pool) => pool.close_event(),
+            Self::MySql(pool) => pool.close_event(),
+        }
+    }
+
     /// The rows of the keys with `ids` (at most [`MAX_BATCH`], distinct),
     /// each joined with its user. Ids without a row are simply absent.
-    async fn rows(&self, ids: &[&str]) -> Result<Vec<CredentialRow>, HotError> {
+    /// Runs on `kept` if it holds a connection, and leaves the connection
+    /// it used there.
+    async fn rows(
+        &self,
+        kept: &mut Option<KeptConnection>,
+        ids: &[&str],
+    ) -> Result<Vec<CredentialRow>, HotError> {
         let size_index = BATCH_SIZES
             .iter()
             .position(|&size| size >= ids.len())
             .unwrap_or(BATCH_SIZES.len() - 1);
         let padding = ids.last().copied().unwrap_or_default();
-        let padded = ids
+        let padded: Vec<&str> = ids
             .iter()
             .copied()
             .chain(std::iter::repeat(padding))
-            .take(BATCH_SIZES[size_index]);
+            .take(BATCH_SIZES[size_index])
+            .collect();
         macro_rules! fetch {
-            ($pool:expr, $sql:expr) => {{
-                let mut query = sqlx::query_as::<_, CredentialRow>($sql);
-                for id in padded {
-                    query = query.bind(id);
+            ($pool:expr, $kept:ident, $sql:expr) => {{
+                let query = || {
+                    padded
+                        .iter()
+                        .fold(sqlx::query_as::<_, CredentialRow>($sql), |query, id| {
+                            query.bind(*id)
+                        })
+                };
+                if let Some(KeptConnection::$kept(mut connection)) = kept.take() {
+                    match query().fetch_all(&mut *connection).await {
+                        Ok(rows) => {
+                            *kept = Some(KeptConnection::$kept(connection));
+                            return Ok(rows);
+                        }
+                        // Kept since an earlier read, it may have died
+                        // meanwhile (a database restart, an idle-session
+                        // timeout): closed, and the read tried once more on
+                        // a connection the pool has just checked.
+                        Err(error) if connection_lost(&error) => connection.close_on_drop(),
+                        Err(error) => {
+                            *kept = Some(KeptConnection::$kept(connection));
+                            return Err(HotError::Query(error));
+                        }
+                    }
                 }
                 let mut connection = $pool.acquire().await.map_err(HotError::Acquire)?;
-                query
-                    .fetch_all(&mut *connection)
-                    .await
-                    .map_err(HotError::Query)
+                let rows = query().fetch_all(&mut *connection).await;
+                if self.keeps_connections() {
+                    *kept = Some(KeptConnection::$kept(connection));
+                }
+                rows.map_err(HotError::Query)
             }};
         }
         match self {
-            Self::Sqlite(pool) => fetch!(pool, STATEMENTS.positional[size_index].as_str()),
-            Self::Postgres(pool) => fetch!(pool, STATEMENTS.numbered[size_index].as_str()),
-            Self::MySql(pool) => fetch!(pool, STATEMENTS.positional[size_index].as_str()),
+            Self::Sqlite(pool) => fetch!(pool, Sqlite, STATEMENTS.positional[size_index].as_str()),
+            Self::Postgres(pool) => {
+                fetch!(pool, Postgres, STATEMENTS.numbered[size_index].as_str())
+            }
+            Self::MySql(pool) => fetch!(pool, MySql, STATEMENTS.positional[size_index].as_str()),
         }
+    }
+}
+
+/// A pooled connection that the hot path keeps from one read to the next.
+enum KeptConnection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+    MySql(PoolConnection<MySql>),
+}
+
+/// Whether `error` means the connection itself is gone, rather than the
+/// statement failing on a working one (SQLite's "database is locked", say,
+/// which a retry would only wait out a second time).
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        // SQLSTATE classes 08 (connection exception) and 57 (operator
+        // intervention: the server shutting down, the backend terminated).
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
     }
 }
 
@@ -147,7 +223,7 @@ pub(super) struct KeyReads {
 
 impl KeyReads {
     /// Starts the task that batches reads, with at most `in_flight` queries
-    /// running at once (each holds one pooled connection).
+    /// running at once, each on a pooled connection that it keeps.
     pub(super) fn start(db: &DatabaseConnection, in_flight: usize) -> Result<Self, StoreError> {
         let pool = HotPool::of(db)?;
         let (queue, waiting) = mpsc::unbounded_channel();
@@ -175,21 +251,37 @@ impl KeyReads {
     }
 }
 
-/// Forms batches: whenever a query slot is free, everything queued so far
-/// (up to [`MAX_BATCH`] ids) goes out as one query.
+/// Forms batches: whenever a read may start, everything queued so far (up
+/// to [`MAX_BATCH`] ids) goes out as one query.
 async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, in_flight: usize) {
-    let slots = Arc::new(Semaphore::new(in_flight));
+    // A slot is the right to run one read, holding the connection it keeps
+    // between reads. Returning from here drops the idle ones, and reads in
+    // flight drop theirs when they find no one to return them to, so a
+    // closing pool gets all its connections back.
+    let (free, mut slots) = mpsc::channel::<Option<KeptConnection>>(in_flight);
+    for _ in 0..in_flight {
+        let _ = free.try_send(None);
+    }
+    let closed = pool.closed();
+    tokio::pin!(closed);
     // A waiter that did not fit into the previous batch leads the next one.
     let mut carried = None;
     loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
+        let mut kept = tokio::select! {
+            () = &mut closed => return,
+            slot = slots.recv() => match slot {
+                Some(kept) => kept,
+                None => return,
+            },
         };
         let first = match carried.take() {
             Some(waiter) => waiter,
-            None => match waiting.recv().await {
-                Some(waiter) => waiter,
-                None => return,
+            None => tokio::select! {
+                () = &mut closed => return,
+                waiter = waiting.recv() => match waiter {
+                    Some(waiter) => waiter,
+                    None => return,
+                },
             },
         };
         let mut ids = first.key_ids.len();
@@ -203,22 +295,23 @@ async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, i
             batch.push(next);
         }
         let pool = pool.clone();
+        let free = free.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            read_batch(&pool, batch).await;
+            read_batch(&pool, &mut kept, batch).await;
+            let _ = free.send(kept).await;
         });
     }
 }
 
 /// Runs one batch's query and hands each waiter the rows it asked for.
-async fn read_batch(pool: &HotPool, batch: Vec<Waiter>) {
+async fn read_batch(pool: &HotPool, kept: &mut Option<KeptConnection>, batch: Vec<Waiter>) {
     let mut ids: Vec<&str> = batch
         .iter()
         .flat_map(|waiter| waiter.key_ids.iter().map(String::as_str))
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let found: Result<Vec<Credential>, StoreError> = match pool.rows(&ids).await {
+    let found: Result<Vec<Credential>, StoreError> = match pool.rows(kept, &ids).await {
         Ok(rows) => Ok(rows.into_iter().map(to_credential).collect()),
         Err(error) => Err(error.into()),
     };

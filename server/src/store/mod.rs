@@ -166,8 +166,11 @@ impl Store {
                     .pragma("cache_size", "-1024")
             });
         let db = Database::connect(connect).await?;
+        // Two reads in flight: measured on PostgreSQL, two batches of
+        // waiters outran four smaller ones (fewer round trips for the same
+        // verifications), and one left the database idle between batches.
         // Half the pool at most, so batched reads never starve writes.
-        let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 4) as usize)?;
+        let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 2) as usize)?;
         Ok(Self { db, key_reads })
     }
 
