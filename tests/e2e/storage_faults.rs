@@ -327,8 +327,27 @@ async fn a_read_only_sqlite_database_refuses_writes_retryably_and_recovers() {
     };
     writes_fail_with_unavailable(&fixture, Rpcs::AllButCreate).await;
     verification_stays_correct(&fixture).await;
+    // Concurrent reads make the pool open connections while the files are
+    // read-only; SQLite opens those read-only for good, and they must not
+    // keep refusing writes once the fault is gone.
+    let reads = (0..32).map(|_| fixture.admin.get_user(fixture.target_id));
+    for read in futures_util::future::join_all(reads).await {
+        read.expect("reads work during the fault");
+    }
 
     drop(read_only);
+    // The first write may land on a connection opened during the fault; its
+    // refusal retires every such connection, so the next attempt succeeds.
+    let mut refused = 0;
+    while let Err(err) = fixture
+        .admin
+        .create_user(new_user("first-after-fault", &[]))
+        .await
+    {
+        assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+        refused += 1;
+        assert!(refused <= 1, "writes still refused after the fault: {err}");
+    }
     recovered_with_nothing_half_done(&fixture).await;
 }
 

@@ -15,7 +15,10 @@ pub use exclusive::{ExclusiveUse, sqlite_path};
 
 use key_reads::KeyReads;
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -82,6 +85,29 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// Whether SQLite refused a write because its connection is read-only.
+fn is_sqlite_read_only(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    let sqlx::Error::Database(error) = error.as_ref() else {
+        return false;
+    };
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_none()
+    {
+        return false;
+    }
+    error
+        .code()
+        .and_then(|code| code.parse::<u32>().ok())
+        // SQLITE_READONLY, with any extended code.
+        .is_some_and(|extended| extended & 0xff == 8)
+}
+
 /// Whether retrying could succeed: the database is unreachable, the pool is
 /// exhausted, or the statement lost a lock or serialization conflict. Backend
 /// error codes are the one place the three backends differ here.
@@ -135,6 +161,36 @@ pub struct StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     key_reads: KeyReads,
+    read_only_refusals: Arc<ReadOnlyRefusals>,
+}
+
+/// SQLite opens a database file it cannot write (a storage fault: the files
+/// made read-only, a full or remounted disk) in read-only mode, and keeps it
+/// so: a connection the pool opened during the fault would refuse every
+/// write long after the fault was gone. So when a write is refused as
+/// read-only, every pooled connection opened before that moment is closed
+/// the next time it is taken from the pool, and the pool opens a fresh one.
+#[derive(Debug, Default)]
+struct ReadOnlyRefusals {
+    last: Mutex<Option<Instant>>,
+}
+
+impl ReadOnlyRefusals {
+    fn note(&self, error: &DbErr) {
+        if is_sqlite_read_only(error) {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+    }
+
+    /// Whether a connection opened `age` ago predates the last refusal.
+    fn predates_last(&self, age: Duration) -> bool {
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|refused| {
+            Instant::now()
+                .checked_sub(age)
+                .is_none_or(|opened| opened <= refused)
+        })
+    }
 }
 
 impl Store {
@@ -165,13 +221,26 @@ impl Store {
                     // connections would otherwise hold 20 MiB.
                     .pragma("cache_size", "-1024")
             });
+        let read_only_refusals = Arc::new(ReadOnlyRefusals::default());
+        let refusals = Arc::clone(&read_only_refusals);
+        connect.map_sqlx_sqlite_pool_opts(move |pool| {
+            let refusals = Arc::clone(&refusals);
+            pool.before_acquire(move |_, connection| {
+                let usable = !refusals.predates_last(connection.age);
+                Box::pin(async move { Ok(usable) })
+            })
+        });
         let db = Database::connect(connect).await?;
         // Two reads in flight: measured on PostgreSQL, two batches of
         // waiters outran four smaller ones (fewer round trips for the same
         // verifications), and one left the database idle between batches.
         // Half the pool at most, so batched reads never starve writes.
         let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 2) as usize)?;
-        Ok(Self { db, key_reads })
+        Ok(Self {
+            db,
+            key_reads,
+            read_only_refusals,
+        })
     }
 
     /// Applies pending migrations.
@@ -195,6 +264,14 @@ impl Store {
         Ok(())
     }
 
+    /// A write's outcome, noting a refusal to write (see [`ReadOnlyRefusals`]).
+    fn written<T>(&self, outcome: Result<T, DbErr>) -> Result<T, StoreError> {
+        if let Err(error) = &outcome {
+            self.read_only_refusals.note(error);
+        }
+        Ok(outcome?)
+    }
+
     /// The page-token MAC key, created by whichever replica asks first.
     pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
         let mut fresh = [0u8; 32];
@@ -204,10 +281,12 @@ impl Store {
             value: Set(to_hex(&fresh)),
         };
         // Insert-if-absent, then read: concurrent replicas all read the winner.
-        setting::Entity::insert(candidate)
-            .on_conflict_do_nothing_on([setting::Column::Name])
-            .exec(&self.db)
-            .await?;
+        self.written(
+            setting::Entity::insert(candidate)
+                .on_conflict_do_nothing_on([setting::Column::Name])
+                .exec(&self.db)
+                .await,
+        )?;
         let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
             .one(&self.db)
             .await?
@@ -235,19 +314,22 @@ impl Store {
         };
         let backend = self.db.get_database_backend();
         if backend == DbBackend::Postgres {
-            let inserted = user::Entity::insert(row)
-                .exec_with_returning(&self.db)
-                .await?;
+            let inserted = self.written(
+                user::Entity::insert(row)
+                    .exec_with_returning(&self.db)
+                    .await,
+            )?;
             return Ok(to_user(inserted, None));
         }
         // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
         // row and drops the error of the commit that follows it, so a write
         // that never reached the disk would be acknowledged. A plain INSERT
         // reports its commit; the row is then read back.
-        let inserted = self
-            .db
-            .execute_raw(user::Entity::insert(row).build(backend))
-            .await?;
+        let inserted = self.written(
+            self.db
+                .execute_raw(user::Entity::insert(row).build(backend))
+                .await,
+        )?;
         let id = i64::try_from(inserted.last_insert_id())
             .map_err(|_| StoreError::Database("the new user's id is out of range".to_owned()))?;
         self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
@@ -326,11 +408,13 @@ impl Store {
             update_time: Set(now.as_micros()),
             create_time: NotSet,
         };
-        let result = user::Entity::update_many()
-            .set(changes)
-            .filter(user::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
+        let result = self.written(
+            user::Entity::update_many()
+                .set(changes)
+                .filter(user::Column::Id.eq(id))
+                .exec(&self.db)
+                .await,
+        )?;
         if result.rows_affected == 0 {
             return Ok(None);
         }
@@ -339,7 +423,7 @@ impl Store {
 
     /// Deletes the user and (by cascade) its key. `false` if there was none.
     pub async fn delete_user(&self, id: i64) -> Result<bool, StoreError> {
-        let result = user::Entity::delete_by_id(id).exec(&self.db).await?;
+        let result = self.written(user::Entity::delete_by_id(id).exec(&self.db).await)?;
         Ok(result.rows_affected > 0)
     }
 
@@ -370,6 +454,7 @@ impl Store {
             )
             .exec_without_returning(&self.db)
             .await
+            .inspect_err(|error| self.read_only_refusals.note(error))
             .map_err(|error| match StoreError::from(error) {
                 // The only unique key an upsert on user_id can still hit is
                 // key_id: a 95-bit collision, not a duplicate username.
@@ -381,10 +466,12 @@ impl Store {
 
     /// Deletes the user's key. `false` if it had none.
     pub async fn delete_key(&self, user_id: i64) -> Result<bool, StoreError> {
-        let result = access_key::Entity::delete_many()
-            .filter(access_key::Column::UserId.eq(user_id))
-            .exec(&self.db)
-            .await?;
+        let result = self.written(
+            access_key::Entity::delete_many()
+                .filter(access_key::Column::UserId.eq(user_id))
+                .exec(&self.db)
+                .await,
+        )?;
         Ok(result.rows_affected > 0)
     }
 
@@ -429,7 +516,7 @@ impl Store {
         });
         let statement =
             Statement::from_sql_and_values(backend, key_uses_update(backend, uses.len()), values);
-        self.db.execute_raw(statement).await?;
+        self.written(self.db.execute_raw(statement).await)?;
         Ok(())
     }
 }
