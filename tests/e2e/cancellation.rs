@@ -320,12 +320,10 @@ mod writes_cut_by_their_deadline_happen_fully_or_not_at_all {
         scenario(TestServer::start().await, Checked::AfterAnotherWrite).await;
     }
 
-    /// Known bug: on SQLite (snapshot mode), `Directory::write` marks cached
-    /// snapshots stale only after the store write's future completes. A
-    /// call cut while the statement runs drops that future, but the
-    /// statement still commits and the invalidation never happens: the
-    /// warm key keeps its old state (valid after a revoke, regenerate,
-    /// delete or disable; old permissions) until some later write.
+    /// On SQLite (snapshot mode), with warm caches: a write cut while its
+    /// statement runs still commits, and still makes the cached snapshots
+    /// stale (the write runs to completion in a task of its own), so the
+    /// warm key follows the database.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         scenario(TestServer::start().await, Checked::WithWarmCaches).await;

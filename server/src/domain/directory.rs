@@ -222,7 +222,7 @@ impl Directory {
                         return Ok(Verdict::NotFound);
                     };
                     self.verified
-                        .remember(presented, &credential, generation, now);
+                        .refresh(presented, &credential, generation, now);
                     break credential;
                 }
                 // Concurrent first checks of this very key wait for one argon2
@@ -338,18 +338,20 @@ impl Directory {
         Ok(written)
     }
 
-    /// Runs a store write, then makes every cached snapshot stale, whether
-    /// the write succeeded or not (a failed commit may still have landed).
+    /// Runs a store write with no snapshot current while it runs (it is
+    /// visible to other reads from its commit on, before it returns), and
+    /// every snapshot stale after it, whether it succeeded or not (a failed
+    /// commit may still have landed).
     async fn write<T, W>(&self, write: impl FnOnce(Store) -> W) -> Result<T, DomainError>
     where
         W: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        let verified = Arc::clone(&self.verified);
+        let in_progress = self.verified.begin_write();
         let pending = write(self.store.clone());
         self.to_completion(async move {
             let result = pending.await;
-            verified.invalidate();
+            drop(in_progress);
             result
         })
         .await

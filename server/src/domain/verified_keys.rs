@@ -15,7 +15,11 @@
 //! writer (SQLite). Every write bumps a generation counter; a snapshot taken
 //! before the latest write is stale and is refreshed from the database. The
 //! generation is read before the database read that fills a snapshot, so a
-//! write that lands in between always makes that snapshot stale.
+//! write that lands in between always makes that snapshot stale. And while
+//! any write is in progress no snapshot is current at all: a write becomes
+//! visible to other readers (GetUser, say) when it commits, a moment before
+//! its generation bump, and in that moment a snapshot must not contradict
+//! what they saw.
 //!
 //! `last_used_time` is noted here (an atomic store on the entry, to the
 //! second) and written to the database in batches by
@@ -251,6 +255,8 @@ pub struct VerifiedKeys {
     freshness: Freshness,
     capacity: usize,
     generation: AtomicU64,
+    /// Writes begun and not yet finished (see [`WriteInProgress`]).
+    writes_in_progress: AtomicU64,
     entries: RwLock<Entries>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
     in_flight: Mutex<HashMap<MacBytes, Arc<tokio::sync::Mutex<()>>>>,
@@ -302,6 +308,7 @@ impl VerifiedKeys {
             freshness,
             capacity: capacity.clamp(1, u32::MAX as usize),
             generation: AtomicU64::new(0),
+            writes_in_progress: AtomicU64::new(0),
             entries: RwLock::new(Entries::default()),
             permission_sets: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(HashMap::new()),
@@ -336,6 +343,22 @@ impl VerifiedKeys {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// Announces a write to users or keys, before it starts. Until the
+    /// returned guard is dropped (after the write finished, or failed, or
+    /// was abandoned) no snapshot is current; dropping it marks every
+    /// snapshot stale.
+    pub fn begin_write(self: &Arc<Self>) -> WriteInProgress {
+        self.writes_in_progress.fetch_add(1, Ordering::SeqCst);
+        WriteInProgress {
+            cache: Arc::clone(self),
+        }
+    }
+
+    /// Whether snapshots taken at the current generation may be used now.
+    fn snapshots_usable(&self) -> bool {
+        self.freshness == Freshness::Snapshot && self.writes_in_progress.load(Ordering::SeqCst) == 0
+    }
+
     /// Marks every snapshot stale. Called after every write to users or keys.
     pub fn invalidate(&self) {
         let now = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -354,7 +377,7 @@ impl VerifiedKeys {
     /// Whether `key_id`'s state is answered from memory (if the secret
     /// presented with it turns out to be the known one).
     pub fn is_current(&self, key_id: &KeyId) -> bool {
-        if self.freshness != Freshness::Snapshot {
+        if !self.snapshots_usable() {
             return false;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
@@ -376,7 +399,7 @@ impl VerifiedKeys {
         }
         slot.unrecorded_use
             .store(to_use_seconds(now), Ordering::Relaxed);
-        if self.freshness == Freshness::Snapshot
+        if self.snapshots_usable()
             && slot.permissions.is_some()
             && slot.generation == low_bits(self.generation())
         {
@@ -439,6 +462,22 @@ impl VerifiedKeys {
         *slab.get_mut(fresh) = slot;
         let slab = &*slab;
         index.insert_unique(hash, fresh, |&i| self.hasher.hash_one(slab.get(i).id));
+    }
+
+    /// [`remember`](Self::remember) for a key that [`lookup`](Self::lookup)
+    /// found with its secret already known: only a snapshot needs storing,
+    /// and without snapshots the entry already holds everything else (the
+    /// lookup noted the use), so this skips a MAC and a write lock.
+    pub fn refresh(
+        &self,
+        presented: &str,
+        credential: &Credential,
+        generation: u64,
+        now: Timestamp,
+    ) {
+        if self.freshness == Freshness::Snapshot {
+            self.remember(presented, credential, generation, now);
+        }
     }
 
     /// Forgets `key_id` (its row is gone: revoked, replaced or deleted).
@@ -541,6 +580,22 @@ impl VerifiedKeys {
     }
 }
 
+/// A write in progress, from [`VerifiedKeys::begin_write`].
+#[derive(Debug)]
+#[must_use = "snapshots are usable again as soon as the guard is dropped"]
+pub struct WriteInProgress {
+    cache: Arc<VerifiedKeys>,
+}
+
+impl Drop for WriteInProgress {
+    fn drop(&mut self) {
+        // Stale first, then usable: no moment in between lets an old
+        // snapshot be current.
+        self.cache.invalidate();
+        self.cache.writes_in_progress.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The low 32 bits of a write generation.
 fn low_bits(generation: u64) -> u32 {
     u32::try_from(generation & u64::from(u32::MAX)).unwrap_or_default()
@@ -626,6 +681,32 @@ mod tests {
             cache.lookup(&key, &text, Timestamp::now()),
             Known::SecretOnly
         ));
+    }
+
+    #[test]
+    fn no_snapshot_is_current_while_a_write_is_in_progress() {
+        let cache = Arc::new(VerifiedKeys::new(Freshness::Snapshot, 10).expect("csprng"));
+        let key = AccessKey::generate().expect("csprng");
+        let text = key.expose_plaintext();
+        let now = Timestamp::now();
+        cache.remember(&text, &credential(&key, false), cache.generation(), now);
+        assert!(cache.is_current(key.key_id()));
+
+        let first = cache.begin_write();
+        let second = cache.begin_write();
+        // The write may have committed already: nothing comes from memory.
+        assert!(!cache.is_current(key.key_id()));
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
+        // A snapshot read during the write is not current before it ends...
+        cache.remember(&text, &credential(&key, true), cache.generation(), now);
+        drop(first);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
+        // ...nor after: its end moved the generation on.
+        drop(second);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
+
+        cache.remember(&text, &credential(&key, false), cache.generation(), now);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::Current(c) if !c.user_disabled));
     }
 
     #[test]
