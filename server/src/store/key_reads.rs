@@ -107,9 +107,8 @@ impl HotPool {
 
     /// Whether reads keep their connections. Not on SQLite: there the
     /// pool's liveness check is an in-process call rather than a round trip,
-    /// warm keys are answered from memory anyway, and a connection held out
-    /// of the pool through a storage fault (files made read-only, say) was
-    /// seen to keep the service's writes failing after the fault was gone.
+    /// and warm keys are answered from memory anyway, so there is nothing
+    /// to gain.
     fn keeps_connections(&self) -> bool {
         !matches!(self, Self::Sqlite(_))
     }
