@@ -266,7 +266,7 @@ async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, i
     // A waiter that did not fit into the previous batch leads the next one.
     let mut carried = None;
     loop {
-        let mut kept = tokio::select! {
+        let kept = tokio::select! {
             () = &mut closed => return,
             slot = slots.recv() => match slot {
                 Some(kept) => kept,
@@ -294,11 +294,35 @@ async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, i
             batch.push(next);
         }
         let pool = pool.clone();
-        let free = free.clone();
+        let mut slot = Slot {
+            kept,
+            free: free.clone(),
+        };
         tokio::spawn(async move {
-            read_batch(&pool, &mut kept, batch).await;
-            let _ = free.send(kept).await;
+            read_batch(&pool, &mut slot.kept, batch).await;
         });
+    }
+}
+
+/// A read's slot, given back when the read ends, however it ends: a read
+/// that panicked must not leave the batcher one slot short for good.
+struct Slot {
+    kept: Option<KeptConnection>,
+    free: mpsc::Sender<Option<KeptConnection>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // A connection whose read panicked is in an unknown state: dropped
+        // (back to the pool, which checks it) rather than kept.
+        let kept = if std::thread::panicking() {
+            None
+        } else {
+            self.kept.take()
+        };
+        // There are never more slots than the channel holds, so this only
+        // fails once the batcher is gone, and then the connection is dropped.
+        let _ = self.free.try_send(kept);
     }
 }
 
