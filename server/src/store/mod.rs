@@ -85,39 +85,46 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// The sqlx error under a sea-orm statement error, if there is one.
+fn sqlx_error(error: &DbErr) -> Option<&sqlx::Error> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// SQLite's primary result code (the low byte of the extended one), for a
+/// database error that came from SQLite.
+fn sqlite_primary_code(error: &dyn sqlx::error::DatabaseError) -> Option<u32> {
+    error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let extended = error.code()?.parse::<u32>().ok()?;
+    Some(extended & 0xff)
+}
+
+/// SQLITE_READONLY: the connection cannot write.
+const SQLITE_READONLY: u32 = 8;
+
 /// Whether SQLite refused a write because its connection is read-only.
 fn is_sqlite_read_only(error: &DbErr) -> bool {
-    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
-        error
-    else {
-        return false;
-    };
-    let sqlx::Error::Database(error) = error.as_ref() else {
-        return false;
-    };
-    if error
-        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-        .is_none()
-    {
-        return false;
+    match sqlx_error(error) {
+        Some(sqlx::Error::Database(error)) => {
+            sqlite_primary_code(error.as_ref()) == Some(SQLITE_READONLY)
+        }
+        _ => false,
     }
-    error
-        .code()
-        .and_then(|code| code.parse::<u32>().ok())
-        // SQLITE_READONLY, with any extended code.
-        .is_some_and(|extended| extended & 0xff == 8)
 }
 
 /// Whether retrying could succeed: the database is unreachable, the pool is
 /// exhausted, or the statement lost a lock or serialization conflict. Backend
 /// error codes are the one place the three backends differ here.
 fn is_transient(error: &DbErr) -> bool {
-    let sqlx_error = match error {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
+    if matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    let Some(sqlx_error) = sqlx_error(error) else {
+        return false;
     };
-    match sqlx_error.as_ref() {
+    match sqlx_error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -139,10 +146,9 @@ fn is_transient(error: &DbErr) -> bool {
                     || code.starts_with("57P")
                     || matches!(&*code, "40001" | "40P01" | "53300" | "55P03" | "25006");
             }
-            // SQLite: the primary result code is the low byte of the extended
-            // one. BUSY, LOCKED, READONLY, IOERR, CANTOPEN.
-            code.parse::<u32>()
-                .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 8 | 10 | 14))
+            // SQLite: BUSY, LOCKED, READONLY, IOERR, CANTOPEN.
+            sqlite_primary_code(db.as_ref())
+                .is_some_and(|primary| matches!(primary, 5 | 6 | SQLITE_READONLY | 10 | 14))
         }
         _ => false,
     }
@@ -440,7 +446,7 @@ impl Store {
             expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
             last_used_time: Set(None),
         };
-        access_key::Entity::insert(row)
+        let upserted = access_key::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(access_key::Column::UserId)
                     .update_columns([
@@ -453,14 +459,13 @@ impl Store {
                     .to_owned(),
             )
             .exec_without_returning(&self.db)
-            .await
-            .inspect_err(|error| self.read_only_refusals.note(error))
-            .map_err(|error| match StoreError::from(error) {
-                // The only unique key an upsert on user_id can still hit is
-                // key_id: a 95-bit collision, not a duplicate username.
-                StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
-                other => other,
-            })?;
+            .await;
+        self.written(upserted).map_err(|error| match error {
+            // The only unique key an upsert on user_id can still hit is
+            // key_id: a 95-bit collision, not a duplicate username.
+            StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
+            other => other,
+        })?;
         Ok(())
     }
 
