@@ -530,15 +530,6 @@ async fn spawn_announcing(
         Announces::OnStdout => Box::new(child.stdout.take().expect("piped stdout")),
         Announces::OnStderr => Box::new(child.stderr.take().expect("piped stderr")),
     };
-    let keep = |line: &str| {
-        if let Some(record) = &record {
-            let mut record = record
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            record.extend_from_slice(line.as_bytes());
-            record.push(b'\n');
-        }
-    };
     // The stream that does not announce, if piped, is recorded as it comes.
     let other: Option<Box<dyn AsyncRead + Unpin + Send>> = match stream {
         Announces::OnStdout => child.stderr.take().map(|s| Box::new(s) as _),
@@ -566,7 +557,7 @@ async fn spawn_announcing(
             .expect("the process announces its address within 30 s")
             .expect("read its output")
             .unwrap_or_else(|| panic!("the process exited before listening:\n{}", seen.join("\n")));
-        keep(&line);
+        record_line(record.as_ref(), &line);
         if let Some(address) = find(&line) {
             break address.parse().expect("a socket address");
         }
@@ -574,16 +565,21 @@ async fn spawn_announcing(
     };
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(record) = &record {
-                let mut record = record
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                record.extend_from_slice(line.as_bytes());
-                record.push(b'\n');
-            }
+            record_line(record.as_ref(), &line);
         }
     });
     (child, address)
+}
+
+/// Appends `line` to `record`, if the output is being recorded.
+fn record_line(record: Option<&Output>, line: &str) {
+    if let Some(record) = record {
+        let mut record = record
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        record.extend_from_slice(line.as_bytes());
+        record.push(b'\n');
+    }
 }
 
 /// One of the client crate's example services, as a process.
