@@ -110,6 +110,17 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_LAST_USED_FLUSH_SECS", default_value_t = 60)]
     pub last_used_flush_secs: u64,
 
+    /// Seconds a key's written `last_used_time` may lag behind its latest
+    /// use while the key keeps being used: a key in constant use is written
+    /// once per this period, not once per flush. This server's own GetUser
+    /// and ListUsers always show the latest use; 0 writes every new use.
+    #[arg(
+        long,
+        env = "ACCESSKEY_LAST_USED_PRECISION_SECS",
+        default_value_t = 3_600
+    )]
+    pub last_used_precision_secs: u64,
+
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
@@ -134,6 +145,7 @@ impl Config {
             failed_attempts_refill_ms: 1_000,
             verify_cache_capacity: 2_000_000,
             last_used_flush_secs: 60,
+            last_used_precision_secs: 3_600,
             handshake_timeout_ms: 10_000,
             tls_cert: None,
             tls_key: None,

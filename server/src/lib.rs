@@ -144,6 +144,7 @@ pub async fn run(
     let flusher = tokio::spawn(flush_key_usage_every(
         directory.clone(),
         Duration::from_secs(config.last_used_flush_secs.max(1)),
+        Duration::from_secs(config.last_used_precision_secs),
     ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -206,21 +207,23 @@ pub async fn run(
         .await?;
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");
     flusher.abort();
-    if let Err(error) = directory.flush_key_usage().await {
+    // Exact on the way out: every use newer than the one written.
+    if let Err(error) = directory.flush_key_usage(Duration::ZERO).await {
         tracing::warn!(%error, "could not record the last key uses");
     }
     store.close().await?;
     Ok(())
 }
 
-/// Writes noted key uses every `period`, so `last_used_time` costs one
-/// batched write per period instead of a write per verification.
-async fn flush_key_usage_every(directory: Directory, period: Duration) {
+/// Writes due key uses every `period`, so `last_used_time` costs batched
+/// writes instead of a write per verification, and a key in constant use
+/// is written once per `precision` instead of once per period.
+async fn flush_key_usage_every(directory: Directory, period: Duration, precision: Duration) {
     let mut ticks = tokio::time::interval(period);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        if let Err(error) = directory.flush_key_usage().await {
+        if let Err(error) = directory.flush_key_usage(precision).await {
             tracing::warn!(%error, "could not record key uses; will retry");
         }
     }

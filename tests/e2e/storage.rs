@@ -343,3 +343,106 @@ async fn key_uses_are_flushed_to_the_database_in_batches() {
         let _ = db.close().await;
     }
 }
+
+/// The `last_used_time` the database holds for `key_id`, in whole seconds.
+async fn stored_last_use(db: &sea_orm::DatabaseConnection, key_id: &str) -> Option<i64> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT last_used_time FROM access_keys WHERE key_id = '{key_id}'"),
+        ))
+        .await
+        .expect("query")
+        .expect("the key's row");
+    let micros: Option<i64> = row.try_get_by_index(0).expect("last_used_time");
+    micros.map(|micros| micros / 1_000_000)
+}
+
+/// Polls until the database holds `expected` as the key's last use.
+async fn wait_for_stored_last_use(db: &sea_orm::DatabaseConnection, key_id: &str, expected: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stored = stored_last_use(db, key_id).await;
+        if stored == Some(expected) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database holds {stored:?}, not the use at {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Verifies `key` in a later second than any use before, and returns the
+/// use as GetUser reports it.
+async fn use_in_a_new_second(server: &TestServer, user_id: i64, key: &str) -> i64 {
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert!(
+        server
+            .admin
+            .verify(key, Vec::<String>::new())
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    server
+        .admin
+        .get_user(user_id)
+        .await
+        .expect("get")
+        .access_key
+        .expect("a key")
+        .last_used_time
+        .expect("a use")
+        .seconds
+}
+
+#[tokio::test]
+async fn a_key_in_constant_use_is_written_once_per_precision_and_exactly_on_shutdown() {
+    use accesskey_server::domain::key_format::AccessKey;
+
+    for precision_secs in [3_600, 1] {
+        let server = TestServer::start_configured(Backend::Sqlite, |config| {
+            config.last_used_flush_secs = 1;
+            config.last_used_precision_secs = precision_secs;
+        })
+        .await
+        .expect("SQLite");
+        let (user, key) = server.user_with_key("svc", &[]).await;
+        let key_id = AccessKey::parse(&key)
+            .expect("parse")
+            .key_id()
+            .as_str()
+            .to_owned();
+        let db = sea_orm::Database::connect(&server.database().url)
+            .await
+            .expect("connect");
+
+        let first = use_in_a_new_second(&server, user.id, &key).await;
+        wait_for_stored_last_use(&db, &key_id, first).await;
+        let second = use_in_a_new_second(&server, user.id, &key).await;
+        assert!(second > first, "GetUser shows the latest use at once");
+        if precision_secs == 1 {
+            wait_for_stored_last_use(&db, &key_id, second).await;
+            let _ = db.close().await;
+            continue;
+        }
+        // Two more flushes pass: the second use is within the precision.
+        tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+        assert_eq!(stored_last_use(&db, &key_id).await, Some(first));
+        let _ = db.close().await;
+
+        let database = server.stop().await;
+        let db = sea_orm::Database::connect(&database.url)
+            .await
+            .expect("connect");
+        assert_eq!(
+            stored_last_use(&db, &key_id).await,
+            Some(second),
+            "a graceful shutdown writes the exact last use"
+        );
+        let _ = db.close().await;
+    }
+}

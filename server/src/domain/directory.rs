@@ -1,6 +1,6 @@
 //! The directory of users and keys: every rule about who may do what.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tracing::{info, warn};
 
@@ -315,14 +315,18 @@ impl Directory {
         Err(DomainError::Unauthenticated(failure))
     }
 
-    /// Writes the key uses noted since the last flush, in one batch. Called
-    /// periodically (at most once a minute per key by default) and on
+    /// Writes the key uses that are due (see [`VerifiedKeys::take_usage`]),
+    /// in batches. Called periodically and, with a zero `precision`, on
     /// shutdown, so verification itself never writes.
-    pub async fn flush_key_usage(&self) -> Result<usize, DomainError> {
+    pub async fn flush_key_usage(&self, precision: Duration) -> Result<usize, DomainError> {
         let mut written = 0;
         let mut next = Some(0);
         while let Some(start) = next {
-            let (uses, rest) = self.verified.take_usage(start, FLUSH_CHUNK);
+            let (uses, rest) = self.verified.take_usage(start, FLUSH_CHUNK, precision);
+            if uses.is_empty() {
+                next = rest;
+                continue;
+            }
             let batch: Vec<_> = uses
                 .iter()
                 .map(|(id, time)| (key_id_of(id), *time))
@@ -381,10 +385,11 @@ impl Directory {
         }
     }
 
-    /// `user` with the key use noted in memory but not yet flushed.
+    /// `user` with the latest key use this process saw, which the database
+    /// may not hold yet.
     fn with_recent_use(&self, mut user: User) -> User {
         if let Some(key) = user.access_key.as_mut()
-            && let Some(recent) = self.verified.unrecorded_use(&key.key_id)
+            && let Some(recent) = self.verified.latest_use(&key.key_id)
         {
             key.last_used_time = key.last_used_time.max(Some(recent));
         }

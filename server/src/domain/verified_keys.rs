@@ -23,7 +23,9 @@
 //!
 //! `last_used_time` is noted here (an atomic store on the entry, to the
 //! second) and written to the database in batches by
-//! [`VerifiedKeys::take_usage`]'s caller.
+//! [`VerifiedKeys::take_usage`]'s caller. The entry also remembers the use
+//! last written, so that a key used all the time is written once per
+//! precision period (see [`VerifiedKeys::take_usage`]), not once per flush.
 //!
 //! # Layout
 //!
@@ -40,6 +42,7 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use blake2::{
@@ -70,6 +73,8 @@ const CHUNK_SLOTS: usize = 4_096;
 const VACANT: IdBytes = [0; KEY_ID_LEN];
 /// The expiry of a key that never expires.
 const NEVER: i64 = i64::MAX;
+/// Slots one [`VerifiedKeys::take_usage`] call looks at, at most.
+const SCAN_SLOTS: usize = 65_536;
 /// Usernames up to this many bytes are kept inside the slot.
 const INLINE_NAME: usize = 22;
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -131,7 +136,9 @@ impl StoredName {
 }
 
 /// One cached key. The snapshot fields are meaningful only while
-/// `permissions` is set.
+/// `permissions` is set. Only enabled users' keys get a snapshot, which
+/// saves a field: a disabled user's key is rare, and is rejected after one
+/// indexed read (no argon2) like a key whose snapshot is stale.
 struct Slot {
     id: IdBytes,
     mac: MacBytes,
@@ -143,10 +150,12 @@ struct Slot {
     expire_micros: i64,
     permissions: Option<Arc<PermissionSet>>,
     username: StoredName,
-    /// Seconds since the Unix epoch of the latest use not yet written to the
-    /// database; 0 when there is none.
-    unrecorded_use: AtomicU32,
-    disabled: bool,
+    /// Seconds since the Unix epoch of the latest use seen by this process;
+    /// 0 when there is none.
+    latest_use: AtomicU32,
+    /// The use this process last wrote to the database, in the same unit; 0
+    /// when it has written none for this key (or the write failed).
+    recorded_use: AtomicU32,
 }
 
 // The layout is the memory budget: keep a slot at 88 bytes.
@@ -162,8 +171,8 @@ impl Slot {
             expire_micros: NEVER,
             permissions: None,
             username: StoredName::EMPTY,
-            unrecorded_use: AtomicU32::new(0),
-            disabled: false,
+            latest_use: AtomicU32::new(0),
+            recorded_use: AtomicU32::new(0),
         }
     }
 
@@ -179,7 +188,8 @@ impl Slot {
             },
             // Verification does not read the hash for a known secret.
             secret_hash: String::new(),
-            user_disabled: self.disabled,
+            // Disabled users' keys have no snapshot (see `Slot`).
+            user_disabled: false,
         }
     }
 }
@@ -397,7 +407,7 @@ impl VerifiedKeys {
         if !bool::from(slot.mac.ct_eq(&mac)) {
             return Known::Unknown;
         }
-        slot.unrecorded_use
+        slot.latest_use
             .store(to_use_seconds(now), Ordering::Relaxed);
         if self.snapshots_usable()
             && slot.permissions.is_some()
@@ -423,16 +433,15 @@ impl VerifiedKeys {
         let mut slot = Slot {
             id,
             mac: self.mac(presented),
-            unrecorded_use: AtomicU32::new(to_use_seconds(now)),
+            latest_use: AtomicU32::new(to_use_seconds(now)),
             ..Slot::vacant()
         };
-        if self.freshness == Freshness::Snapshot {
+        if self.freshness == Freshness::Snapshot && !credential.user_disabled {
             slot.generation = low_bits(generation);
             slot.user_id = principal.user_id;
             slot.username = StoredName::new(principal.username.as_str());
             slot.permissions = Some(self.intern(&principal.permissions));
             slot.expire_micros = principal.expire_time.map_or(NEVER, Timestamp::as_micros);
-            slot.disabled = credential.user_disabled;
         }
         let hash = self.hasher.hash_one(id);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
@@ -442,7 +451,12 @@ impl VerifiedKeys {
         }
         let Entries { index, slab } = &mut *entries;
         if let Some(&existing) = index.find(hash, |&i| slab.get(i).id == id) {
-            *slab.get_mut(existing) = slot;
+            // The same key row (ids are never reused): what was written of
+            // its use stays written, so a new snapshot costs no extra write.
+            let old = slab.get_mut(existing);
+            slot.recorded_use = AtomicU32::new(*old.recorded_use.get_mut());
+            slot.latest_use = AtomicU32::new((*old.latest_use.get_mut()).max(to_use_seconds(now)));
+            *old = slot;
             return;
         }
         if index.len() >= self.capacity {
@@ -492,52 +506,65 @@ impl VerifiedKeys {
         }
     }
 
-    /// The latest use of `key_id` not yet written to the database.
-    pub fn unrecorded_use(&self, key_id: &KeyId) -> Option<Timestamp> {
+    /// The latest use of `key_id` seen by this process, written or not.
+    pub fn latest_use(&self, key_id: &KeyId) -> Option<Timestamp> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let seconds = self
             .find(&entries, &id_bytes(key_id))?
-            .unrecorded_use
+            .latest_use
             .load(Ordering::Relaxed);
         from_use_seconds(seconds)
     }
 
-    /// Takes up to `max` unrecorded uses, from slot `start` on, to be
+    /// Takes up to `max` uses due for writing, from slot `start` on, to be
     /// written as one batch; also returns the slot to continue from, if any
-    /// are left. Taking a chunk at a time keeps a million keys' flush from
-    /// holding all their uses in memory at once.
+    /// are left. A use is due if it was never written, or if it is at least
+    /// `precision` later than the use last written: a key used all the time
+    /// is written once per `precision`, and a zero precision takes every
+    /// newer use (for shutdown). Taken uses count as written; put them back
+    /// with [`restore_usage`](Self::restore_usage) if the write fails.
+    ///
+    /// One call looks at no more than [`SCAN_SLOTS`] slots, so that the read
+    /// lock is short even when a million keys have nothing due.
     pub fn take_usage(
         &self,
         start: usize,
         max: usize,
+        precision: Duration,
     ) -> (Vec<(IdBytes, Timestamp)>, Option<usize>) {
+        let precision = u32::try_from(precision.as_secs()).unwrap_or(u32::MAX);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let slab = &entries.slab;
-        let mut uses = Vec::with_capacity(max.min(slab.high_water));
-        for index in start..slab.high_water {
+        let end = slab.high_water.min(start.saturating_add(SCAN_SLOTS));
+        let mut uses = Vec::new();
+        for index in start..end {
             let slot = slab.get(u32::try_from(index).unwrap_or(u32::MAX));
             if slot.id == VACANT {
                 continue;
             }
-            let seconds = slot.unrecorded_use.swap(0, Ordering::Relaxed);
-            if let Some(time) = from_use_seconds(seconds) {
+            let latest = slot.latest_use.load(Ordering::Relaxed);
+            let recorded = slot.recorded_use.load(Ordering::Relaxed);
+            let due = latest > recorded && (recorded == 0 || latest - recorded >= precision);
+            if due && let Some(time) = from_use_seconds(latest) {
+                slot.recorded_use.store(latest, Ordering::Relaxed);
                 uses.push((slot.id, time));
                 if uses.len() == max {
                     return (uses, Some(index + 1));
                 }
             }
         }
-        (uses, None)
+        (uses, (end < slab.high_water).then_some(end))
     }
 
-    /// Puts back uses whose write failed, unless a newer use arrived meanwhile.
+    /// Marks uses whose write failed as not written, so that the next
+    /// flush takes them whatever its precision.
     pub fn restore_usage(&self, uses: &[(IdBytes, Timestamp)]) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         for (id, time) in uses {
             if let Some(slot) = self.find(&entries, id) {
-                let _ = slot.unrecorded_use.compare_exchange(
-                    0,
+                let _ = slot.recorded_use.compare_exchange(
                     to_use_seconds(*time),
+                    0,
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 );
@@ -749,6 +776,8 @@ mod tests {
         ));
     }
 
+    const HOUR: Duration = Duration::from_secs(3_600);
+
     #[test]
     fn capacity_is_a_hard_bound_and_usage_is_taken_once() {
         let cache = VerifiedKeys::new(Freshness::Snapshot, 3).expect("csprng");
@@ -762,11 +791,11 @@ mod tests {
             );
         }
         assert_eq!(cache.len(), 3);
-        let (first, rest) = cache.take_usage(0, 2);
+        let (first, rest) = cache.take_usage(0, 2, HOUR);
         assert_eq!(first.len(), 2);
-        let (last, done) = cache.take_usage(rest.expect("one left"), 2);
+        let (last, done) = cache.take_usage(rest.expect("one left"), 2, HOUR);
         assert_eq!((last.len(), done), (1, None));
-        assert!(cache.take_usage(0, 10).0.is_empty());
+        assert!(cache.take_usage(0, 10, Duration::ZERO).0.is_empty());
     }
 
     #[test]
@@ -793,17 +822,79 @@ mod tests {
     }
 
     #[test]
-    fn usage_is_kept_to_the_second_and_restored_after_a_failed_flush() {
+    fn a_use_is_written_again_only_after_the_precision_or_at_shutdown() {
         let cache = VerifiedKeys::new(Freshness::Revalidate, 10).expect("csprng");
         let key = AccessKey::generate().expect("csprng");
+        let text = key.expose_plaintext();
+        let at = |seconds: i64| Timestamp::from_micros((1_700_000_000 + seconds) * 1_000_000);
+        let taken = |precision| -> Vec<Timestamp> {
+            let (uses, rest) = cache.take_usage(0, 10, precision);
+            assert_eq!(rest, None);
+            uses.into_iter().map(|(_, time)| time).collect()
+        };
+        cache.remember(&text, &credential(&key, false), 0, at(0));
+        assert_eq!(taken(HOUR), [at(0)], "a first use is always due");
+        assert_eq!(taken(HOUR), []);
+
+        cache.lookup(&key, &text, at(3_599));
+        assert_eq!(cache.latest_use(key.key_id()), Some(at(3_599)));
+        assert_eq!(taken(HOUR), [], "within the precision of the written use");
+        cache.lookup(&key, &text, at(3_600));
+        assert_eq!(taken(HOUR), [at(3_600)]);
+
+        cache.lookup(&key, &text, at(3_601));
+        assert_eq!(
+            taken(Duration::ZERO),
+            [at(3_601)],
+            "shutdown takes any newer use"
+        );
+        assert_eq!(taken(Duration::ZERO), []);
+    }
+
+    #[test]
+    fn a_new_snapshot_keeps_what_was_written_and_a_failed_write_is_retried() {
+        let cache = VerifiedKeys::new(Freshness::Snapshot, 10).expect("csprng");
+        let key = AccessKey::generate().expect("csprng");
+        let text = key.expose_plaintext();
+        // Kept to the second.
         let used = Timestamp::from_micros(1_700_000_000_654_321);
-        cache.remember(&key.expose_plaintext(), &credential(&key, false), 0, used);
         let second = Timestamp::from_micros(1_700_000_000_000_000);
-        assert_eq!(cache.unrecorded_use(key.key_id()), Some(second));
-        let (taken, _) = cache.take_usage(0, 10);
-        assert_eq!(taken.len(), 1);
-        assert_eq!(cache.unrecorded_use(key.key_id()), None);
-        cache.restore_usage(&taken);
-        assert_eq!(cache.unrecorded_use(key.key_id()), Some(second));
+        cache.remember(&text, &credential(&key, false), 0, used);
+        assert_eq!(cache.latest_use(key.key_id()), Some(second));
+        let (written, _) = cache.take_usage(0, 10, HOUR);
+        assert_eq!(written.len(), 1);
+
+        // A write elsewhere, then a refreshed snapshot: nothing new is due.
+        cache.invalidate();
+        cache.remember(&text, &credential(&key, false), cache.generation(), used);
+        assert!(cache.take_usage(0, 10, HOUR).0.is_empty());
+
+        cache.restore_usage(&written);
+        assert_eq!(cache.take_usage(0, 10, HOUR).0, written);
+        assert_eq!(cache.latest_use(key.key_id()), Some(second));
+    }
+
+    #[test]
+    fn one_call_looks_at_a_bounded_number_of_slots() {
+        let cache = VerifiedKeys::new(Freshness::Revalidate, SCAN_SLOTS + 2).expect("csprng");
+        let now = Timestamp::now();
+        for _ in 0..SCAN_SLOTS + 2 {
+            let key = AccessKey::generate().expect("csprng");
+            cache.remember(&key.expose_plaintext(), &credential(&key, false), 0, now);
+        }
+        let (first, rest) = cache.take_usage(0, usize::MAX, HOUR);
+        assert_eq!((first.len(), rest), (SCAN_SLOTS, Some(SCAN_SLOTS)));
+        let (last, done) = cache.take_usage(SCAN_SLOTS, usize::MAX, HOUR);
+        assert_eq!((last.len(), done), (2, None));
+    }
+
+    #[test]
+    fn a_disabled_users_key_is_never_answered_from_memory() {
+        let cache = VerifiedKeys::new(Freshness::Snapshot, 10).expect("csprng");
+        let key = AccessKey::generate().expect("csprng");
+        let text = key.expose_plaintext();
+        let now = Timestamp::now();
+        cache.remember(&text, &credential(&key, true), cache.generation(), now);
+        assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
     }
 }
