@@ -264,6 +264,40 @@ async fn ensure_empty(db: &DatabaseConnection) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Waits until the database holds a `last_used_time` for all but `unused`
+/// keys (the server writes a key's first use at its next flush), or until
+/// `limit` has passed; returns whether it got there.
+pub(crate) async fn wait_until_uses_recorded(
+    url: &str,
+    unused: u64,
+    limit: Duration,
+) -> Result<bool, BoxError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    let db = SeaDatabase::connect(options).await?;
+    let count = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM access_keys WHERE last_used_time IS NULL",
+    );
+    let deadline = Instant::now() + limit;
+    let recorded = loop {
+        let row = db
+            .query_one_raw(count.clone())
+            .await?
+            .ok_or("SELECT COUNT(*) returned no row")?;
+        let never_used: i64 = row.try_get("", "n")?;
+        if u64::try_from(never_used).unwrap_or(u64::MAX) <= unused {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    db.close().await?;
+    Ok(recorded)
+}
+
 /// The hash of `secret`, computed once by the server's own hasher so that
 /// its PHC string is exactly what the server writes and reads.
 async fn hash_once(params: HashParams, secret: &Secret) -> Result<String, BoxError> {
