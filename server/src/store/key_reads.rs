@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, split_permissions};
+use super::{StoreError, connection_gone, split_permissions};
 use crate::domain::{
     key_format::KeyId,
     model::{Credential, Principal, Timestamp, Username},
@@ -199,11 +199,7 @@ enum KeptConnection {
 fn connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
-        // SQLSTATE classes 08 (connection exception) and 57 (operator
-        // intervention: the server shutting down, the backend terminated).
-        sqlx::Error::Database(error) => error
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| connection_gone(&code)),
         _ => false,
     }
 }

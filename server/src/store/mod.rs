@@ -114,6 +114,14 @@ fn is_sqlite_read_only(error: &DbErr) -> bool {
     }
 }
 
+/// Whether a SQLSTATE says the connection itself is gone: class 08
+/// (connection exception) or 57P (the server shutting down, the backend
+/// terminated). Not all of class 57: 57014 is a cancelled statement on a
+/// working connection.
+fn connection_gone(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P")
+}
+
 /// Whether retrying could succeed: the database is unreachable, the pool is
 /// exhausted, or the statement lost a lock or serialization conflict. Backend
 /// error codes are the one place the three backends differ here.
@@ -139,11 +147,9 @@ fn is_transient(error: &DbErr) -> bool {
                 .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                 .is_some()
             {
-                // Connection exceptions (08…), serialization failure, deadlock,
-                // too many connections, lock not available, shutting down,
-                // read-only transaction.
-                return code.starts_with("08")
-                    || code.starts_with("57P")
+                // The connection gone, serialization failure, deadlock, too
+                // many connections, lock not available, read-only transaction.
+                return connection_gone(&code)
                     || matches!(&*code, "40001" | "40P01" | "53300" | "55P03" | "25006");
             }
             // SQLite: BUSY, LOCKED, READONLY, IOERR, CANTOPEN.
