@@ -725,7 +725,7 @@ mod tests {
         assert!(!cache.is_current(key.key_id()));
         assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
         // A snapshot read during the write is not current before it ends...
-        cache.remember(&text, &credential(&key, true), cache.generation(), now);
+        cache.remember(&text, &credential(&key, false), cache.generation(), now);
         drop(first);
         assert!(matches!(cache.lookup(&key, &text, now), Known::SecretOnly));
         // ...nor after: its end moved the generation on.
