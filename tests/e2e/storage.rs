@@ -424,6 +424,17 @@ async fn a_key_in_constant_use_is_written_once_per_precision_and_exactly_on_shut
         wait_for_stored_last_use(&db, &key_id, first).await;
         let second = use_in_a_new_second(&server, user.id, &key).await;
         assert!(second > first, "GetUser shows the latest use at once");
+        let listed = server
+            .admin
+            .list_users(ListUsers::new().prefix("svc"))
+            .await
+            .expect("list")
+            .users
+            .into_iter()
+            .find(|listed| listed.id == user.id)
+            .and_then(|listed| listed.access_key?.last_used_time)
+            .map(|time| time.seconds);
+        assert_eq!(listed, Some(second), "so does ListUsers");
         if precision_secs == 1 {
             wait_for_stored_last_use(&db, &key_id, second).await;
             let _ = db.close().await;
