@@ -54,9 +54,7 @@ impl HandshakeDeadline {
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
         }
     }
-}
 
-impl HandshakeDeadline {
     fn note_written(&mut self, written: &Poll<io::Result<usize>>) {
         if matches!(written, Poll::Ready(Ok(bytes)) if *bytes > 0) {
             self.wrote = true;
