@@ -46,6 +46,10 @@ use tonic::{
 /// The metadata key a caller's access key travels in.
 pub const ACCESS_KEY_HEADER: &str = "x-access-key";
 
+/// How many times [`Client::modify_user`] reads and writes before it gives
+/// up on a user that keeps changing under it.
+pub const MODIFY_ATTEMPTS: u32 = 10;
+
 /// Everything that can go wrong calling accesskey.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -109,6 +113,12 @@ impl Error {
     /// The named user (or key) does not exist.
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(Code::NotFound)
+    }
+
+    /// The user changed since the etag the call carried was read: read it
+    /// again and retry ([`Client::modify_user`] does this for you).
+    pub fn is_aborted(&self) -> bool {
+        self.code() == Some(Code::Aborted)
     }
 }
 
@@ -433,12 +443,59 @@ impl Client {
         response.user.ok_or(Error::MissingField("user"))
     }
 
+    /// Reads the user, applies the changes `edit` computes from what it
+    /// read, on condition that the user has not changed since, and retries
+    /// from a fresh read when it has (at most [`MODIFY_ATTEMPTS`] times; each
+    /// retry means another change landed first). This is how to add or
+    /// remove one permission without losing a concurrent edit. Needs
+    /// `users.read` and `users.write`.
+    pub async fn modify_user(
+        &self,
+        user_id: i64,
+        mut edit: impl FnMut(&pb::User) -> UserChanges,
+    ) -> Result<pb::User, Error> {
+        let mut attempt = 1;
+        loop {
+            let current = self.get_user(user_id).await?;
+            let changes = edit(&current);
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            match self
+                .update_user(user_id, changes.if_etag(current.etag))
+                .await
+            {
+                Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// Deletes a user and its key. Needs `users.write`.
     pub async fn delete_user(&self, user_id: i64) -> Result<(), Error> {
-        self.admin
-            .clone()
-            .delete_user(pb::DeleteUserRequest { user_id })
-            .await?;
+        self.delete(pb::DeleteUserRequest {
+            user_id,
+            etag: String::new(),
+        })
+        .await
+    }
+
+    /// Deletes a user and its key only if it is still as it was when `etag`
+    /// was read; otherwise fails with ABORTED and deletes nothing.
+    pub async fn delete_user_if_unchanged(
+        &self,
+        user_id: i64,
+        etag: impl Into<String>,
+    ) -> Result<(), Error> {
+        self.delete(pb::DeleteUserRequest {
+            user_id,
+            etag: etag.into(),
+        })
+        .await
+    }
+
+    async fn delete(&self, request: pb::DeleteUserRequest) -> Result<(), Error> {
+        self.admin.clone().delete_user(request).await?;
         Ok(())
     }
 

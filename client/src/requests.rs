@@ -79,6 +79,7 @@ pub struct UserChanges {
     display_name: Option<String>,
     permissions: Option<Vec<String>>,
     disabled: Option<bool>,
+    etag: Option<String>,
 }
 
 impl UserChanges {
@@ -116,9 +117,26 @@ impl UserChanges {
         self
     }
 
+    /// Applies the changes only if the user is still as it was when its
+    /// `etag` was read; otherwise the call fails with ABORTED
+    /// ([`Error::is_aborted`](crate::Error::is_aborted)) and nothing changes.
+    /// Use it whenever the changes were computed from what you read, such as
+    /// a permission list with one entry added.
+    pub fn if_etag(mut self, etag: impl Into<String>) -> Self {
+        self.etag = Some(etag.into());
+        self
+    }
+
     /// Whether nothing would change.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        let Self {
+            email,
+            display_name,
+            permissions,
+            disabled,
+            etag: _,
+        } = self;
+        email.is_none() && display_name.is_none() && permissions.is_none() && disabled.is_none()
     }
 
     pub(crate) fn into_request(self, user_id: i64) -> pb::UpdateUserRequest {
@@ -127,10 +145,12 @@ impl UserChanges {
             display_name,
             permissions,
             disabled,
+            etag,
         } = self;
         let mut paths = Vec::new();
         let mut user = pb::User {
             id: user_id,
+            etag: etag.unwrap_or_default(),
             ..pb::User::default()
         };
         if let Some(email) = email {
@@ -262,7 +282,17 @@ mod tests {
         let user = request.user.expect("user");
         assert_eq!(user.id, 7);
         assert_eq!(user.permissions, ["a"]);
+        assert!(user.etag.is_empty(), "no precondition unless asked");
         assert!(UserChanges::new().is_empty());
+    }
+
+    #[test]
+    fn an_etag_is_a_precondition_not_a_change() {
+        let changes = UserChanges::new().if_etag("3.7");
+        assert!(changes.is_empty());
+        let request = changes.disabled(true).into_request(3);
+        assert_eq!(request.user.expect("user").etag, "3.7");
+        assert_eq!(request.update_mask.expect("mask").paths, ["disabled"]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn decode(kind: u8, bytes: &[u8]) -> Option<(AnyRequest, &'static [&'static str]
             &["page_size", "page_token", "username_prefix"],
         ),
         3 => (
-            AnyRequest::UpdateUser(pb::UpdateUserRequest::decode(bytes).ok()?),
+            AnyRequest::UpdateUser(Box::new(pb::UpdateUserRequest::decode(bytes).ok()?)),
             &[
                 "user",
                 "update_mask",
@@ -46,7 +46,7 @@ fn decode(kind: u8, bytes: &[u8]) -> Option<(AnyRequest, &'static [&'static str]
         ),
         4 => (
             AnyRequest::DeleteUser(pb::DeleteUserRequest::decode(bytes).ok()?),
-            &["user_id"],
+            &["user_id", "etag"],
         ),
         5 => (
             AnyRequest::GenerateAccessKey(pb::GenerateAccessKeyRequest::decode(bytes).ok()?),

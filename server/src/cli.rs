@@ -41,6 +41,10 @@ enum Command {
         /// Replace the key of an existing user instead (for a lost admin key).
         #[arg(long)]
         reissue: bool,
+        /// With --reissue: also re-enable the user and give it every service
+        /// permission (when no administrator is left to do it).
+        #[arg(long, requires = "reissue")]
+        restore_admin: bool,
     },
 }
 
@@ -97,7 +101,8 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             username,
             key_file,
             reissue,
-        } => bootstrap(&config, &username, key_file, reissue)
+            restore_admin,
+        } => bootstrap(&config, &username, key_file, reissue, restore_admin)
             .await
             .map_err(|e| e.to_string()),
     }
@@ -108,6 +113,7 @@ async fn bootstrap(
     username: &str,
     key_file: Option<PathBuf>,
     reissue: bool,
+    restore_admin: bool,
 ) -> Result<(), ServerError> {
     let username = Username::parse("--username", username)
         .map_err(|invalid| ServerError::Config(invalid.to_string()))?;
@@ -120,7 +126,9 @@ async fn bootstrap(
     };
     let (store, directory) = crate::open(config).await?;
     let key = if reissue {
-        directory.reissue_bootstrap_key(&username).await?
+        directory
+            .reissue_bootstrap_key(&username, restore_admin)
+            .await?
     } else {
         directory.bootstrap(username.clone()).await?
     };

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod authority;
 mod bad_input;
 mod cache;
 mod caller_auth;

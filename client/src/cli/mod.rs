@@ -221,6 +221,10 @@ impl Failure {
             Some(Code::InvalidArgument) => (1, "fix the value named above".to_owned()),
             Some(Code::AlreadyExists) => (1, "pick another name, or update the existing user".to_owned()),
             Some(Code::FailedPrecondition) => (1, "the request conflicts with the user's state".to_owned()),
+            Some(Code::Aborted) => (
+                1,
+                "the user kept changing while this command edited it; run it again".to_owned(),
+            ),
             _ => (1, "see the server log for details".to_owned()),
         };
         let what = match error {
@@ -351,22 +355,41 @@ async fn user_command(
             if let Some(name) = display_name {
                 changes = changes.display_name(name);
             }
-            if set_permissions.is_some() || !add.is_empty() || !remove.is_empty() {
-                let mut permissions = set_permissions
-                    .map(|set| set.into_iter().filter(|p| !p.is_empty()).collect())
-                    .unwrap_or_else(|| current.permissions.clone());
-                permissions.extend(add);
-                permissions.retain(|p| !remove.contains(p));
-                changes = changes.permissions(permissions);
-            }
             if disable || enable {
                 changes = changes.disabled(disable);
             }
-            if changes.is_empty() {
-                printer.user(&current);
-                eprintln!("accesskey: nothing to change (see `accesskey user update --help`)");
-            } else {
-                printer.user(&client.update_user(current.id, changes).await?);
+            let updated = match set_permissions {
+                Some(set) => {
+                    let mut permissions: Vec<String> =
+                        set.into_iter().filter(|p| !p.is_empty()).collect();
+                    permissions.extend(add);
+                    permissions.retain(|p| !remove.contains(p));
+                    Some(changes.permissions(permissions))
+                }
+                // Computed from what was read: applied only to the user as
+                // read, and recomputed from a fresh read when another change
+                // landed first, so no concurrent edit is lost.
+                None if !add.is_empty() || !remove.is_empty() => {
+                    let edited = client
+                        .modify_user(current.id, |user| {
+                            let mut permissions = user.permissions.clone();
+                            permissions.extend(add.iter().cloned());
+                            permissions.retain(|p| !remove.contains(p));
+                            changes.clone().permissions(permissions)
+                        })
+                        .await?;
+                    printer.user(&edited);
+                    None
+                }
+                None => Some(changes),
+            };
+            match updated {
+                Some(changes) if changes.is_empty() => {
+                    printer.user(&current);
+                    eprintln!("accesskey: nothing to change (see `accesskey user update --help`)");
+                }
+                Some(changes) => printer.user(&client.update_user(current.id, changes).await?),
+                None => {}
             }
         }
         UserCommand::Delete(user) => {

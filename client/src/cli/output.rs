@@ -22,6 +22,8 @@ struct UserJson<'a> {
     access_key: Option<KeyJson<'a>>,
     create_time: Option<String>,
     update_time: Option<String>,
+    /// Changes with every change to the user (see the README's `etag`).
+    etag: &'a str,
 }
 
 #[derive(Serialize)]
@@ -54,6 +56,7 @@ impl<'a> From<&'a pb::User> for UserJson<'a> {
             access_key: user.access_key.as_ref().map(KeyJson::from),
             create_time: user.create_time.map(rfc3339),
             update_time: user.update_time.map(rfc3339),
+            etag: &user.etag,
         }
     }
 }

@@ -5,10 +5,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tracing::{info, warn};
 
 use super::{
-    AuthFailure, DomainError,
+    AuthFailure, DomainError, authority,
     key_format::{AccessKey, KeyId, MalformedKey},
     model::{
-        Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
+        Credential, Etag, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
         Principal, ServicePermission, Timestamp, User, UserPatch, UserRef, Username,
         UsernamePrefix,
     },
@@ -398,7 +398,7 @@ impl Directory {
 
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
-        ensure_may_grant(caller, new.permissions.iter())?;
+        authority::ensure_may_grant(caller, new.permissions.iter())?;
         let store = self.store.clone();
         let user = self
             .to_completion(async move { store.insert_user(&new, Timestamp::now()).await })
@@ -408,6 +408,7 @@ impl Directory {
             caller = %caller.username.as_str(),
             user_id = user.id,
             username = %user.username.as_str(),
+            administrator = user.is_administrator(),
             "user created"
         );
         Ok(user)
@@ -457,69 +458,73 @@ impl Directory {
         })
     }
 
+    /// Applies `patch` to the user if the authority rules allow it, checked
+    /// against the user's row inside the transaction that changes it.
     pub async fn update_user(
         &self,
         caller: &Principal,
         user_id: i64,
         patch: UserPatch,
+        expected: Option<Etag>,
     ) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
-        let current = self.existing_user(&UserRef::Id(user_id)).await?;
-        if let Some(permissions) = &patch.permissions {
-            ensure_may_grant(caller, permissions.missing_from(&current.permissions))?;
-            if caller.user_id == user_id {
-                let dropped: Vec<&str> = current
-                    .permissions
-                    .missing_from(permissions)
-                    .filter(|p| p.is_service_permission())
-                    .map(Permission::as_str)
-                    .collect();
-                if !dropped.is_empty() {
-                    return Err(DomainError::FailedPrecondition(format!(
-                        "permissions: a caller cannot remove service permissions from itself ({}); \
-                         ask another admin",
-                        dropped.join(", ")
-                    )));
-                }
-            }
-        }
-        if patch.disabled == Some(true) && caller.user_id == user_id {
-            return Err(DomainError::FailedPrecondition(
-                "disabled: a caller cannot disable its own user".to_owned(),
-            ));
-        }
+        let now = Timestamp::now();
+        let checker = caller.clone();
+        let change = patch.clone();
         let updated = self
-            .write({
-                let patch = patch.clone();
-                move |store| async move { store.update_user(user_id, &patch, Timestamp::now()).await }
+            .write(move |store| async move {
+                let outcome = store
+                    .update_user_checked(user_id, now, move |target| {
+                        authority::check_update(&checker, target, &change, expected.as_ref(), now)
+                            .map(|()| change)
+                    })
+                    .await;
+                match outcome {
+                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(
+                        "user.id: no such user".to_owned(),
+                    ))),
+                    other => other,
+                }
             })
-            .await?
-            .ok_or_else(|| DomainError::NotFound("user.id: no such user".to_owned()))?;
+            .await??;
         info!(
             event = "user_updated",
             caller = %caller.username.as_str(),
             user_id,
             permissions_changed = patch.permissions.is_some(),
             disabled = ?patch.disabled,
+            administrator = updated.is_administrator(),
             "user updated"
         );
-        Ok(updated)
+        Ok(self.with_recent_use(updated))
     }
 
-    pub async fn delete_user(&self, caller: &Principal, user_id: i64) -> Result<(), DomainError> {
+    /// Deletes the user (and its key) if the authority rules allow it,
+    /// checked against its row inside the transaction that deletes it.
+    pub async fn delete_user(
+        &self,
+        caller: &Principal,
+        user_id: i64,
+        expected: Option<Etag>,
+    ) -> Result<(), DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
-        if caller.user_id == user_id {
-            return Err(DomainError::FailedPrecondition(
-                "user_id: a caller cannot delete its own user".to_owned(),
-            ));
-        }
-        if !self
-            .write(move |store| async move { store.delete_user(user_id).await })
-            .await?
-        {
-            return Err(DomainError::NotFound("user_id: no such user".to_owned()));
-        }
-        info!(event = "user_deleted", caller = %caller.username.as_str(), user_id, "user deleted");
+        let checker = caller.clone();
+        let deleted = self
+            .write(move |store| async move {
+                store
+                    .delete_user_checked(user_id, move |target| {
+                        authority::check_delete(&checker, target, expected.as_ref())
+                    })
+                    .await
+            })
+            .await??;
+        info!(
+            event = "user_deleted",
+            caller = %caller.username.as_str(),
+            user_id,
+            username = %deleted.username.as_str(),
+            "user deleted"
+        );
         Ok(())
     }
 
@@ -536,35 +541,36 @@ impl Directory {
         if expire_time.is_some_and(|expiry| expiry <= now) {
             return Err(super::InvalidField::new("expire_time", "must be in the future").into());
         }
+        authority::check_own_key_lifetime(caller, user_id, expire_time, now)?;
+        // Refused calls are refused here, before they cost an argon2 run;
+        // the check that counts runs again inside the write.
         let user = self.existing_user(&UserRef::Id(user_id)).await?;
-        if let IdentityProvider::External(provider) = &user.identity_provider {
-            return Err(DomainError::FailedPrecondition(format!(
-                "user_id: users from an external identity provider ({provider}) cannot have an access key"
-            )));
-        }
-        if user.disabled {
-            return Err(DomainError::FailedPrecondition(
-                "user_id: the user is disabled; enable it before issuing a key".to_owned(),
-            ));
-        }
-        let (key, info) = self.issue_key(user.id, now, expire_time).await?;
+        authority::check_key_issue(caller, &user)?;
+        let (key, new_key) = self.new_key(now, expire_time).await?;
+        let checker = caller.clone();
+        let (info, replaced) = self
+            .store_key(user_id, new_key, move |user| {
+                authority::check_key_issue(&checker, user)
+            })
+            .await?;
         info!(
             event = "key_issued",
             caller = %caller.username.as_str(),
             user_id,
             key_id = %info.key_id,
-            replaced = user.access_key.is_some(),
+            replaced = replaced.is_some(),
+            replaced_key_id = replaced.as_ref().map(|old| old.key_id.as_str()),
             "access key issued"
         );
         Ok((key, info))
     }
 
-    async fn issue_key(
+    /// A fresh key and what to store of it.
+    async fn new_key(
         &self,
-        user_id: i64,
         now: Timestamp,
         expire_time: Option<Timestamp>,
-    ) -> Result<(AccessKey, KeyInfo), DomainError> {
+    ) -> Result<(AccessKey, NewKey), DomainError> {
         let key = AccessKey::generate()?;
         let secret_hash = self.hasher.hash(key.secret()).await?;
         let new_key = NewKey {
@@ -573,36 +579,57 @@ impl Directory {
             create_time: now,
             expire_time,
         };
+        Ok((key, new_key))
+    }
+
+    /// Stores `new_key` as the user's only key if `check` approves of the
+    /// user as it is inside the write. Returns what may be known of the new
+    /// key, and the key it replaced.
+    async fn store_key(
+        &self,
+        user_id: i64,
+        new_key: NewKey,
+        check: impl FnOnce(&User) -> Result<(), DomainError> + Send + 'static,
+    ) -> Result<(KeyInfo, Option<KeyInfo>), DomainError> {
         let stored = new_key.clone();
-        self.write(move |store| async move { store.replace_key(user_id, &stored).await })
-            .await?;
+        let replaced =
+            self.write(move |store| async move {
+                store.replace_key_checked(user_id, &stored, check).await
+            })
+            .await??;
         let info = KeyInfo {
             key_id: new_key.key_id,
-            create_time: now,
-            expire_time,
+            create_time: new_key.create_time,
+            expire_time: new_key.expire_time,
             last_used_time: None,
         };
-        Ok((key, info))
+        Ok((info, replaced))
     }
 
     pub async fn revoke_key(&self, caller: &Principal, user_id: i64) -> Result<(), DomainError> {
         caller.require(ServicePermission::KeysIssue)?;
-        if caller.user_id == user_id {
-            return Err(DomainError::FailedPrecondition(
-                "user_id: a caller cannot revoke its own key (generate a new one to rotate it)"
-                    .to_owned(),
-            ));
-        }
-        self.existing_user(&UserRef::Id(user_id)).await?;
-        if !self
-            .write(move |store| async move { store.delete_key(user_id).await })
-            .await?
-        {
+        let checker = caller.clone();
+        let revoked = self
+            .write(move |store| async move {
+                store
+                    .delete_key_checked(user_id, move |user| {
+                        authority::check_key_revocation(&checker, user)
+                    })
+                    .await
+            })
+            .await??;
+        let Some(revoked) = revoked else {
             return Err(DomainError::NotFound(
                 "user_id: the user has no access key".to_owned(),
             ));
-        }
-        info!(event = "key_revoked", caller = %caller.username.as_str(), user_id, "access key revoked");
+        };
+        info!(
+            event = "key_revoked",
+            caller = %caller.username.as_str(),
+            user_id,
+            key_id = %revoked.key_id,
+            "access key revoked"
+        );
         Ok(())
     }
 
@@ -621,35 +648,76 @@ impl Directory {
             email: String::new(),
             display_name: "Bootstrap administrator".to_owned(),
             identity_provider: IdentityProvider::Local,
-            permissions: PermissionSet::from_permissions(
-                ServicePermission::ALL
-                    .into_iter()
-                    .map(ServicePermission::permission),
-            ),
+            permissions: PermissionSet::default().with_every_service_permission(),
         };
         let now = Timestamp::now();
         let user = self.store.insert_user(&admin, now).await?;
-        let (key, info) = self.issue_key(user.id, now, None).await?;
+        let (key, new_key) = self.new_key(now, None).await?;
+        let (info, _) = self.store_key(user.id, new_key, |_| Ok(())).await?;
         warn!(event = "bootstrap", user_id = user.id, key_id = %info.key_id, "bootstrap admin created");
         Ok(key)
     }
 
-    /// Replaces the key of an existing local user from the server host, for an
-    /// admin who lost the only admin key. Loud on purpose.
+    /// Replaces the key of an existing local user from the server host, for
+    /// an admin who lost the only admin key. With `restore_admin`, first
+    /// re-enables the user and gives it every service permission: the way
+    /// back when no administrator can act any more. Loud on purpose.
     pub async fn reissue_bootstrap_key(
         &self,
         username: &Username,
+        restore_admin: bool,
     ) -> Result<AccessKey, DomainError> {
         let user = self
             .existing_user(&UserRef::Username(username.clone()))
             .await?;
-        if user.identity_provider != IdentityProvider::Local || user.disabled {
-            return Err(DomainError::FailedPrecondition(
-                "the user must be a local, enabled user".to_owned(),
-            ));
+        let must_be_local = |user: &User| match &user.identity_provider {
+            IdentityProvider::Local => Ok(()),
+            IdentityProvider::External(provider) => Err(DomainError::FailedPrecondition(format!(
+                "the user comes from an external identity provider ({provider}) and cannot have a key"
+            ))),
+        };
+        must_be_local(&user)?;
+        let user_id = user.id;
+        if restore_admin {
+            let now = Timestamp::now();
+            let restored = self
+                .write(move |store| async move {
+                    store
+                        .update_user_checked(user_id, now, move |target| {
+                            must_be_local(&target.user)?;
+                            Ok::<_, DomainError>(UserPatch {
+                                disabled: Some(false),
+                                permissions: Some(
+                                    target.user.permissions.with_every_service_permission(),
+                                ),
+                                ..UserPatch::default()
+                            })
+                        })
+                        .await
+                })
+                .await??;
+            warn!(
+                event = "bootstrap_restore_admin",
+                user_id,
+                username = %restored.username.as_str(),
+                "user re-enabled and given every service permission from the server host"
+            );
         }
-        let (key, info) = self.issue_key(user.id, Timestamp::now(), None).await?;
-        warn!(event = "bootstrap_reissue", user_id = user.id, key_id = %info.key_id, "key reissued from the server host");
+        let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
+        let (info, _) = self
+            .store_key(user_id, new_key, move |user| {
+                must_be_local(user)?;
+                if user.disabled {
+                    return Err(DomainError::FailedPrecondition(
+                        "the user is disabled; add --restore-admin to re-enable it (and give it \
+                         every service permission)"
+                            .to_owned(),
+                    ));
+                }
+                Ok(())
+            })
+            .await?;
+        warn!(event = "bootstrap_reissue", user_id, key_id = %info.key_id, "key reissued from the server host");
         Ok(key)
     }
 
@@ -660,24 +728,5 @@ impl Directory {
                 UserRef::Username(_) => "username: no such user".to_owned(),
             })
         })
-    }
-}
-
-/// Service permissions may only be granted by a caller who holds them.
-fn ensure_may_grant<'a>(
-    caller: &Principal,
-    granted: impl Iterator<Item = &'a Permission>,
-) -> Result<(), DomainError> {
-    let forbidden: Vec<&str> = granted
-        .filter(|p| p.is_service_permission() && !caller.permissions.contains(p))
-        .map(Permission::as_str)
-        .collect();
-    if forbidden.is_empty() {
-        Ok(())
-    } else {
-        Err(DomainError::PermissionDenied(format!(
-            "permissions: the caller cannot grant service permissions it does not hold itself ({})",
-            forbidden.join(", ")
-        )))
     }
 }

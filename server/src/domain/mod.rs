@@ -2,6 +2,7 @@
 //! presented key is worth. Knows nothing of gRPC; reaches storage only
 //! through [`crate::store::Store`]'s domain-level methods.
 
+pub mod authority;
 pub mod directory;
 pub mod key_format;
 pub mod model;
@@ -72,6 +73,10 @@ pub enum DomainError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A precondition the caller set (an etag) no longer holds: read again
+    /// and retry.
+    #[error("{0}")]
+    Aborted(String),
     /// Too much work asked of a bounded resource; retry after the delay.
     #[error("{message}")]
     ResourceExhausted {

@@ -31,7 +31,7 @@ impl Timestamp {
         Self(micros)
     }
 
-    pub fn from_micros(micros: i64) -> Self {
+    pub const fn from_micros(micros: i64) -> Self {
         Self(micros)
     }
 
@@ -163,6 +163,25 @@ impl PermissionSet {
         self.0
             .iter()
             .any(|held| held.as_str() == permission.as_str())
+    }
+
+    /// Whether every service permission is in the set.
+    pub fn holds_every_service_permission(&self) -> bool {
+        ServicePermission::ALL
+            .into_iter()
+            .all(|permission| self.holds(permission))
+    }
+
+    /// The service permissions in the set, in order.
+    pub fn service_permissions(&self) -> impl Iterator<Item = &Permission> {
+        self.0.iter().filter(|p| p.is_service_permission())
+    }
+
+    /// This set with every service permission added.
+    pub fn with_every_service_permission(&self) -> Self {
+        let mut all = self.0.clone();
+        all.extend(ServicePermission::ALL.map(ServicePermission::permission));
+        Self(all)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Permission> {
@@ -311,6 +330,18 @@ impl IdentityProvider {
     }
 }
 
+/// Whether a user with these facts is an *administrator*: an enabled, local
+/// user holding every service permission. At least one always remains.
+pub fn is_administrator(
+    disabled: bool,
+    identity_provider: &IdentityProvider,
+    permissions: &PermissionSet,
+) -> bool {
+    !disabled
+        && *identity_provider == IdentityProvider::Local
+        && permissions.holds_every_service_permission()
+}
+
 /// A user as stored, with the public facts about its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -324,6 +355,57 @@ pub struct User {
     pub access_key: Option<KeyInfo>,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+    /// Counts the changes made to the user (not its key's uses): the
+    /// version its [`Etag`] names.
+    pub revision: i64,
+}
+
+impl User {
+    pub fn is_administrator(&self) -> bool {
+        is_administrator(self.disabled, &self.identity_provider, &self.permissions)
+    }
+
+    /// The user as it is now, for preconditions on later changes.
+    pub fn etag(&self) -> Etag {
+        Etag(format!("{}.{}", self.id, self.revision))
+    }
+}
+
+/// An opaque version of a user (AIP-154): it changes on every change made
+/// to the user, so a change made with a stale one can be refused. It names
+/// the user too, so another user's etag never matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Etag(String);
+
+impl Etag {
+    const MAX_LEN: usize = 64;
+
+    /// An etag from a request: `None` when empty (no precondition).
+    pub fn parse(field: &str, value: &str) -> Result<Option<Self>, InvalidField> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.len() > Self::MAX_LEN || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidField::new(
+                field,
+                "is not an etag this server issued; send back the `etag` of a user you read, or none",
+            ));
+        }
+        Ok(Some(Self(value.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user about to be changed, as read inside the transaction that
+/// changes it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub user: User,
+    /// Whether it is the only administrator there is.
+    pub sole_administrator: bool,
 }
 
 /// What may be known about a key: never its secret or hash.
@@ -345,6 +427,12 @@ pub struct NewUser {
     pub permissions: PermissionSet,
 }
 
+impl NewUser {
+    pub fn is_administrator(&self) -> bool {
+        is_administrator(false, &self.identity_provider, &self.permissions)
+    }
+}
+
 /// A validated partial update; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
@@ -352,6 +440,31 @@ pub struct UserPatch {
     pub display_name: Option<String>,
     pub permissions: Option<PermissionSet>,
     pub disabled: Option<bool>,
+}
+
+impl UserPatch {
+    /// `user` with this patch applied, at `now`, as its next revision.
+    pub fn applied_to(&self, user: &User, now: Timestamp) -> User {
+        let Self {
+            email,
+            display_name,
+            permissions,
+            disabled,
+        } = self;
+        User {
+            email: email.clone().unwrap_or_else(|| user.email.clone()),
+            display_name: display_name
+                .clone()
+                .unwrap_or_else(|| user.display_name.clone()),
+            permissions: permissions
+                .clone()
+                .unwrap_or_else(|| user.permissions.clone()),
+            disabled: disabled.unwrap_or(user.disabled),
+            update_time: now,
+            revision: user.revision + 1,
+            ..user.clone()
+        }
+    }
 }
 
 /// How a caller names a user.

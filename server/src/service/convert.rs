@@ -8,8 +8,8 @@ use crate::domain::{
     DomainError, InvalidField, Verdict,
     key_format::AccessKey,
     model::{
-        IdentityProvider, KeyInfo, NewUser, PermissionSet, Principal, Timestamp, User, UserPatch,
-        UserRef, Username, UsernamePrefix, parse_display_name, parse_email,
+        Etag, IdentityProvider, KeyInfo, NewUser, PermissionSet, Principal, Timestamp, User,
+        UserPatch, UserRef, Username, UsernamePrefix, parse_display_name, parse_email,
     },
 };
 
@@ -84,6 +84,8 @@ const UPDATABLE_PATHS: &str = "email, display_name, permissions, disabled";
 pub(super) struct UserUpdate {
     pub(super) user_id: i64,
     pub(super) patch: UserPatch,
+    /// `user.etag`: apply only to the user as the caller read it.
+    pub(super) expected: Option<Etag>,
 }
 
 impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
@@ -97,13 +99,15 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
             );
         };
         // Server-owned and immutable fields (username, identity_provider,
-        // times, access_key) are ignored: only masked fields are read.
+        // times, access_key) are ignored: only masked fields are read, and
+        // the etag, which is a precondition whatever the mask names.
         let pb::User {
             id,
             email,
             display_name,
             permissions,
             disabled,
+            etag,
             username: _,
             identity_provider: _,
             access_key: _,
@@ -111,6 +115,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
             update_time: _,
         } = user;
         let id = user_id("user.id", id)?;
+        let expected = Etag::parse("user.etag", &etag)?;
         let paths = update_mask.map(|mask| mask.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(InvalidField::new(
@@ -141,7 +146,11 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
                 }
             }
         }
-        Ok(Self { user_id: id, patch })
+        Ok(Self {
+            user_id: id,
+            patch,
+            expected,
+        })
     }
 }
 
@@ -191,6 +200,7 @@ impl From<KeyInfo> for pb::AccessKeyInfo {
 
 impl From<User> for pb::User {
     fn from(user: User) -> Self {
+        let user_etag = user.etag();
         let User {
             id,
             username,
@@ -202,7 +212,9 @@ impl From<User> for pb::User {
             access_key,
             create_time,
             update_time,
+            revision: _,
         } = user;
+        let etag = user_etag.as_str().to_owned();
         Self {
             id,
             username: username.as_str().to_owned(),
@@ -214,7 +226,27 @@ impl From<User> for pb::User {
             access_key: access_key.map(Into::into),
             create_time: Some(to_proto_time(create_time)),
             update_time: Some(to_proto_time(update_time)),
+            etag,
         }
+    }
+}
+
+/// A validated DeleteUser request.
+#[derive(Debug)]
+pub(super) struct UserDeletion {
+    pub(super) user_id: i64,
+    pub(super) expected: Option<Etag>,
+}
+
+impl TryFrom<pb::DeleteUserRequest> for UserDeletion {
+    type Error = DomainError;
+
+    fn try_from(request: pb::DeleteUserRequest) -> Result<Self, Self::Error> {
+        let pb::DeleteUserRequest { user_id: id, etag } = request;
+        Ok(Self {
+            user_id: user_id("user_id", id)?,
+            expected: Etag::parse("etag", &etag)?,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ impl From<DomainError> for Status {
             DomainError::NotFound(message) => Status::not_found(message),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+            DomainError::Aborted(message) => Status::aborted(message),
             DomainError::ResourceExhausted {
                 message,
                 retry_after,

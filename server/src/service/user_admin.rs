@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 use super::{
     caller::authenticate,
     conclude,
-    convert::{self, ListQuery, UserUpdate},
+    convert::{self, ListQuery, UserDeletion, UserUpdate},
 };
 use crate::domain::{
     Directory, DomainError,
@@ -88,8 +88,14 @@ impl UserAdmin for UserAdminService {
         const RPC: &str = "UpdateUser";
         let caller = authenticate(&self.directory, &request, RPC).await?;
         let result = async {
-            let UserUpdate { user_id, patch } = UserUpdate::try_from(request.into_inner())?;
-            self.directory.update_user(&caller, user_id, patch).await
+            let UserUpdate {
+                user_id,
+                patch,
+                expected,
+            } = UserUpdate::try_from(request.into_inner())?;
+            self.directory
+                .update_user(&caller, user_id, patch, expected)
+                .await
         }
         .await;
         let user = conclude(RPC, &caller, result)?;
@@ -105,9 +111,8 @@ impl UserAdmin for UserAdminService {
         const RPC: &str = "DeleteUser";
         let caller = authenticate(&self.directory, &request, RPC).await?;
         let result = async {
-            let pb::DeleteUserRequest { user_id } = request.into_inner();
-            let user_id = convert::user_id("user_id", user_id)?;
-            self.directory.delete_user(&caller, user_id).await
+            let UserDeletion { user_id, expected } = UserDeletion::try_from(request.into_inner())?;
+            self.directory.delete_user(&caller, user_id, expected).await
         }
         .await;
         conclude(RPC, &caller, result)?;

@@ -4,7 +4,7 @@
 
 use accesskey_proto::pb;
 
-use super::convert::{self, ListQuery, UserUpdate};
+use super::convert::{self, ListQuery, UserDeletion, UserUpdate};
 use crate::domain::{
     DomainError,
     model::{NewUser, PermissionSet, UserRef},
@@ -16,7 +16,8 @@ pub enum AnyRequest {
     CreateUser(pb::CreateUserRequest),
     GetUser(pb::GetUserRequest),
     ListUsers(pb::ListUsersRequest),
-    UpdateUser(pb::UpdateUserRequest),
+    /// Boxed: a whole `User` makes it far larger than the others.
+    UpdateUser(Box<pb::UpdateUserRequest>),
     DeleteUser(pb::DeleteUserRequest),
     GenerateAccessKey(pb::GenerateAccessKeyRequest),
     RevokeAccessKey(pb::RevokeAccessKeyRequest),
@@ -30,9 +31,9 @@ pub fn validate_request(request: AnyRequest) -> Result<(), DomainError> {
         AnyRequest::CreateUser(request) => NewUser::try_from(request).map(drop),
         AnyRequest::GetUser(request) => UserRef::try_from(request).map(drop),
         AnyRequest::ListUsers(request) => ListQuery::try_from(request).map(drop),
-        AnyRequest::UpdateUser(request) => UserUpdate::try_from(request).map(drop),
-        AnyRequest::DeleteUser(pb::DeleteUserRequest { user_id })
-        | AnyRequest::RevokeAccessKey(pb::RevokeAccessKeyRequest { user_id }) => {
+        AnyRequest::UpdateUser(request) => UserUpdate::try_from(*request).map(drop),
+        AnyRequest::DeleteUser(request) => UserDeletion::try_from(request).map(drop),
+        AnyRequest::RevokeAccessKey(pb::RevokeAccessKeyRequest { user_id }) => {
             convert::user_id("user_id", user_id)
                 .map(drop)
                 .map_err(Into::into)

@@ -1,11 +1,14 @@
 //! Storage: sea-orm entities, migrations, and the domain-level queries the
 //! [`crate::domain::Directory`] runs. Nothing above this module sees sea-orm.
 //!
-//! One code path serves SQLite, PostgreSQL and MySQL/MariaDB. Writes are
-//! single statements wherever the rules allow, so they are atomic without
-//! explicit transactions, and the schema's unique and foreign keys (not a
+//! One code path serves SQLite, PostgreSQL and MySQL/MariaDB. Creating a
+//! user and recording key uses are single statements, atomic without
+//! explicit transactions; the schema's unique and foreign keys (not a
 //! read-then-write) enforce one key per user and case-insensitive usernames.
+//! Changes the authority rules must approve run in one short transaction
+//! that locks the row they change ([`changes`]).
 
+mod changes;
 pub mod entity;
 mod exclusive;
 mod key_reads;
@@ -25,7 +28,7 @@ use sea_orm::{
     ColumnTrait as _, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection,
     DbBackend, DbErr, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
     QuerySelect as _, QueryTrait as _, RuntimeErr, SqlErr, Statement, Value,
-    sea_query::{Expr, LikeExpr, OnConflict},
+    sea_query::{Expr, LikeExpr},
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -36,8 +39,8 @@ use sea_orm_migration::MigratorTrait as _;
 use crate::domain::{
     key_format::KeyId,
     model::{
-        Credential, IdentityProvider, KeyInfo, NewKey, NewUser, Permission, PermissionSet,
-        Timestamp, User, UserPatch, UserRef, Username,
+        Credential, IdentityProvider, KeyInfo, NewUser, Permission, PermissionSet, Timestamp, User,
+        UserRef, Username,
     },
 };
 use entity::{access_key, setting, user};
@@ -323,6 +326,8 @@ impl Store {
             disabled: Set(false),
             create_time: Set(now.as_micros()),
             update_time: Set(now.as_micros()),
+            revision: Set(1),
+            administrator: Set(new.is_administrator()),
         };
         let backend = self.db.get_database_backend();
         if backend == DbBackend::Postgres {
@@ -390,100 +395,6 @@ impl Store {
             .into_iter()
             .map(|(user, key)| to_user(user, key))
             .collect())
-    }
-
-    /// Applies `patch` in one UPDATE; `None` when the user does not exist.
-    pub async fn update_user(
-        &self,
-        id: i64,
-        patch: &UserPatch,
-        now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
-        let UserPatch {
-            email,
-            display_name,
-            permissions,
-            disabled,
-        } = patch;
-        let changes = user::ActiveModel {
-            id: NotSet,
-            username: NotSet,
-            username_folded: NotSet,
-            email: email.clone().map_or(NotSet, Set),
-            display_name: display_name.clone().map_or(NotSet, Set),
-            identity_provider: NotSet,
-            permissions: permissions
-                .as_ref()
-                .map(join_permissions)
-                .map_or(NotSet, Set),
-            disabled: disabled.map_or(NotSet, Set),
-            update_time: Set(now.as_micros()),
-            create_time: NotSet,
-        };
-        let result = self.written(
-            user::Entity::update_many()
-                .set(changes)
-                .filter(user::Column::Id.eq(id))
-                .exec(&self.db)
-                .await,
-        )?;
-        if result.rows_affected == 0 {
-            return Ok(None);
-        }
-        self.user(&UserRef::Id(id)).await
-    }
-
-    /// Deletes the user and (by cascade) its key. `false` if there was none.
-    pub async fn delete_user(&self, id: i64) -> Result<bool, StoreError> {
-        let result = self.written(user::Entity::delete_by_id(id).exec(&self.db).await)?;
-        Ok(result.rows_affected > 0)
-    }
-
-    /// Makes `key` the user's only key in one statement (an upsert on the
-    /// unique `user_id`), so the previous key dies in the same instant and
-    /// racing calls leave exactly one key.
-    pub async fn replace_key(&self, user_id: i64, key: &NewKey) -> Result<(), StoreError> {
-        let row = access_key::ActiveModel {
-            id: NotSet,
-            user_id: Set(user_id),
-            key_id: Set(key.key_id.as_str().to_owned()),
-            secret_hash: Set(key.secret_hash.clone()),
-            create_time: Set(key.create_time.as_micros()),
-            expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
-            last_used_time: Set(None),
-        };
-        let upserted = access_key::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(access_key::Column::UserId)
-                    .update_columns([
-                        access_key::Column::KeyId,
-                        access_key::Column::SecretHash,
-                        access_key::Column::CreateTime,
-                        access_key::Column::ExpireTime,
-                        access_key::Column::LastUsedTime,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await;
-        self.written(upserted).map_err(|error| match error {
-            // The only unique key an upsert on user_id can still hit is
-            // key_id: a 95-bit collision, not a duplicate username.
-            StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
-            other => other,
-        })?;
-        Ok(())
-    }
-
-    /// Deletes the user's key. `false` if it had none.
-    pub async fn delete_key(&self, user_id: i64) -> Result<bool, StoreError> {
-        let result = self.written(
-            access_key::Entity::delete_many()
-                .filter(access_key::Column::UserId.eq(user_id))
-                .exec(&self.db)
-                .await,
-        )?;
-        Ok(result.rows_affected > 0)
     }
 
     /// The keys with `key_ids` (at most 128), each with its user; keys that
@@ -593,6 +504,7 @@ fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {
         }),
         create_time: Timestamp::from_micros(row.create_time),
         update_time: Timestamp::from_micros(row.update_time),
+        revision: row.revision,
     }
 }
 

@@ -23,6 +23,12 @@ pub struct Model {
     /// Microseconds since the Unix epoch, UTC.
     pub create_time: i64,
     pub update_time: i64,
+    /// Incremented by every change made to the user: what its etag names.
+    pub revision: i64,
+    /// Whether the user is an administrator (enabled, local, holding every
+    /// service permission); kept by every write, so that "is another
+    /// administrator left?" is one indexed query.
+    pub administrator: bool,
     #[sea_orm(has_one)]
     pub access_key: HasOne<super::access_key::Entity>,
 }

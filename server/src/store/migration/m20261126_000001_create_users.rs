@@ -51,4 +51,7 @@ pub(super) enum Users {
     Disabled,
     CreateTime,
     UpdateTime,
+    // Added by m20261201_000004.
+    Revision,
+    Administrator,
 }

@@ -1,0 +1,334 @@
+//! Changes to a user or its key that the authority rules must approve.
+//!
+//! Each runs in one short transaction that locks the user's row, reads it,
+//! hands it to the domain's check, and writes only if the check approves, so
+//! no concurrent call (on this replica or another) can change the row
+//! between the check and the write:
+//!
+//! - **PostgreSQL / MySQL**: `SELECT … FOR UPDATE` on the user's row. A
+//!   change that can remove an administrator first locks one guard row in
+//!   `settings`, so such changes run one at a time and the "is another
+//!   administrator left?" read sees every earlier one committed. (Without
+//!   it, two admins disabling each other would each see the other still
+//!   there.) The guard is always taken before any user row, so these locks
+//!   cannot deadlock. Reads after the locks see the latest commits: on
+//!   PostgreSQL each statement takes a new snapshot, and InnoDB takes a
+//!   transaction's snapshot at its first plain read, which comes after them.
+//! - **SQLite**: `BEGIN IMMEDIATE` takes the database's write lock first, so
+//!   these transactions run one at a time (a deferred one that read and then
+//!   wrote would fail at once with SQLITE_BUSY when another writer went
+//!   first, whatever the busy timeout).
+//!
+//! Every change bumps the user's `revision` (its etag) and keeps its
+//! `administrator` column true to its state.
+
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, ExprTrait as _, QueryFilter as _, QuerySelect as _, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait as _,
+    sea_query::{Expr, OnConflict},
+};
+
+use super::{Store, StoreError, entity, join_permissions, to_user};
+use crate::domain::model::{KeyInfo, NewKey, Target, Timestamp, User, UserPatch};
+use entity::{access_key, setting, user};
+
+/// The `settings` row that changes able to remove an administrator lock
+/// (created by migration m20261201_000004).
+const ADMINISTRATOR_GUARD: &str = "administrator_guard";
+
+/// What a checked change came to: done, refused by the check, or the user
+/// was not there.
+enum Checked<T, E> {
+    Done(T),
+    Refused(E),
+    UserMissing,
+}
+
+impl<T, E> Checked<T, E> {
+    fn into_result(self) -> Result<Result<T, E>, StoreError> {
+        match self {
+            Self::Done(value) => Ok(Ok(value)),
+            Self::Refused(error) => Ok(Err(error)),
+            Self::UserMissing => Err(StoreError::UserMissing),
+        }
+    }
+}
+
+impl Store {
+    /// Applies the patch `check` returns for the user as it is now (locked),
+    /// or nothing if `check` refuses. Returns the user as changed.
+    pub async fn update_user_checked<E>(
+        &self,
+        id: i64,
+        now: Timestamp,
+        check: impl FnOnce(&Target) -> Result<UserPatch, E>,
+    ) -> Result<Result<User, E>, StoreError> {
+        let outcome = async {
+            let (txn, target, patch) =
+                match self.begin_approved::<Target, _, _, _>(id, check).await? {
+                    Ok(approved) => approved,
+                    Err(stopped) => return Ok(stopped),
+                };
+            let after = patch.applied_to(&target.user, now);
+            user::Entity::update_many()
+                .set(changed_row(&after))
+                .filter(user::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            Ok(Checked::Done(after))
+        }
+        .await;
+        self.written(outcome)?.into_result()
+    }
+
+    /// Deletes the user (and by cascade its key) if `check` approves of it
+    /// as it is now (locked). Returns the user as it was.
+    pub async fn delete_user_checked<E>(
+        &self,
+        id: i64,
+        check: impl FnOnce(&Target) -> Result<(), E>,
+    ) -> Result<Result<User, E>, StoreError> {
+        let outcome = async {
+            let (txn, target, ()) = match self.begin_approved::<Target, _, _, _>(id, check).await? {
+                Ok(approved) => approved,
+                Err(stopped) => return Ok(stopped),
+            };
+            user::Entity::delete_by_id(id).exec(&txn).await?;
+            txn.commit().await?;
+            Ok(Checked::Done(target.user))
+        }
+        .await;
+        self.written(outcome)?.into_result()
+    }
+
+    /// Makes `key` the user's only key if `check` approves of the user as it
+    /// is now (locked): one upsert on the unique `user_id`, so the previous
+    /// key dies in the same instant. Returns the key it replaced, if any.
+    pub async fn replace_key_checked<E>(
+        &self,
+        user_id: i64,
+        key: &NewKey,
+        check: impl FnOnce(&User) -> Result<(), E>,
+    ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
+        let row = access_key::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            key_id: Set(key.key_id.as_str().to_owned()),
+            secret_hash: Set(key.secret_hash.clone()),
+            create_time: Set(key.create_time.as_micros()),
+            expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
+            last_used_time: Set(None),
+        };
+        let outcome = async {
+            let (txn, current, ()) =
+                match self.begin_approved::<User, _, _, _>(user_id, check).await? {
+                    Ok(approved) => approved,
+                    Err(stopped) => return Ok(stopped),
+                };
+            access_key::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(access_key::Column::UserId)
+                        .update_columns([
+                            access_key::Column::KeyId,
+                            access_key::Column::SecretHash,
+                            access_key::Column::CreateTime,
+                            access_key::Column::ExpireTime,
+                            access_key::Column::LastUsedTime,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            bump_revision(&txn, user_id).await?;
+            txn.commit().await?;
+            Ok(Checked::Done(current.access_key))
+        }
+        .await;
+        self.written(outcome)
+            .map_err(|error| match error {
+                // The only unique key an upsert on user_id can still hit is
+                // key_id: a 95-bit collision, not a duplicate username.
+                StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
+                other => other,
+            })?
+            .into_result()
+    }
+
+    /// Deletes the user's key if `check` approves of the user as it is now
+    /// (locked). Returns the key deleted, or `None` if it had none.
+    pub async fn delete_key_checked<E>(
+        &self,
+        user_id: i64,
+        check: impl FnOnce(&User) -> Result<(), E>,
+    ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
+        let outcome = async {
+            let (txn, current, ()) =
+                match self.begin_approved::<User, _, _, _>(user_id, check).await? {
+                    Ok(approved) => approved,
+                    Err(stopped) => return Ok(stopped),
+                };
+            let deleted = access_key::Entity::delete_many()
+                .filter(access_key::Column::UserId.eq(user_id))
+                .exec(&txn)
+                .await?;
+            if deleted.rows_affected == 0 {
+                txn.rollback().await?;
+                return Ok(Checked::Done(None));
+            }
+            bump_revision(&txn, user_id).await?;
+            txn.commit().await?;
+            Ok(Checked::Done(current.access_key))
+        }
+        .await;
+        self.written(outcome)?.into_result()
+    }
+
+    /// The first half of every checked change: begins the transaction
+    /// (see the module documentation), takes the locks `R` needs, reads `R`
+    /// for user `id` and asks `check`. Stops (rolled back) when the user is
+    /// missing or `check` refuses; otherwise hands over the open transaction
+    /// with what was read and what `check` decided.
+    async fn begin_approved<R: LockedRead, P, T, E>(
+        &self,
+        id: i64,
+        check: impl FnOnce(&R) -> Result<P, E>,
+    ) -> Result<Result<(DatabaseTransaction, R, P), Checked<T, E>>, DbErr> {
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?;
+        let Some(read) = R::lock_and_read(&txn, id).await? else {
+            txn.rollback().await?;
+            return Ok(Err(Checked::UserMissing));
+        };
+        match check(&read) {
+            Ok(decision) => Ok(Ok((txn, read, decision))),
+            Err(refused) => {
+                txn.rollback().await?;
+                Ok(Err(Checked::Refused(refused)))
+            }
+        }
+    }
+}
+
+/// What a checked change reads about its user, with the locks that keep it
+/// true until the transaction ends.
+trait LockedRead: Sized {
+    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr>;
+}
+
+/// For key changes: the user's row, locked.
+impl LockedRead for User {
+    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr> {
+        locked_user(txn, id).await
+    }
+}
+
+/// For changes to the user itself, which can remove an administrator: the
+/// administrator guard, then the user's row, and whether it is the only
+/// administrator (true until the transaction ends, since every change able
+/// to alter that holds the guard).
+impl LockedRead for Target {
+    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr> {
+        lock_administrator_guard(txn).await?;
+        let Some(user) = locked_user(txn, id).await? else {
+            return Ok(None);
+        };
+        let sole_administrator = user.is_administrator() && !another_administrator(txn, id).await?;
+        Ok(Some(Self {
+            user,
+            sole_administrator,
+        }))
+    }
+}
+
+/// Waits for, and holds until the transaction ends, the lock every change
+/// able to remove an administrator takes first. (A no-op on SQLite, where
+/// the transaction already holds the database's write lock.)
+async fn lock_administrator_guard(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        // One statement fewer while SQLite's write lock is held.
+        return Ok(());
+    }
+    setting::Entity::find_by_id(ADMINISTRATOR_GUARD.to_owned())
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .map(drop)
+        .ok_or_else(|| {
+            DbErr::Custom(format!(
+                "the `{ADMINISTRATOR_GUARD}` settings row is missing; run `accesskeyd migrate`"
+            ))
+        })
+}
+
+/// The user with `id`, its row locked until the transaction ends, with its
+/// key.
+async fn locked_user(txn: &DatabaseTransaction, id: i64) -> Result<Option<User>, DbErr> {
+    let Some(row) = user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Every write of a key locks its user's row first, so with that lock
+    // held this read sees the key as it stays until the commit.
+    let key = access_key::Entity::find()
+        .filter(access_key::Column::UserId.eq(id))
+        .one(txn)
+        .await?;
+    Ok(Some(to_user(row, key)))
+}
+
+/// Whether an administrator other than user `id` exists. Only meaningful
+/// with the administrator guard held.
+async fn another_administrator(txn: &DatabaseTransaction, id: i64) -> Result<bool, DbErr> {
+    let other = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Administrator.eq(true))
+        .filter(user::Column::Id.ne(id))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(txn)
+        .await?;
+    Ok(other.is_some())
+}
+
+/// The mutable columns of `user` as changed, with its new revision.
+fn changed_row(user: &User) -> user::ActiveModel {
+    user::ActiveModel {
+        id: NotSet,
+        username: NotSet,
+        username_folded: NotSet,
+        email: Set(user.email.clone()),
+        display_name: Set(user.display_name.clone()),
+        identity_provider: NotSet,
+        permissions: Set(join_permissions(&user.permissions)),
+        disabled: Set(user.disabled),
+        create_time: NotSet,
+        update_time: Set(user.update_time.as_micros()),
+        revision: Set(user.revision),
+        administrator: Set(user.is_administrator()),
+    }
+}
+
+/// A change to the user's key changes the user: a new etag.
+async fn bump_revision(txn: &DatabaseTransaction, user_id: i64) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::Revision,
+            Expr::col(user::Column::Revision).add(1),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
