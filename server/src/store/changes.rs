@@ -5,10 +5,11 @@
 //! no concurrent call (on this replica or another) can change the row
 //! between the check and the write:
 //!
-//! - **PostgreSQL / MySQL**: `SELECT … FOR UPDATE` on the user's row. A
-//!   change that can remove an administrator first locks one guard row in
-//!   `settings`, so such changes run one at a time and the "is another
-//!   administrator left?" read sees every earlier one committed. (Without
+//! - **PostgreSQL / MySQL**: `SELECT … FOR UPDATE` on the user's row.
+//!   Changes to the user itself (update, delete: the ones that can remove an
+//!   administrator) first lock one guard row in `settings`, so they run one
+//!   at a time and the "is another administrator left?" read sees every
+//!   earlier one committed. (Without
 //!   it, two admins disabling each other would each see the other still
 //!   there.) The guard is always taken before any user row, so these locks
 //!   cannot deadlock. Reads after the locks see the latest commits: on
@@ -34,7 +35,7 @@ use super::{Store, StoreError, entity, join_permissions, to_user};
 use crate::domain::model::{KeyInfo, NewKey, Target, Timestamp, User, UserPatch};
 use entity::{access_key, setting, user};
 
-/// The `settings` row that changes able to remove an administrator lock
+/// The `settings` row that updates and deletions of users lock first
 /// (created by migration m20261201_000004).
 const ADMINISTRATOR_GUARD: &str = "administrator_guard";
 
@@ -331,4 +332,96 @@ async fn bump_revision(txn: &DatabaseTransaction, user_id: i64) -> Result<(), Db
         .exec(txn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx_core::transaction::TransactionManager as _;
+
+    use super::*;
+    use crate::{
+        domain::{
+            key_format::KeyId,
+            model::{IdentityProvider, NewUser, PermissionSet, UserRef, Username},
+        },
+        store::StoreOptions,
+    };
+
+    async fn connect(url: &str) -> Store {
+        Store::connect(&StoreOptions {
+            database_url: url.to_owned(),
+            // One connection: the next change must reuse the one left
+            // inside a transaction, unless the pool closed it.
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(3),
+        })
+        .await
+        .expect("connect")
+    }
+
+    /// When a COMMIT fails (the database files read-only, a full disk),
+    /// SQLite may roll the transaction back, or keep it open, and sqlx
+    /// keeps counting the connection as inside it either way. The next
+    /// change on that connection was then a SAVEPOINT inside the old
+    /// transaction: acknowledged, yet never committed (seen in CI with the
+    /// files made read-only). The pool now closes such a connection.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_never_reused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("accesskey.db").display());
+        let store = connect(&url).await;
+        store.migrate().await.expect("migrate");
+        let new = NewUser {
+            username: Username::from_stored("svc".to_owned()),
+            email: String::new(),
+            display_name: String::new(),
+            identity_provider: IdentityProvider::Local,
+            permissions: PermissionSet::default(),
+        };
+        let user = store
+            .insert_user(&new, Timestamp::from_micros(0))
+            .await
+            .expect("insert");
+
+        // The state a failed COMMIT leaves: the connection back in the pool,
+        // inside a transaction as sqlx counts it (and here as SQLite has it).
+        let pool = store.db.get_sqlite_connection_pool();
+        let mut connection = pool.acquire().await.expect("acquire");
+        <sea_orm::sqlx::Sqlite as sea_orm::sqlx::Database>::TransactionManager::begin(
+            &mut connection,
+            None,
+        )
+        .await
+        .expect("begin");
+        drop(connection);
+
+        let key = NewKey {
+            key_id: KeyId::from_stored("aaaaaaaaaaaaaaaa".to_owned()),
+            secret_hash: "hash".to_owned(),
+            create_time: Timestamp::from_micros(0),
+            expire_time: None,
+        };
+        store
+            .replace_key_checked(user.id, &key, |_| Ok::<(), ()>(()))
+            .await
+            .expect("stored")
+            .expect("approved");
+
+        // Another process's view: the acknowledged key is there.
+        let other = connect(&url).await;
+        let seen = other
+            .user(&UserRef::Id(user.id))
+            .await
+            .expect("read")
+            .expect("the user")
+            .access_key
+            .map(|info| info.key_id);
+        assert_eq!(
+            seen,
+            Some(key.key_id),
+            "an acknowledged change was never committed"
+        );
+    }
 }

@@ -171,6 +171,26 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
 }
 
+/// Whether a connection going back to the pool is outside any transaction;
+/// if not, the pool closes it, which rolls back whatever it held.
+///
+/// When a COMMIT fails, sqlx keeps counting the connection as inside its
+/// transaction, and SQLite may keep that transaction open (holding the
+/// write lock, with the failed changes in it). The next transaction on that
+/// connection would then be only a SAVEPOINT inside the old one: its
+/// "commit" would succeed and be acknowledged, yet never reach the database.
+fn outside_transaction<DB: sqlx::Database>(connection: &DB::Connection) -> bool {
+    use sqlx_core::transaction::TransactionManager as _;
+    let depth = DB::TransactionManager::get_transaction_depth(connection);
+    if depth > 0 {
+        tracing::warn!(
+            depth,
+            "closing a database connection left inside a transaction whose commit failed"
+        );
+    }
+    depth == 0
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -243,6 +263,19 @@ impl Store {
             pool.before_acquire(move |_, connection| {
                 let usable = !refusals.predates_last(connection.age);
                 Box::pin(async move { Ok(usable) })
+            })
+            .after_release(|connection, _| {
+                Box::pin(async { Ok(outside_transaction::<sqlx::Sqlite>(connection)) })
+            })
+        });
+        connect.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_release(|connection, _| {
+                Box::pin(async { Ok(outside_transaction::<sqlx::Postgres>(connection)) })
+            })
+        });
+        connect.map_sqlx_mysql_pool_opts(|pool| {
+            pool.after_release(|connection, _| {
+                Box::pin(async { Ok(outside_transaction::<sqlx::MySql>(connection)) })
             })
         });
         let db = Database::connect(connect).await?;
