@@ -15,6 +15,7 @@ mod cancellation;
 mod cli;
 mod crash;
 mod keys;
+mod last_administrator;
 mod limits;
 mod linearizability;
 mod malformed_keys;
