@@ -1,6 +1,7 @@
 //! Floods and limits: argon2 work is bounded and sheds load quickly, wrong
-//! secrets are throttled per key id without locking out the genuine key, and
-//! oversized requests are refused while other callers stay served.
+//! secrets cost nothing (and, for keys from before fingerprints, are
+//! throttled per key id) without locking out the genuine key, and oversized
+//! requests are refused while other callers stay served.
 
 use std::time::{Duration, Instant};
 
@@ -12,19 +13,19 @@ use crate::harness::{Backend, TestServer, new_user, wrong_secret};
 
 const NONE: [&str; 0] = [];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_secret_floods_are_throttled_per_key_id_and_the_genuine_key_keeps_working() {
-    let server = TestServer::start().await;
-    let (_, key) = server.user_with_key("target", &["orders.read"]).await;
+/// 200 wrong secrets for `key`'s id at once, from a connection of their
+/// own, while the genuine key (already in use) is answered normally
+/// throughout. Returns how many were answered NOT_FOUND and how many
+/// RESOURCE_EXHAUSTED (with a RetryInfo); nothing else is allowed.
+async fn flood_wrong_secrets(server: &TestServer, key: &str) -> (usize, usize) {
     assert!(
         server
             .admin
-            .verify(&key, NONE)
+            .verify(key, NONE)
             .await
             .expect("warm")
             .is_valid()
     );
-
     // The attackers come on a connection of their own, as they would: what
     // is measured is the server, not 200 streams queued ahead of the
     // genuine call on one shared connection.
@@ -36,7 +37,7 @@ async fn wrong_secret_floods_are_throttled_per_key_id_and_the_genuine_key_keeps_
     let attackers: Vec<_> = (0..200)
         .map(|_| {
             let stub = attacker.key_auth_stub();
-            let forged = wrong_secret(&key);
+            let forged = wrong_secret(key);
             tokio::spawn(async move {
                 let mut stub = stub;
                 stub.verify_access_key(pb::VerifyAccessKeyRequest {
@@ -47,13 +48,12 @@ async fn wrong_secret_floods_are_throttled_per_key_id_and_the_genuine_key_keeps_
             })
         })
         .collect();
-    // The genuine key, already in use, is answered normally throughout.
     for _ in 0..20 {
         let started = Instant::now();
         assert!(
             server
                 .admin
-                .verify(&key, ["orders.read"])
+                .verify(key, ["orders.read"])
                 .await
                 .expect("genuine")
                 .is_valid()
@@ -83,8 +83,47 @@ async fn wrong_secret_floods_are_throttled_per_key_id_and_the_genuine_key_keeps_
             }
         }
     }
-    // At most the burst of 10 (plus a couple earned back meanwhile) reach
-    // argon2, however many arrive at once.
+    (not_found, throttled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_flood_is_all_not_found_and_the_genuine_key_keeps_working() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key("target", &["orders.read"]).await;
+    // Each wrong secret fails its fingerprint: nothing reaches argon2, so
+    // there is nothing to throttle.
+    assert_eq!(flood_wrong_secrets(&server, &key).await, (200, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secrets_for_a_key_from_before_fingerprints_are_throttled_per_key_id() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key("target", &["orders.read"]).await;
+    // Used once first: a genuine use is what records a missing fingerprint.
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    let path = server.database().sqlite_path().expect("SQLite");
+    let db = sea_orm::Database::connect(format!("sqlite://{}", path.display()))
+        .await
+        .expect("connect");
+    let key_id = &key[5..21];
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!("UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"),
+    )
+    .await
+    .expect("make it a key from before fingerprints");
+    // Its genuine secret is remembered as checked (so it is answered from
+    // memory), but its wrong secrets each still cost argon2: at most the
+    // burst of 10 (plus a couple earned back meanwhile) get that far,
+    // however many arrive at once.
+    let (not_found, throttled) = flood_wrong_secrets(&server, &key).await;
     assert!(
         (1..=13).contains(&not_found),
         "{not_found} wrong secrets reached argon2"

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod abuse;
 mod authority;
 mod bad_input;
 mod cache;

@@ -13,7 +13,7 @@ use super::{
         UsernamePrefix,
     },
     page_token::{BadPageToken, PageTokenSigner},
-    secret_hash::SecretHasher,
+    secret_hash::{Fingerprint, SecretHasher},
     throttle::FailureThrottle,
     verified_keys::{Known, VerifiedKeys, key_id_of},
 };
@@ -268,15 +268,33 @@ impl Directory {
         }
     }
 
-    /// Runs argon2 for `key` against its stored hash, under the key id's
-    /// failure throttle: the attempt is reserved first (so concurrent
-    /// attempts cannot overshoot the budget) and given back unless the
-    /// secret turned out wrong.
+    /// Whether `key`'s secret is the one stored for its key id.
+    ///
+    /// A stored fingerprint settles a wrong secret with one BLAKE2b, no
+    /// argon2 and nothing to throttle; argon2 runs only when the
+    /// fingerprint matches, which in practice means the genuine secret, so
+    /// nobody can spend this server's argon2 (or lock a key out) by
+    /// flooding wrong secrets for a key id. A key issued before fingerprints
+    /// existed pays argon2 as before, under its key id's failure throttle,
+    /// until its genuine secret matches once and its fingerprint is
+    /// recorded.
     async fn check_secret(
         &self,
         key: &AccessKey,
         credential: &Credential,
     ) -> Result<bool, DomainError> {
+        let presented = self.hasher.fingerprint(key.key_id(), key.secret());
+        if let Some(stored) = &credential.secret_fingerprint {
+            if !stored.matches(&presented) {
+                return Ok(false);
+            }
+            return Ok(self
+                .hasher
+                .verify(key.secret(), &credential.secret_hash)
+                .await?);
+        }
+        // The attempt is reserved first (so concurrent attempts cannot
+        // overshoot the budget) and given back unless the secret was wrong.
         self.failures.reserve(key.key_id()).map_err(|retry_after| {
             DomainError::ResourceExhausted {
                 message: "too many failed attempts for this key id; retry later".to_owned(),
@@ -290,7 +308,23 @@ impl Directory {
         if !matches!(outcome, Ok(false)) {
             self.failures.refund(key.key_id());
         }
+        if matches!(outcome, Ok(true)) {
+            self.record_fingerprint(key.key_id().clone(), presented);
+        }
         Ok(outcome?)
+    }
+
+    /// Records the fingerprint of a key issued before fingerprints existed,
+    /// in the background: the verification that found it need not wait,
+    /// and a failure only means argon2 keeps checking that key's wrong
+    /// secrets until a later success records it.
+    fn record_fingerprint(&self, key_id: KeyId, fingerprint: Fingerprint) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.record_fingerprint(&key_id, fingerprint).await {
+                warn!(%key_id, %error, "could not record a key's secret fingerprint");
+            }
+        });
     }
 
     /// Authenticates a caller by its own key: any genuine, current key of an
@@ -313,6 +347,12 @@ impl Directory {
             Verdict::UserDisabled(_) => AuthFailure::UserDisabled,
         };
         Err(DomainError::Unauthenticated(failure))
+    }
+
+    /// How many argon2 verifications this directory has run: what a flood
+    /// of wrong secrets must not drive up.
+    pub fn argon2_verifications(&self) -> u64 {
+        self.hasher.verifications()
     }
 
     /// Writes the key uses that are due (see [`VerifiedKeys::take_usage`]),
@@ -576,6 +616,7 @@ impl Directory {
         let new_key = NewKey {
             key_id: key.key_id().clone(),
             secret_hash,
+            secret_fingerprint: self.hasher.fingerprint(key.key_id(), key.secret()),
             create_time: now,
             expire_time,
         };

@@ -4,11 +4,12 @@
 
 use std::{
     collections::BTreeSet,
+    fmt,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use super::{InvalidField, key_format::KeyId};
+use super::{InvalidField, key_format::KeyId, secret_hash::Fingerprint};
 
 /// A point in time, in microseconds since the Unix epoch (UTC).
 ///
@@ -486,20 +487,47 @@ pub struct Principal {
 }
 
 /// Everything verification needs about one key, read in one lookup.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Credential {
     pub principal: Principal,
     pub secret_hash: String,
+    /// `None` for keys issued before fingerprints existed, until their
+    /// first successful verification records one.
+    pub secret_fingerprint: Option<Fingerprint>,
     pub user_disabled: bool,
 }
 
-/// A key to store: its id and the argon2id PHC string of its secret.
-#[derive(Debug, Clone)]
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("principal", &self.principal)
+            .field("secret_hash", &"<redacted>")
+            .field("secret_fingerprint", &self.secret_fingerprint)
+            .field("user_disabled", &self.user_disabled)
+            .finish()
+    }
+}
+
+/// A key to store: its id, the argon2id PHC string of its secret, and the
+/// secret's fingerprint.
+#[derive(Clone)]
 pub struct NewKey {
     pub key_id: KeyId,
     pub secret_hash: String,
+    pub secret_fingerprint: Fingerprint,
     pub create_time: Timestamp,
     pub expire_time: Option<Timestamp>,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key_id", &self.key_id)
+            .field("secret_hash", &"<redacted>")
+            .field("create_time", &self.create_time)
+            .field("expire_time", &self.expire_time)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,78 @@
-//! argon2id hashing of key secrets, off the async runtime and bounded.
+//! argon2id hashing of key secrets, off the async runtime and bounded, and
+//! the fingerprint that keeps wrong secrets away from argon2.
 //!
 //! Secrets are stored only as argon2id PHC strings
-//! (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`). Verification recomputes the hash
-//! and compares it in constant time inside `argon2`; nothing here compares
-//! secret bytes with `==`.
+//! (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), beside a 64-bit
+//! [`Fingerprint`]. Verification compares fingerprints in constant time and
+//! runs argon2 only on a match; argon2 compares its hash in constant time
+//! itself. Nothing here compares secret bytes with `==`.
 
-use std::sync::Arc;
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
     password_hash::SaltString,
 };
+use blake2::{
+    Blake2b512, Blake2bMac,
+    digest::{Digest as _, Mac as _, consts::U8},
+};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
-use super::key_format::Secret;
+use super::key_format::{KeyId, Secret};
+
+/// BLAKE2b keyed, 64-bit output: the fingerprint function.
+type FingerprintMac = Blake2bMac<U8>;
+/// Domain separation: no other BLAKE2b in accesskey uses this persona.
+const FINGERPRINT_PERSONA: &[u8; 16] = b"akey.fp.v1......";
+/// The fingerprint key without a pepper. Public, so a fingerprint without a
+/// pepper is as computable as the key id it is bound to: what protects the
+/// secret is its 256 bits (see [`Fingerprint`]).
+const FINGERPRINT_KEY_WITHOUT_PEPPER: &[u8] = b"accesskey secret fingerprint, no pepper";
+
+/// A 64-bit fingerprint of a key's secret, bound to its key id (and keyed
+/// with the pepper when there is one), stored beside the argon2id hash.
+///
+/// A presented secret whose fingerprint differs is wrong, and is told so
+/// without argon2; only a matching one (in practice, the genuine secret) is
+/// checked by argon2. It weakens nothing: a secret is 43 base62 characters,
+/// about 256 bits, so the 64 bits a stolen fingerprint pins down still leave
+/// about 2^192 equally likely secrets, each needing an argon2 run to tell
+/// apart, and finding even one that matches the fingerprint takes about
+/// 2^64 BLAKE2b runs per key. With a pepper, it cannot be computed at all
+/// without the pepper.
+#[derive(Clone, Copy)]
+pub struct Fingerprint([u8; 8]);
+
+impl Fingerprint {
+    /// As stored: the 8 bytes as a little-endian signed integer, which every
+    /// backend stores natively.
+    pub fn from_stored(value: i64) -> Self {
+        Self(value.to_le_bytes())
+    }
+
+    pub fn to_stored(self) -> i64 {
+        i64::from_le_bytes(self.0)
+    }
+
+    /// Whether two fingerprints are equal, in constant time.
+    pub fn matches(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprint(redacted)")
+    }
+}
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,13 +154,27 @@ pub enum HashError {
 /// argon2 block in the arena of the thread that used it, so running argon2
 /// on an ever-changing set of blocking threads let resident memory grow to
 /// gigabytes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretHasher {
     params: HashParams,
     pepper: Option<Pepper>,
+    fingerprint_mac: FingerprintMac,
     permits: Arc<Semaphore>,
     queue_timeout: std::time::Duration,
     workers: Arc<Workers>,
+    /// argon2 verifications run so far (not hashes of new keys).
+    verifications: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretHasher")
+            .field("params", &self.params)
+            .field("pepper", &self.pepper)
+            .field("permits", &self.permits)
+            .field("queue_timeout", &self.queue_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A server secret mixed into every hash (argon2's secret input), kept
@@ -175,17 +248,38 @@ impl SecretHasher {
         Self {
             params,
             pepper: None,
+            fingerprint_mac: fingerprint_mac(FINGERPRINT_KEY_WITHOUT_PEPPER),
             permits: Arc::new(Semaphore::new(permits)),
             queue_timeout,
             workers: Arc::new(Workers::start(permits)),
+            verifications: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Mixes `pepper` into every hash and verification from now on. Keys
-    /// hashed without it (or with another) no longer verify.
+    /// Mixes `pepper` into every hash, verification and fingerprint from
+    /// now on. Keys hashed without it (or with another) no longer verify.
     pub fn with_pepper(mut self, pepper: Pepper) -> Self {
+        // A BLAKE2b key is at most 64 bytes; a pepper may be longer.
+        let key = Blake2b512::new_with_prefix(b"accesskey pepper for fingerprints")
+            .chain_update(&pepper.0)
+            .finalize();
+        self.fingerprint_mac = fingerprint_mac(&key);
         self.pepper = Some(pepper);
         self
+    }
+
+    /// The fingerprint of `secret` for key `key_id`: cheap (one BLAKE2b).
+    pub fn fingerprint(&self, key_id: &KeyId, secret: &Secret) -> Fingerprint {
+        let mut mac = self.fingerprint_mac.clone();
+        // Key ids have a fixed length, so the concatenation is unambiguous.
+        mac.update(key_id.as_str().as_bytes());
+        mac.update(secret.expose_bytes());
+        Fingerprint(mac.finalize().into_bytes().into())
+    }
+
+    /// How many argon2 verifications this hasher (and its clones) ran.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// The argon2id PHC string of `secret`, with a fresh random salt.
@@ -212,7 +306,9 @@ impl SecretHasher {
         let secret = secret.clone();
         let stored = stored.to_owned();
         let pepper = self.pepper.clone();
+        let verifications = Arc::clone(&self.verifications);
         self.run_blocking(move || {
+            verifications.fetch_add(1, Ordering::Relaxed);
             let hash = PasswordHash::new(&stored)
                 .map_err(|_| HashError::UnusableStoredHash("not a PHC string"))?;
             if hash.algorithm.as_str() != "argon2id" {
@@ -260,6 +356,11 @@ impl SecretHasher {
     }
 }
 
+fn fingerprint_mac(key: &[u8]) -> FingerprintMac {
+    FingerprintMac::new_with_salt_and_personal(key, &[], FINGERPRINT_PERSONA)
+        .unwrap_or_else(|_| unreachable!("a key of at most 64 bytes and a 16-byte persona"))
+}
+
 fn argon2_for(params: HashParams, pepper: Option<&Pepper>) -> Result<Argon2<'_>, HashError> {
     let params = Params::new(
         params.memory_kib,
@@ -296,6 +397,30 @@ mod tests {
         assert_ne!(first, second, "salts must differ");
         assert!(hasher.verify(key.secret(), &first).await.expect("verify"));
         assert!(!hasher.verify(other.secret(), &first).await.expect("verify"));
+    }
+
+    #[test]
+    fn fingerprints_tell_secrets_apart_bound_to_their_key_id_and_pepper() {
+        let timeout = std::time::Duration::from_secs(5);
+        let plain = SecretHasher::new(HashParams::OWASP, 1, timeout);
+        let key = AccessKey::generate().expect("csprng");
+        let other = AccessKey::generate().expect("csprng");
+        let fingerprint = plain.fingerprint(key.key_id(), key.secret());
+        assert!(fingerprint.matches(&plain.fingerprint(key.key_id(), key.secret())));
+        assert!(!fingerprint.matches(&plain.fingerprint(key.key_id(), other.secret())));
+        assert!(
+            !fingerprint.matches(&plain.fingerprint(other.key_id(), key.secret())),
+            "bound to the key id"
+        );
+        let stored = Fingerprint::from_stored(fingerprint.to_stored());
+        assert!(stored.matches(&fingerprint), "survives storage");
+        let peppered = SecretHasher::new(HashParams::OWASP, 1, timeout)
+            .with_pepper(Pepper::new(vec![7; 32]).expect("long enough"));
+        assert!(
+            !fingerprint.matches(&peppered.fingerprint(key.key_id(), key.secret())),
+            "keyed with the pepper"
+        );
+        assert_eq!(format!("{fingerprint:?}"), "Fingerprint(redacted)");
     }
 
     #[tokio::test]

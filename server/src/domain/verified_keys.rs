@@ -188,6 +188,7 @@ impl Slot {
             },
             // Verification does not read the hash for a known secret.
             secret_hash: String::new(),
+            secret_fingerprint: None,
             // Disabled users' keys have no snapshot (see `Slot`).
             user_disabled: false,
         }
@@ -665,6 +666,7 @@ mod tests {
                 expire_time: None,
             },
             secret_hash: "$argon2id$…".to_owned(),
+            secret_fingerprint: None,
             user_disabled: disabled,
         }
     }

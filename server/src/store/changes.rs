@@ -119,6 +119,7 @@ impl Store {
             user_id: Set(user_id),
             key_id: Set(key.key_id.as_str().to_owned()),
             secret_hash: Set(key.secret_hash.clone()),
+            secret_fingerprint: Set(Some(key.secret_fingerprint.to_stored())),
             create_time: Set(key.create_time.as_micros()),
             expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
             last_used_time: Set(None),
@@ -135,6 +136,7 @@ impl Store {
                         .update_columns([
                             access_key::Column::KeyId,
                             access_key::Column::SecretHash,
+                            access_key::Column::SecretFingerprint,
                             access_key::Column::CreateTime,
                             access_key::Column::ExpireTime,
                             access_key::Column::LastUsedTime,
@@ -400,6 +402,7 @@ mod tests {
         let key = NewKey {
             key_id: KeyId::from_stored("aaaaaaaaaaaaaaaa".to_owned()),
             secret_hash: "hash".to_owned(),
+            secret_fingerprint: crate::domain::secret_hash::Fingerprint::from_stored(7),
             create_time: Timestamp::from_micros(0),
             expire_time: None,
         };

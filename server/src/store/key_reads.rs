@@ -25,6 +25,7 @@ use super::{StoreError, connection_gone, split_permissions};
 use crate::domain::{
     key_format::KeyId,
     model::{Credential, Principal, Timestamp, Username},
+    secret_hash::Fingerprint,
 };
 
 /// The IN-list lengths there are statements for; a batch is padded (with a
@@ -43,7 +44,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     let statement = |placeholder: &dyn Fn(usize) -> String, size: usize| {
         let list: Vec<String> = (1..=size).map(placeholder).collect();
         format!(
-            "SELECT k.key_id, k.secret_hash, k.expire_time, \
+            "SELECT k.key_id, k.secret_hash, k.secret_fingerprint, k.expire_time, \
              u.id, u.username, u.permissions, u.disabled \
              FROM access_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.key_id IN ({})",
@@ -62,8 +63,18 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     }
 });
 
-/// key_id, secret_hash, expire_time, user id, username, permissions, disabled.
-type CredentialRow = (String, String, Option<i64>, i64, String, String, bool);
+/// key_id, secret_hash, secret_fingerprint, expire_time, user id, username,
+/// permissions, disabled.
+type CredentialRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    String,
+    String,
+    bool,
+);
 
 /// The pool under sea-orm's connection, for the hot-path statement.
 #[derive(Debug, Clone)]
@@ -352,7 +363,16 @@ async fn read_batch(pool: &HotPool, kept: &mut Option<KeptConnection>, batch: Ve
 }
 
 fn to_credential(
-    (key_id, secret_hash, expire_time, user_id, username, permissions, disabled): CredentialRow,
+    (
+        key_id,
+        secret_hash,
+        secret_fingerprint,
+        expire_time,
+        user_id,
+        username,
+        permissions,
+        disabled,
+    ): CredentialRow,
 ) -> Credential {
     Credential {
         principal: Principal {
@@ -363,6 +383,7 @@ fn to_credential(
             expire_time: expire_time.map(Timestamp::from_micros),
         },
         secret_hash,
+        secret_fingerprint: secret_fingerprint.map(Fingerprint::from_stored),
         user_disabled: disabled,
     }
 }

@@ -42,6 +42,7 @@ use crate::domain::{
         Credential, IdentityProvider, KeyInfo, NewUser, Permission, PermissionSet, Timestamp, User,
         UserRef, Username,
     },
+    secret_hash::Fingerprint,
 };
 use entity::{access_key, setting, user};
 
@@ -441,6 +442,27 @@ impl Store {
     pub async fn credential(&self, key_id: &KeyId) -> Result<Option<Credential>, StoreError> {
         let found = self.credentials(&[key_id]).await?;
         Ok(found.into_iter().next())
+    }
+
+    /// Records the secret fingerprint of a key that has none yet (issued
+    /// before fingerprints existed). Never replaces one.
+    pub async fn record_fingerprint(
+        &self,
+        key_id: &KeyId,
+        fingerprint: Fingerprint,
+    ) -> Result<(), StoreError> {
+        self.written(
+            access_key::Entity::update_many()
+                .col_expr(
+                    access_key::Column::SecretFingerprint,
+                    Expr::value(fingerprint.to_stored()),
+                )
+                .filter(access_key::Column::KeyId.eq(key_id.as_str()))
+                .filter(access_key::Column::SecretFingerprint.is_null())
+                .exec(&self.db)
+                .await,
+        )?;
+        Ok(())
     }
 
     /// Writes a batch of key uses in one transaction. A time never moves

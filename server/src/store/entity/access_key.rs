@@ -15,6 +15,9 @@ pub struct Model {
     pub key_id: String,
     /// argon2id PHC string of the key's secret. Never the secret itself.
     pub secret_hash: String,
+    /// 64-bit fingerprint of the secret (see `secret_hash::Fingerprint`);
+    /// NULL for keys issued before fingerprints, until their first use.
+    pub secret_fingerprint: Option<i64>,
     /// Microseconds since the Unix epoch, UTC.
     pub create_time: i64,
     pub expire_time: Option<i64>,

@@ -11,6 +11,7 @@ mod m20261126_000001_create_users;
 mod m20261126_000002_create_access_keys;
 mod m20261126_000003_create_settings;
 mod m20261201_000004_add_user_revision_and_administrator;
+mod m20261201_000005_add_secret_fingerprint;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_access_keys::Migration),
             Box::new(m20261126_000003_create_settings::Migration),
             Box::new(m20261201_000004_add_user_revision_and_administrator::Migration),
+            Box::new(m20261201_000005_add_secret_fingerprint::Migration),
         ]
     }
 }

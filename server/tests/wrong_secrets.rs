@@ -1,0 +1,179 @@
+//! A wrong secret never reaches argon2: its fingerprint differs from the
+//! stored one, and that settles it. Counted on a real [`Directory`] over a
+//! SQLite file, including keys issued before fingerprints existed, which
+//! pay argon2 until their genuine secret matches once.
+
+use std::time::{Duration, Instant};
+
+use accesskey_server::{
+    Config,
+    domain::{
+        Directory, DomainError, ReadAhead, Verdict,
+        key_format::AccessKey,
+        model::{IdentityProvider, NewUser, PermissionSet, Principal, Username},
+    },
+};
+use sea_orm::{ConnectionTrait as _, Database};
+
+const NOTHING: fn() -> PermissionSet = PermissionSet::default;
+
+struct Fixture {
+    url: String,
+    directory: Directory,
+    admin: Principal,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("accesskey.db").display());
+    let (_store, directory) = accesskey_server::open(&Config::for_database(url.clone()))
+        .await
+        .expect("open");
+    let admin_key = directory
+        .bootstrap(Username::parse("username", "admin").expect("valid name"))
+        .await
+        .expect("bootstrap")
+        .expose_plaintext();
+    let admin = directory
+        .authenticate(&admin_key, &mut ReadAhead::default())
+        .await
+        .expect("the admin authenticates");
+    Fixture {
+        url,
+        directory,
+        admin,
+        _dir: dir,
+    }
+}
+
+/// A new user with a key never verified in this process.
+async fn user_with_key(fixture: &Fixture, name: &str) -> String {
+    let user = fixture
+        .directory
+        .create_user(
+            &fixture.admin,
+            NewUser {
+                username: Username::parse("username", name).expect("valid name"),
+                email: String::new(),
+                display_name: String::new(),
+                identity_provider: IdentityProvider::Local,
+                permissions: PermissionSet::default(),
+            },
+        )
+        .await
+        .expect("create");
+    let (key, _) = fixture
+        .directory
+        .generate_key(&fixture.admin, user.id, None)
+        .await
+        .expect("generate");
+    key.expose_plaintext()
+}
+
+/// `key`'s key id with a fresh random secret.
+fn wrong_secret(key: &str) -> String {
+    AccessKey::parse(key)
+        .expect("a genuine key")
+        .with_secret_of(&AccessKey::generate().expect("csprng"))
+        .expose_plaintext()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secrets_cost_no_argon2_and_lock_nobody_out() {
+    let fixture = fixture().await;
+    let key = user_with_key(&fixture, "svc").await;
+    let directory = &fixture.directory;
+    let before = directory.argon2_verifications();
+
+    // Far past the failure throttle's burst of 10, as verified keys and as
+    // callers' own credentials.
+    for _ in 0..200 {
+        let verdict = directory
+            .verify(&wrong_secret(&key), &NOTHING())
+            .await
+            .expect("an answer");
+        assert_eq!(verdict, Verdict::NotFound);
+        let refused = directory
+            .authenticate(&wrong_secret(&key), &mut ReadAhead::default())
+            .await
+            .expect_err("a wrong secret");
+        assert!(
+            matches!(refused, DomainError::Unauthenticated(_)),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        directory.argon2_verifications(),
+        before,
+        "no argon2 for a wrong secret"
+    );
+
+    // The genuine key, never used before, works on its first try: one argon2.
+    let verdict = directory.verify(&key, &NOTHING()).await.expect("an answer");
+    assert!(matches!(verdict, Verdict::Valid(_)), "{verdict:?}");
+    assert_eq!(directory.argon2_verifications(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_issued_before_fingerprints_gets_one_on_its_first_use() {
+    let fixture = fixture().await;
+    let key = user_with_key(&fixture, "legacy").await;
+    let key_id = AccessKey::parse(&key)
+        .expect("a genuine key")
+        .key_id()
+        .as_str()
+        .to_owned();
+    let db = Database::connect(&fixture.url).await.expect("connect");
+    db.execute_unprepared(&format!(
+        "UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"
+    ))
+    .await
+    .expect("make it a key from before fingerprints");
+    let directory = &fixture.directory;
+
+    // Without a fingerprint, a wrong secret still costs argon2.
+    let before = directory.argon2_verifications();
+    let verdict = directory
+        .verify(&wrong_secret(&key), &NOTHING())
+        .await
+        .expect("an answer");
+    assert_eq!(verdict, Verdict::NotFound);
+    assert_eq!(directory.argon2_verifications(), before + 1);
+
+    // The genuine secret records the fingerprint (in the background)…
+    let verdict = directory.verify(&key, &NOTHING()).await.expect("an answer");
+    assert!(matches!(verdict, Verdict::Valid(_)), "{verdict:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT secret_fingerprint IS NOT NULL FROM access_keys WHERE key_id = '{key_id}'"
+                ),
+            ))
+            .await
+            .expect("read")
+            .expect("the key's row");
+        if row.try_get_by_index::<bool>(0).expect("a boolean") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fingerprint was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // …and from then on wrong secrets cost nothing.
+    let before = directory.argon2_verifications();
+    for _ in 0..50 {
+        let verdict = directory
+            .verify(&wrong_secret(&key), &NOTHING())
+            .await
+            .expect("an answer");
+        assert_eq!(verdict, Verdict::NotFound);
+    }
+    assert_eq!(directory.argon2_verifications(), before);
+}
