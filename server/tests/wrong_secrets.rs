@@ -25,11 +25,17 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// A directory over a fresh SQLite file, configured by `configure`, with
+/// the bootstrap admin as caller.
+async fn fixture_with(configure: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("accesskey.db").display());
-    let (_store, directory) = accesskey_server::open(&Config::for_database(url.clone()))
-        .await
-        .expect("open");
+    let mut config = Config::for_database(url.clone());
+    configure(&mut config);
+    let (_store, directory) = accesskey_server::open(&config).await.expect("open");
     let admin_key = directory
         .bootstrap(Username::parse("username", "admin").expect("valid name"))
         .await
@@ -176,4 +182,44 @@ async fn a_key_issued_before_fingerprints_gets_one_on_its_first_use() {
         assert_eq!(verdict, Verdict::NotFound);
     }
     assert_eq!(directory.argon2_verifications(), before);
+}
+
+/// Cancelled checks leave no argon2 work behind. Each call below gives up
+/// after 5 ms, as a caller with a 5 ms deadline does; before, each took an
+/// argon2 permit, queued its job, and released the permit when it gave up
+/// while the job stayed queued, so 300 such calls left seconds of argon2
+/// burning after they were all gone (and first-time keys waited behind it).
+/// The keys are from before fingerprints, the one case where a wrong secret
+/// still reaches argon2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_checks_leave_no_argon2_backlog() {
+    // One argon2 worker, as on a 2-core machine.
+    let fixture = fixture_with(|config| config.hash_workers = std::num::NonZeroUsize::new(1)).await;
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        keys.push(user_with_key(&fixture, &format!("legacy{i}")).await);
+    }
+    let db = Database::connect(&fixture.url).await.expect("connect");
+    db.execute_unprepared("UPDATE access_keys SET secret_fingerprint = NULL")
+        .await
+        .expect("make them keys from before fingerprints");
+    let directory = &fixture.directory;
+
+    for round in 0..300 {
+        let wrong = wrong_secret(&keys[round % keys.len()]);
+        let _ = tokio::time::timeout(
+            Duration::from_millis(5),
+            directory.verify(&wrong, &NOTHING()),
+        )
+        .await;
+    }
+    // What was running when the last call gave up finishes; nothing after.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = directory.argon2_verifications();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        directory.argon2_verifications(),
+        settled,
+        "argon2 kept running for callers that were gone"
+    );
 }

@@ -294,8 +294,9 @@ impl Directory {
                 .await?);
         }
         // The attempt is reserved first (so concurrent attempts cannot
-        // overshoot the budget) and given back unless the secret was wrong.
-        self.failures.reserve(key.key_id()).map_err(|retry_after| {
+        // overshoot the budget) and given back unless the secret was wrong,
+        // also when this check is cancelled midway.
+        let attempt = self.failures.attempt(key.key_id()).map_err(|retry_after| {
             DomainError::ResourceExhausted {
                 message: "too many failed attempts for this key id; retry later".to_owned(),
                 retry_after,
@@ -305,11 +306,10 @@ impl Directory {
             .hasher
             .verify(key.secret(), &credential.secret_hash)
             .await;
-        if !matches!(outcome, Ok(false)) {
-            self.failures.refund(key.key_id());
-        }
-        if matches!(outcome, Ok(true)) {
-            self.record_fingerprint(key.key_id().clone(), presented);
+        match outcome {
+            Ok(false) => attempt.spend(),
+            Ok(true) => self.record_fingerprint(key.key_id().clone(), presented),
+            Err(_) => {}
         }
         Ok(outcome?)
     }

@@ -334,19 +334,31 @@ impl SecretHasher {
         .await
     }
 
+    /// Runs `work` on a worker thread. The permit belongs to the job: it
+    /// is taken before the job is queued and released when the work ends,
+    /// not when the caller stops waiting. So however many callers give up
+    /// (a 5 ms deadline, a dropped connection), at most one job per worker
+    /// exists at a time and `queue_timeout` keeps bounding every wait; a
+    /// job whose caller is gone by the time a worker takes it is skipped.
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        // One permit per worker thread, so a job never waits in the channel.
-        let _permit = tokio::time::timeout(self.queue_timeout, self.permits.acquire())
-            .await
-            .map_err(|_| HashError::Busy(self.queue_timeout))?
-            .map_err(|e| HashError::Worker(e.to_string()))?;
+        let permit = tokio::time::timeout(
+            self.queue_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| HashError::Busy(self.queue_timeout))?
+        .map_err(|e| HashError::Worker(e.to_string()))?;
         let (done, result) = tokio::sync::oneshot::channel();
         self.workers
             .jobs
             .send(Box::new(move || {
+                let _permit = permit;
+                if done.is_closed() {
+                    return;
+                }
                 let _ = done.send(work());
             }))
             .map_err(|_| HashError::Worker("the argon2 workers stopped".to_owned()))?;

@@ -49,8 +49,22 @@ impl FailureThrottle {
         bucket.updated = now;
     }
 
+    /// Takes one attempt for `key_id` for a check about to run, or says how
+    /// long until one is free. The attempt is given back when the returned
+    /// guard is dropped, unless the check [spent](Attempt::spend) it (the
+    /// secret was wrong): a check that matched, failed for another reason or
+    /// was cancelled midway costs its key id nothing.
+    pub fn attempt(&self, key_id: &KeyId) -> Result<Attempt<'_>, Duration> {
+        self.reserve(key_id)?;
+        Ok(Attempt {
+            throttle: self,
+            key_id: key_id.clone(),
+            spent: false,
+        })
+    }
+
     /// Takes one attempt for `key_id`, or says how long until one is free.
-    pub fn reserve(&self, key_id: &KeyId) -> Result<(), Duration> {
+    fn reserve(&self, key_id: &KeyId) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key_id.as_str()) {
@@ -73,8 +87,8 @@ impl FailureThrottle {
         }
     }
 
-    /// Gives back the attempt reserved for a secret that matched.
-    pub fn refund(&self, key_id: &KeyId) {
+    /// Gives back a reserved attempt.
+    fn refund(&self, key_id: &KeyId) {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bucket) = buckets.get_mut(key_id.as_str()) {
@@ -85,6 +99,31 @@ impl FailureThrottle {
             if bucket.tokens >= self.burst {
                 buckets.remove(key_id.as_str());
             }
+        }
+    }
+}
+
+/// An attempt reserved by [`FailureThrottle::attempt`]; given back on drop
+/// unless spent.
+#[derive(Debug)]
+#[must_use = "dropping the attempt gives it back at once"]
+pub struct Attempt<'a> {
+    throttle: &'a FailureThrottle,
+    key_id: KeyId,
+    spent: bool,
+}
+
+impl Attempt<'_> {
+    /// The secret was wrong: the attempt counts against the key id.
+    pub fn spend(mut self) {
+        self.spent = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.spent {
+            self.throttle.refund(&self.key_id);
         }
     }
 }
@@ -104,18 +143,22 @@ mod tests {
         let throttle = FailureThrottle::new(3, Duration::from_secs(10));
         let id = key_id("k");
         for _ in 0..3 {
-            throttle.reserve(&id).expect("within the burst");
+            throttle.attempt(&id).expect("within the burst").spend();
         }
-        let wait = throttle.reserve(&id).expect_err("exhausted");
+        let wait = throttle.attempt(&id).expect_err("exhausted");
         assert!(
             wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
             "{wait:?}"
         );
         throttle.refund(&id);
-        throttle.reserve(&id).expect("refunded");
+        let held = throttle.attempt(&id).expect("refunded");
         throttle
-            .reserve(&key_id("other"))
-            .expect("buckets are per key id");
+            .attempt(&key_id("other"))
+            .expect("buckets are per key id")
+            .spend();
+        // Not spent (the secret matched, or the check was cancelled): back.
+        drop(held);
+        throttle.attempt(&id).expect("given back on drop").spend();
     }
 
     #[test]
