@@ -244,3 +244,25 @@ async fn exit_codes_tell_usage_not_found_denied_and_unreachable_apart() {
         "{unreachable:?}"
     );
 }
+
+#[tokio::test]
+async fn an_absurd_expiry_is_a_usage_error_and_replaces_nothing() {
+    let server = TestServer::start().await;
+    let (user, key) = server.user_with_key("svc", &[]).await;
+    let run = run_cli(
+        &server,
+        &server.admin_key,
+        &["key", "generate", "svc", "--expires-in", "200000000000000d"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "a usage error, not a panic: {run:?}");
+    assert!(run.stderr.contains("too long"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let stored = server.admin.get_user(user.id).await.expect("get");
+    assert_eq!(
+        stored.access_key.map(|info| info.key_id).as_deref(),
+        key.get(5..21),
+        "the old key was not replaced"
+    );
+}

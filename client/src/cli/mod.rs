@@ -488,11 +488,22 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
     };
+    // A key expiring centuries ahead is a typo, and far enough ahead the
+    // expiry time cannot even be represented (it used to panic).
     number
         .checked_mul(seconds)
+        .filter(|&total| total <= MAX_EXPIRES_IN_SECS)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{text}` is too long"))
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is too long: at most {}d (omit --expires-in for a key that never expires)",
+                MAX_EXPIRES_IN_SECS / 86_400
+            )
+        })
 }
+
+/// The longest `--expires-in`: 100 years.
+const MAX_EXPIRES_IN_SECS: u64 = 100 * 365 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -505,6 +516,14 @@ mod tests {
         assert!(parse_duration("12").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("5w").is_err());
+        assert_eq!(
+            parse_duration("36500d"),
+            Ok(Duration::from_secs(36_500 * 86_400))
+        );
+        for absurd in ["36501d", "200000000000000d", "18446744073709551615s"] {
+            let err = parse_duration(absurd).expect_err("too long");
+            assert!(err.contains("too long"), "{err}");
+        }
     }
 
     #[test]
