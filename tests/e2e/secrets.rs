@@ -7,7 +7,8 @@ use accesskey_server::domain::key_format::{
 };
 
 use crate::harness::{
-    Backend, Replica, TestDatabase, TestServer, bootstrap, captured_logs, wrong_secret,
+    Backend, Replica, TestDatabase, TestServer, bootstrap, captured_logs, run_accesskeyd,
+    wrong_secret,
 };
 
 #[tokio::test]
@@ -392,4 +393,29 @@ async fn a_pepper_file_is_used_and_a_short_one_refused() {
         String::from_utf8_lossy(&refused.stderr).contains("at least 16 bytes"),
         "the refusal says why"
     );
+}
+
+#[tokio::test]
+async fn a_database_url_is_never_printed_with_its_password() {
+    for url in [
+        "postgres://user:s3cret@[bad/db",
+        "redis://user:s3cret@localhost/db",
+        "postgres://user@127.0.0.1:1/db?password=s3cret",
+    ] {
+        let run = run_accesskeyd(&[
+            "--database-url",
+            url,
+            "--db-acquire-timeout-ms",
+            "300",
+            "migrate",
+        ])
+        .await;
+        assert!(!run.status.success(), "{url}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(!printed.contains("s3cret"), "{printed}");
+    }
 }

@@ -74,6 +74,50 @@ pub enum StoreError {
     InUse(String),
 }
 
+impl StoreError {
+    /// This error with every occurrence of `url` in its text replaced by
+    /// its [`redacted_url`].
+    fn scrubbed(self, url: &str) -> Self {
+        let scrub = |text: String| text.replace(url, &redacted_url(url));
+        match self {
+            Self::Unavailable(detail) => Self::Unavailable(scrub(detail)),
+            Self::Database(detail) => Self::Database(scrub(detail)),
+            Self::InUse(detail) => Self::InUse(scrub(detail)),
+            Self::UsernameTaken => Self::UsernameTaken,
+            Self::UserMissing => Self::UserMissing,
+        }
+    }
+}
+
+/// `url` with its userinfo (user name and password) and any `password`
+/// query parameter replaced by `***`, fit to print:
+/// `postgres://***@db.internal/accesskey`. Works on text that does not parse
+/// as a URL too, since that is when it gets printed.
+pub fn redacted_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    let mut redacted = match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &url[scheme_end + at..]),
+        None => url.to_owned(),
+    };
+    if let Some(query_start) = redacted.find('?') {
+        let (base, query) = redacted.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted = format!("{base}{}", query.join("&"));
+    }
+    redacted
+}
+
 impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         match error.sql_err() {
@@ -279,7 +323,10 @@ impl Store {
                 Box::pin(async { Ok(outside_transaction::<sqlx::MySql>(connection)) })
             })
         });
-        let db = Database::connect(connect).await?;
+        // sea-orm's connection errors quote the URL whole, password included.
+        let db = Database::connect(connect)
+            .await
+            .map_err(|error| StoreError::from(error).scrubbed(&options.database_url))?;
         // Two reads in flight: measured on PostgreSQL, two batches of
         // waiters outran four smaller ones (fewer round trips for the same
         // verifications), and one left the database idle between batches.
@@ -600,4 +647,35 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn urls_are_printed_without_their_userinfo() {
+        assert_eq!(
+            redacted_url("postgres://user:s3cret@db:5432/accesskey?sslmode=require"),
+            "postgres://***@db:5432/accesskey?sslmode=require"
+        );
+        assert_eq!(redacted_url("mysql://root:p@ss@db/x"), "mysql://***@db/x");
+        assert_eq!(
+            redacted_url("postgres://user:s3cret@[bad/db"),
+            "postgres://***@[bad/db"
+        );
+        assert_eq!(
+            redacted_url("sqlite://accesskey.db"),
+            "sqlite://accesskey.db"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/x?user=a@b"),
+            "postgres://db/x?user=a@b"
+        );
+        assert_eq!(redacted_url("not a url"), "not a url");
+        assert_eq!(
+            redacted_url("postgres://db/x?sslmode=require&password=s3cret"),
+            "postgres://db/x?sslmode=require&password=***"
+        );
+    }
 }
