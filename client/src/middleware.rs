@@ -26,7 +26,7 @@ use std::{
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use blake2::{Blake2bMac, digest::Mac as _};
@@ -109,9 +109,12 @@ impl AccessKeyLayer {
         self.edit(|shared| shared.required = permissions)
     }
 
-    /// Permissions for requests whose path starts with `path_prefix` (for
-    /// gRPC, `/package.Service/` or `/package.Service/Method`). The longest
-    /// matching prefix wins.
+    /// Permissions for requests whose path is `path_prefix` or below it, by
+    /// whole path segments: `/orders` covers `/orders` and `/orders/7`, not
+    /// `/orders-admin` (for gRPC, `/package.Service/` or
+    /// `/package.Service/Method`). Of every `require_for` and
+    /// `allow_anonymous` prefix that covers a path, the longest decides; on a
+    /// tie, the protected one.
     pub fn require_for<I, S>(self, path_prefix: impl Into<String>, permissions: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -124,8 +127,10 @@ impl AccessKeyLayer {
         self.edit(|shared| shared.by_path.push(entry))
     }
 
-    /// Lets requests whose path starts with `path_prefix` through without a
-    /// key (for example `/grpc.health.v1.Health/`).
+    /// Lets requests whose path is `path_prefix` or below it (by whole
+    /// segments, as for [`require_for`](Self::require_for)) through without
+    /// a key, for example `/healthz` or `/grpc.health.v1.Health/`. A longer
+    /// `require_for` prefix inside it still protects its part.
     pub fn allow_anonymous(self, path_prefix: impl Into<String>) -> Self {
         let prefix = path_prefix.into();
         self.edit(|shared| shared.public_prefixes.push(prefix))
@@ -199,16 +204,14 @@ impl Shared {
     /// Checks the request's key; on success strips it and inserts the principal.
     async fn admit<B>(&self, request: &mut Request<B>) -> Result<(), Rejection> {
         let path = request.uri().path().to_owned();
-        if self
-            .public_prefixes
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
-        {
+        if is_ambiguous(&path) {
+            return Err(Rejection::AmbiguousPath);
+        }
+        let Some(required) = self.required_for(&path) else {
             strip_credentials(request.headers_mut());
             return Ok(());
-        }
+        };
         let key = presented_key(request.headers())?;
-        let required = self.required_for(&path);
         let cache_key = self.cache.as_ref().map(|cache| cache.key(&key, required));
         let cached = self
             .cache
@@ -244,13 +247,50 @@ impl Shared {
         Ok(())
     }
 
-    fn required_for(&self, path: &str) -> &[String] {
-        self.by_path
+    /// The permissions `path` needs, or `None` when it is public: one
+    /// longest-match rule over protected and public prefixes alike.
+    fn required_for(&self, path: &str) -> Option<&[String]> {
+        let protected = self
+            .by_path
             .iter()
-            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map_or(&self.required, |(_, permissions)| permissions)
+            .filter(|(prefix, _)| covers(prefix, path))
+            .max_by_key(|(prefix, _)| prefix.len());
+        let public = self
+            .public_prefixes
+            .iter()
+            .filter(|prefix| covers(prefix, path))
+            .map(String::len)
+            .max();
+        match (protected, public) {
+            (Some((prefix, _)), Some(public)) if public > prefix.len() => None,
+            (None, Some(_)) => None,
+            (Some((_, permissions)), _) => Some(permissions),
+            (None, None) => Some(&self.required),
+        }
     }
+}
+
+/// Whether `prefix` covers `path` by whole segments: the same path, or
+/// `path` continues after it with a `/` (or `prefix` itself ends with one).
+fn covers(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
+}
+
+/// Whether `path` could mean something other than it says to some server
+/// behind the layer: an empty segment (`//`), a `.` or `..` segment (plain
+/// or percent-encoded), or an encoded slash or backslash. Such a path is
+/// refused rather than guessed at.
+fn is_ambiguous(path: &str) -> bool {
+    let lowered = path.to_ascii_lowercase();
+    if lowered.contains("%2f") || lowered.contains("%5c") || path.contains('\\') {
+        return true;
+    }
+    let segments: Vec<&str> = lowered.split('/').skip(1).collect();
+    segments.iter().enumerate().any(|(at, segment)| {
+        let decoded = segment.replace("%2e", ".");
+        decoded == "." || decoded == ".." || (segment.is_empty() && at + 1 < segments.len())
+    })
 }
 
 /// Why the layer answered instead of the service.
@@ -260,6 +300,7 @@ enum Rejection {
     Ambiguous,
     Denied(Vec<String>),
     Unavailable,
+    AmbiguousPath,
 }
 
 impl Rejection {
@@ -289,6 +330,14 @@ impl Rejection {
                 tonic::Code::Unavailable,
                 "unavailable",
                 "the access-key service is unavailable; retry later".to_owned(),
+            ),
+            Self::AmbiguousPath => (
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                "bad_request",
+                "the request path has an empty, `.` or `..` segment, or an encoded slash; \
+                 send its plain form"
+                    .to_owned(),
             ),
         };
         if grpc {
@@ -376,6 +425,7 @@ type CacheKey = [u8; 32];
 struct AnswerCache {
     ttl: Duration,
     hasher: Blake2bMac<blake2::digest::consts::U32>,
+    /// Each answer with the moment it stops being served.
     entries: Mutex<HashMap<CacheKey, (Instant, pb::Principal)>>,
 }
 
@@ -415,26 +465,110 @@ impl AnswerCache {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
-            .filter(|(stored, _)| stored.elapsed() < self.ttl)
+            .filter(|(valid_until, _)| Instant::now() < *valid_until)
             .map(|(_, principal)| principal.clone())
     }
 
+    /// Keeps a valid answer for the TTL, or until the key expires if that
+    /// comes first: a cached answer never outlives the key.
     fn put(&self, key: CacheKey, principal: pb::Principal) {
+        let now = Instant::now();
+        let mut lifetime = self.ttl;
+        if let Some(expire_time) = principal.expire_time {
+            let left = SystemTime::try_from(expire_time)
+                .ok()
+                .and_then(|expiry| expiry.duration_since(SystemTime::now()).ok())
+                .unwrap_or(Duration::ZERO);
+            lifetime = lifetime.min(left);
+        }
+        if lifetime.is_zero() {
+            return;
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_CACHED {
-            let ttl = self.ttl;
-            entries.retain(|_, (stored, _)| stored.elapsed() < ttl);
+            entries.retain(|_, (valid_until, _)| now < *valid_until);
             if entries.len() >= MAX_CACHED {
                 entries.clear();
             }
         }
-        entries.insert(key, (Instant::now(), principal));
+        entries.insert(key, (now + lifetime, principal));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_cover_whole_segments_only() {
+        assert!(covers("/healthz", "/healthz"));
+        assert!(covers("/healthz", "/healthz/live"));
+        assert!(!covers("/healthz", "/healthz-debug"));
+        assert!(covers(
+            "/grpc.health.v1.Health/",
+            "/grpc.health.v1.Health/Check"
+        ));
+        assert!(!covers(
+            "/orders.v1.Orders/Cancel",
+            "/orders.v1.Orders/CancelAll"
+        ));
+        assert!(covers("/", "/anything"));
+    }
+
+    #[test]
+    fn ambiguous_paths_are_told_apart() {
+        for bad in [
+            "//orders",
+            "/a//b",
+            "/./orders",
+            "/a/../b",
+            "/a/..",
+            "/a/%2e%2E/b",
+            "/a%2Fb",
+            "/a%5cb",
+            "/a\\b",
+        ] {
+            assert!(is_ambiguous(bad), "{bad}");
+        }
+        for good in [
+            "/",
+            "/orders",
+            "/orders/",
+            "/orders/7",
+            "/a.b/c..d",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert!(!is_ambiguous(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_cached_answer_never_outlives_the_key() {
+        let cache = AnswerCache::new(Duration::from_secs(3600));
+        let expiring = |after: Duration| pb::Principal {
+            username: "svc".to_owned(),
+            expire_time: Some((SystemTime::now() + after).into()),
+            ..pb::Principal::default()
+        };
+        let soon = cache.key("akey_soon", &[]);
+        cache.put(soon, expiring(Duration::from_millis(50)));
+        assert!(cache.get(&soon).is_some(), "cached while the key lives");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            cache.get(&soon).is_none(),
+            "gone when the key expires, not after the TTL"
+        );
+
+        let later = cache.key("akey_later", &[]);
+        cache.put(later, expiring(Duration::from_secs(7200)));
+        assert!(cache.get(&later).is_some());
+        let expired = cache.key("akey_expired", &[]);
+        cache.put(expired, expiring(Duration::ZERO));
+        assert!(
+            cache.get(&expired).is_none(),
+            "an expiring answer is not cached"
+        );
+    }
 
     fn headers(entries: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -270,3 +270,49 @@ async fn serve(app: axum::Router) -> std::net::SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await });
     address
 }
+
+/// Which paths the layer protects: whole path segments, one longest-match
+/// rule over public and protected prefixes, and no guessing at paths that
+/// could mean something else to the service behind it.
+#[tokio::test]
+async fn paths_are_matched_by_whole_segments_and_ambiguous_ones_refused() {
+    use accesskey_client::{AccessKeyLayer, Client};
+
+    let setup = setup().await;
+    let verifier = Client::builder(setup.server.endpoint())
+        .access_key(&setup.service_key)
+        .connect_lazy()
+        .expect("client");
+    let app = axum::Router::new().fallback(|| async { "served" }).layer(
+        AccessKeyLayer::new(verifier)
+            .require(["orders.read"])
+            .allow_anonymous("/healthz")
+            .require_for("/healthz/admin", ["users.write"]),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let reader = [("x-access-key", setup.reader_key.as_str())];
+    for (path, headers, expected) in [
+        ("/healthz", &[][..], 200),
+        ("/healthz/live", &[][..], 200),
+        // Not below /healthz: a different segment.
+        ("/healthz-debug", &[][..], 401),
+        // The more specific protected prefix wins over the anonymous one.
+        ("/healthz/admin", &[][..], 401),
+        ("/healthz/admin", &reader[..], 403),
+        ("/orders", &reader[..], 200),
+        ("/orders", &[][..], 401),
+        // Paths the service might read differently: refused, not guessed.
+        ("//orders", &reader[..], 400),
+        ("/healthz/../orders", &[][..], 400),
+        ("/healthz/%2e%2e/orders", &[][..], 400),
+        ("/healthz%2Fadmin", &[][..], 400),
+    ] {
+        let response = http_get(&address, path, headers).await;
+        assert_eq!(response.status, expected, "{path}: {response:?}");
+    }
+}
