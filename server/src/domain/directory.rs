@@ -511,7 +511,7 @@ impl Directory {
         let now = Timestamp::now();
         let checker = caller.clone();
         let change = patch.clone();
-        let updated = self
+        let (before, updated) = self
             .write(move |store| async move {
                 let outcome = store
                     .update_user_checked(user_id, now, move |target| {
@@ -527,11 +527,15 @@ impl Directory {
                 }
             })
             .await??;
+        let listed = |set: &mut dyn Iterator<Item = &Permission>| {
+            set.map(Permission::as_str).collect::<Vec<_>>().join(",")
+        };
         info!(
             event = "user_updated",
             caller = %caller.username.as_str(),
             user_id,
-            permissions_changed = patch.permissions.is_some(),
+            permissions_added = %listed(&mut updated.permissions.missing_from(&before.permissions)),
+            permissions_removed = %listed(&mut before.permissions.missing_from(&updated.permissions)),
             disabled = ?patch.disabled,
             administrator = updated.is_administrator(),
             "user updated"
@@ -721,7 +725,7 @@ impl Directory {
         let user_id = user.id;
         if restore_admin {
             let now = Timestamp::now();
-            let restored = self
+            let (_, restored) = self
                 .write(move |store| async move {
                     store
                         .update_user_checked(user_id, now, move |target| {

@@ -5,9 +5,11 @@
 //! order, so no proxy or header-merging quirk decides which key counts.
 
 use tonic::{Request, Status, metadata::MetadataMap};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
-use crate::domain::{AuthFailure, Directory, DomainError, ReadAhead, model::Principal};
+use crate::domain::{
+    AuthFailure, Directory, DomainError, ReadAhead, key_format::AccessKey, model::Principal,
+};
 
 /// The metadata key for an access key (the gRPC form of `X-Access-Key`).
 pub const ACCESS_KEY_HEADER: &str = "x-access-key";
@@ -60,7 +62,13 @@ pub(super) async fn authenticate_reading_ahead<T>(
     let peer = request
         .remote_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
-    let outcome = match presented_credential(request.metadata()) {
+    let credential = presented_credential(request.metadata());
+    // The key id a failed attempt named, for the log: public, never the key.
+    let attempted = credential
+        .ok()
+        .and_then(|key| AccessKey::parse(key).ok())
+        .map_or_else(|| "-".to_owned(), |key| key.key_id().to_string());
+    let outcome = match credential {
         Ok(key) => {
             async {
                 let mut ahead = match presented {
@@ -90,7 +98,16 @@ pub(super) async fn authenticate_reading_ahead<T>(
             outcome = "failure",
             rpc,
             %peer,
+            key_id = %attempted,
             reason = %failure,
+        ),
+        Err(DomainError::ResourceExhausted { retry_after, .. }) => warn!(
+            event = "auth",
+            outcome = "shed",
+            rpc,
+            %peer,
+            key_id = %attempted,
+            retry_after_ms = retry_after.as_millis(),
         ),
         Err(_) => {}
     }

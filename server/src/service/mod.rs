@@ -18,20 +18,33 @@ pub use key_auth::KeyAuthService;
 pub use user_admin::UserAdminService;
 
 /// Turns a domain result into the RPC's result, logging permission denials
-/// as security events on the way.
+/// and shed calls as security events on the way.
 fn conclude<T>(
     rpc: &'static str,
     caller: &Principal,
     result: Result<T, DomainError>,
 ) -> Result<T, Status> {
-    if let Err(DomainError::PermissionDenied(reason)) = &result {
-        tracing::info!(
+    match &result {
+        Err(DomainError::PermissionDenied(reason)) => tracing::info!(
             event = "permission_denied",
             rpc,
             key_id = %caller.key_id,
             user_id = caller.user_id,
             %reason,
-        );
+        ),
+        // Load shed or throttled: worth a line, or an attack goes unseen.
+        Err(DomainError::ResourceExhausted {
+            message,
+            retry_after,
+        }) => tracing::warn!(
+            event = "shed",
+            rpc,
+            key_id = %caller.key_id,
+            user_id = caller.user_id,
+            retry_after_ms = retry_after.as_millis(),
+            %message,
+        ),
+        _ => {}
     }
     result.map_err(Status::from)
 }

@@ -59,13 +59,14 @@ impl<T, E> Checked<T, E> {
 
 impl Store {
     /// Applies the patch `check` returns for the user as it is now (locked),
-    /// or nothing if `check` refuses. Returns the user as changed.
+    /// or nothing if `check` refuses. Returns the user as it was and as
+    /// changed.
     pub async fn update_user_checked<E>(
         &self,
         id: i64,
         now: Timestamp,
         check: impl FnOnce(&Target) -> Result<UserPatch, E>,
-    ) -> Result<Result<User, E>, StoreError> {
+    ) -> Result<Result<(User, User), E>, StoreError> {
         let outcome = async {
             let (txn, target, patch) =
                 match self.begin_approved::<Target, _, _, _>(id, check).await? {
@@ -79,7 +80,7 @@ impl Store {
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
-            Ok(Checked::Done(after))
+            Ok(Checked::Done((target.user, after)))
         }
         .await;
         self.written(outcome)?.into_result()
