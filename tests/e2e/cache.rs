@@ -87,6 +87,27 @@ async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
         message.contains("another accesskeyd is already serving"),
         "{message}"
     );
+    // The same file spelt otherwise: sqlx percent-decodes the path, and the
+    // lock is taken on the file the path resolves to.
+    let respelt = database.url.replace("accesskey.db", "acc%65sskey.db");
+    assert_ne!(respelt, database.url);
+    // A server that does start would serve until killed: give it 10 s.
+    let second = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"))
+            .args(["--database-url", &respelt, "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{respelt} served the same database under a second lock"))
+    .expect("run accesskeyd");
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another accesskeyd is already serving"),
+        "{second:?}"
+    );
     let reissue =
         run_accesskeyd(&["--database-url", &database.url, "bootstrap", "--reissue"]).await;
     assert!(

@@ -3,10 +3,17 @@
 //! With SQLite the server answers warm verifications from memory and keeps
 //! that memory current by invalidating it on its own writes. A second server
 //! writing the same file would go unnoticed, so serving takes an exclusive
-//! lock on `<database>.lock` for the life of the process; the operating
-//! system releases it when the process dies, however it dies.
+//! lock on `<database>.lock`, beside the database file as the file system
+//! resolves it, for the life of the process; the operating system releases
+//! it when the process dies, however it dies.
 
-use std::{fs::File, path::PathBuf};
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    str::FromStr as _,
+};
+
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 use super::StoreError;
 
@@ -16,14 +23,41 @@ pub struct ExclusiveUse {
     _file: File,
 }
 
-/// The file path of a `sqlite:` URL, or `None` for other backends and for
-/// in-memory databases.
+/// The file a `sqlite:` URL names, read exactly as sqlx reads it
+/// (percent-decoded), or `None` for other backends and for in-memory
+/// databases.
 pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    if !database_url.starts_with("sqlite:") {
+        return None;
+    }
     let rest = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = database == ":memory:" || params.split('&').any(|param| param == "mode=memory");
+    if in_memory {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(database_url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_path_buf())
+}
+
+/// `path` as the file system resolves it: absolute, without `.` or `..`,
+/// symlinks followed. A file that does not exist yet (SQLite creates it on
+/// first connect) is resolved through its directory.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return resolved;
+    }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(directory), path.file_name()) {
+        (Ok(directory), Some(name)) => directory.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 impl ExclusiveUse {
@@ -33,7 +67,9 @@ impl ExclusiveUse {
         let Some(database) = sqlite_path(database_url) else {
             return Ok(None);
         };
-        let mut lock_path = database.into_os_string();
+        // One lock per file, however the URL spells it: `a.db`,
+        // `acc%65ss.db`, `./x/../a.db` and a symlink all lock the same file.
+        let mut lock_path = canonical(&database).into_os_string();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
         let file = File::options()
@@ -72,6 +108,12 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite:b.db"), Some(PathBuf::from("b.db")));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://x.db?mode=memory"), None);
+        assert_eq!(
+            sqlite_path("sqlite://acc%65sskey.db"),
+            Some(PathBuf::from("accesskey.db")),
+            "percent-decoded as sqlx decodes it"
+        );
         assert_eq!(sqlite_path("postgres://h/db"), None);
     }
 
@@ -88,5 +130,35 @@ mod tests {
         ));
         drop(first);
         assert!(ExclusiveUse::acquire(&url).expect("free again").is_some());
+    }
+
+    #[test]
+    fn every_spelling_of_one_file_takes_the_same_lock() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path().display().to_string();
+        std::fs::create_dir(dir.path().join("sub")).expect("subdirectory");
+        std::fs::write(dir.path().join("accesskey.db"), b"").expect("the database file");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("accesskey.db"), dir.path().join("link.db"))
+            .expect("symlink");
+        let first = ExclusiveUse::acquire(&format!("sqlite://{root}/accesskey.db"))
+            .expect("first")
+            .expect("a SQLite file");
+        let mut spellings = vec![
+            format!("sqlite://{root}/acc%65sskey.db"),
+            format!("sqlite://{root}/sub/../accesskey.db"),
+            format!("sqlite://{root}/./accesskey.db?mode=rwc"),
+            format!("sqlite:{root}/accesskey.db"),
+        ];
+        if cfg!(unix) {
+            spellings.push(format!("sqlite://{root}/link.db"));
+        }
+        for spelling in spellings {
+            assert!(
+                matches!(ExclusiveUse::acquire(&spelling), Err(StoreError::InUse(_))),
+                "{spelling} took a second lock"
+            );
+        }
+        drop(first);
     }
 }
