@@ -277,23 +277,44 @@ pub struct VerifiedKeys {
 /// key wait for it, then find the answer in the cache.
 #[derive(Debug)]
 pub struct SingleFlight<'a> {
-    cache: &'a VerifiedKeys,
-    mac: MacBytes,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    // Field order is drop order: the turn (and its hold on the lock) goes
+    // before the participant checks whether it was the last one.
     _turn: tokio::sync::OwnedMutexGuard<()>,
+    _participant: Participant<'a>,
 }
 
-impl Drop for SingleFlight<'_> {
+/// One task's share in a key's in-flight entry, whether it holds the turn
+/// or waits for it. Whoever lets go last removes the entry, so no entry
+/// outlives its tasks, however they end (a waiter cancelled while waiting
+/// included).
+#[derive(Debug)]
+struct Participant<'a> {
+    cache: &'a VerifiedKeys,
+    mac: MacBytes,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Drop for Participant<'_> {
     fn drop(&mut self) {
         let mut in_flight = self
             .cache
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        // The map, this flight and its guard hold the lock; more means waiters.
-        if Arc::strong_count(&self.lock) <= 3 {
+        let Some(lock) = self.lock.take() else {
+            return;
+        };
+        // Under the map's mutex nobody can take a new share, and every
+        // participant lets go of its share inside it: the last one to get
+        // here sees only the map's share and its own.
+        if Arc::strong_count(&lock) <= 2
+            && in_flight
+                .get(&self.mac)
+                .is_some_and(|entry| Arc::ptr_eq(entry, &lock))
+        {
             in_flight.remove(&self.mac);
         }
+        drop(lock);
     }
 }
 
@@ -339,13 +360,26 @@ impl VerifiedKeys {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(in_flight.entry(mac).or_default())
         };
-        let turn = Arc::clone(&lock).lock_owned().await;
-        SingleFlight {
+        let participant = Participant {
             cache: self,
             mac,
-            lock,
+            lock: Some(Arc::clone(&lock)),
+        };
+        // Cancelled while waiting here, `participant` still cleans up.
+        let turn = lock.lock_owned().await;
+        SingleFlight {
             _turn: turn,
+            _participant: participant,
         }
+    }
+
+    /// How many keys have a check in flight (for tests: it must drain).
+    #[cfg(test)]
+    fn in_flight_len(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// The current write generation; read it before a database read whose
@@ -655,6 +689,54 @@ fn id_bytes(key_id: &KeyId) -> IdBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waiter woken for its turn but cancelled before it ran used to
+    /// leave its key's entry in the in-flight map for good (an attacker
+    /// cancelling at the right moment could grow it without bound).
+    #[tokio::test]
+    async fn no_in_flight_entry_outlives_its_tasks() {
+        let cache = Arc::new(VerifiedKeys::new(Freshness::Snapshot, 16).expect("csprng"));
+
+        // A waiter cancelled while it waits.
+        let holder = cache.single_flight("k").await;
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            cache.single_flight("k"),
+        )
+        .await;
+        assert!(waiting.is_err(), "still waiting");
+        drop(holder);
+        assert_eq!(cache.in_flight_len(), 0);
+
+        // A waiter woken for its turn, then cancelled before it runs.
+        let holder = cache.single_flight("k").await;
+        let waiter = tokio::spawn({
+            let cache = Arc::clone(&cache);
+            async move {
+                let _turn = cache.single_flight("k").await;
+            }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        drop(holder);
+        waiter.abort();
+        assert!(waiter.await.is_err_and(|error| error.is_cancelled()));
+        assert_eq!(cache.in_flight_len(), 0, "the entry outlived every task");
+
+        // And the plain case: the waiter takes its turn and ends.
+        let holder = cache.single_flight("k").await;
+        let waiter = tokio::spawn({
+            let cache = Arc::clone(&cache);
+            async move {
+                let _turn = cache.single_flight("k").await;
+            }
+        });
+        tokio::task::yield_now().await;
+        drop(holder);
+        waiter.await.expect("the waiter ran");
+        assert_eq!(cache.in_flight_len(), 0);
+    }
 
     fn credential(key: &AccessKey, disabled: bool) -> Credential {
         Credential {

@@ -32,6 +32,10 @@ use crate::domain::{
 /// repeated id) to the next one, so each connection prepares at most four.
 const BATCH_SIZES: [usize; 4] = [2, 8, 32, 128];
 const MAX_BATCH: usize = 128;
+/// Reads waiting for their turn at most. Past it, a read is refused at once
+/// (UNAVAILABLE, retryable) rather than queued behind thousands of others:
+/// it would miss its deadline anyway, and memory stays bounded.
+pub(super) const MAX_QUEUED: usize = 4_096;
 
 /// The read's SQL for each batch size, with `?` placeholders (SQLite and
 /// MySQL) and with `$n` ones (PostgreSQL).
@@ -221,10 +225,17 @@ struct Waiter {
     answer: oneshot::Sender<Result<Vec<Credential>, StoreError>>,
 }
 
+impl Waiter {
+    /// Whether the caller stopped waiting (its call was cancelled).
+    fn gave_up(&self) -> bool {
+        self.answer.is_closed()
+    }
+}
+
 /// The queue of key reads; cheap to clone.
 #[derive(Debug, Clone)]
 pub(super) struct KeyReads {
-    queue: mpsc::UnboundedSender<Waiter>,
+    queue: mpsc::Sender<Waiter>,
 }
 
 impl KeyReads {
@@ -232,7 +243,7 @@ impl KeyReads {
     /// running at once, each on a pooled connection that it keeps.
     pub(super) fn start(db: &DatabaseConnection, in_flight: usize) -> Result<Self, StoreError> {
         let pool = HotPool::of(db)?;
-        let (queue, waiting) = mpsc::unbounded_channel();
+        let (queue, waiting) = mpsc::channel(MAX_QUEUED);
         tokio::spawn(coalesce(pool, waiting, in_flight.max(1)));
         Ok(Self { queue })
     }
@@ -251,15 +262,21 @@ impl KeyReads {
             .map(|id| id.as_str().to_owned())
             .collect();
         self.queue
-            .send(Waiter { key_ids, answer })
-            .map_err(|_| closed())?;
+            .try_send(Waiter { key_ids, answer })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => StoreError::Unavailable(format!(
+                    "more than {MAX_QUEUED} key reads are waiting; shedding load"
+                )),
+                mpsc::error::TrySendError::Closed(_) => closed(),
+            })?;
         answered.await.map_err(|_| closed())?
     }
 }
 
 /// Forms batches: whenever a read may start, everything queued so far (up
-/// to [`MAX_BATCH`] ids) goes out as one query.
-async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, in_flight: usize) {
+/// to [`MAX_BATCH`] ids) goes out as one query. Waiters whose caller gave
+/// up meanwhile are dropped unread.
+async fn coalesce(pool: HotPool, mut waiting: mpsc::Receiver<Waiter>, in_flight: usize) {
     // A slot is the right to run one read, holding the connection it keeps
     // between reads. Returning from here drops the idle ones, and reads in
     // flight drop theirs when they find no one to return them to, so a
@@ -280,19 +297,23 @@ async fn coalesce(pool: HotPool, mut waiting: mpsc::UnboundedReceiver<Waiter>, i
                 None => return,
             },
         };
-        let first = match carried.take() {
-            Some(waiter) => waiter,
-            None => tokio::select! {
+        let mut first = carried.take();
+        while first.as_ref().is_none_or(Waiter::gave_up) {
+            first = tokio::select! {
                 () = &mut closed => return,
                 waiter = waiting.recv() => match waiter {
-                    Some(waiter) => waiter,
+                    Some(waiter) => Some(waiter),
                     None => return,
                 },
-            },
-        };
+            };
+        }
+        let Some(first) = first else { return };
         let mut ids = first.key_ids.len();
         let mut batch = vec![first];
         while let Ok(next) = waiting.try_recv() {
+            if next.gave_up() {
+                continue;
+            }
             if ids + next.key_ids.len() > MAX_BATCH {
                 carried = Some(next);
                 break;
@@ -385,5 +406,70 @@ fn to_credential(
         secret_hash,
         secret_fingerprint: secret_fingerprint.map(Fingerprint::from_stored),
         user_disabled: disabled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectOptions, Database};
+    use sea_orm_migration::MigratorTrait as _;
+
+    use super::*;
+
+    /// The queue of reads is bounded: with every read stuck (the pool's one
+    /// connection held elsewhere), the reads past the bound are refused at
+    /// once with a retryable UNAVAILABLE, and the queue recovers when the
+    /// connection comes back.
+    #[tokio::test]
+    async fn reads_past_the_bound_are_shed_and_the_queue_recovers() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await.expect("connect");
+        super::super::migration::Migrator::up(&db, None)
+            .await
+            .expect("migrate");
+        let reads = KeyReads::start(&db, 1).expect("start");
+        let key_id = KeyId::from_stored("aaaaaaaaaaaaaaaa".to_owned());
+
+        let held = db
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .expect("the pool's only connection");
+        // The first read takes the batcher's one slot and waits for the
+        // connection; the next ones fill the queue (and give up, as callers
+        // with short deadlines do).
+        let stuck = tokio::spawn({
+            let reads = reads.clone();
+            let key_id = key_id.clone();
+            async move { reads.credentials(&[&key_id]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let ids = [&key_id];
+        for _ in 0..MAX_QUEUED {
+            // Polled once (it queues itself), then dropped: a caller that
+            // gave up.
+            let mut queued = std::pin::pin!(reads.credentials(&ids));
+            assert!(queued.as_mut().poll(&mut context).is_pending());
+        }
+        let shed = tokio::time::timeout(Duration::from_secs(1), reads.credentials(&ids))
+            .await
+            .expect("refused at once, not queued");
+        assert!(matches!(shed, Err(StoreError::Unavailable(_))), "{shed:?}");
+
+        drop(held);
+        assert!(stuck.await.expect("task").expect("read").is_empty());
+        let read = tokio::time::timeout(Duration::from_secs(10), reads.credentials(&[&key_id]))
+            .await
+            .expect("the queue drained");
+        assert!(read.expect("read").is_empty());
     }
 }
