@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use accesskey_client::{ListUsers, pb};
+use accesskey_client::{ListUsers, NewUser, pb};
 use tonic::Code;
 
 use crate::harness::{TestServer, code, on_every_backend};
@@ -156,4 +156,53 @@ on_every_backend! {
             Code::InvalidArgument
         );
     }
+}
+
+/// Users may hold 256 permissions of 128 characters: 1,000 of them would
+/// pass the 16 MiB response limit, so a page is also capped by size, and
+/// paging still returns every user exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_large_users_stay_under_the_response_limit() {
+    let server = TestServer::start().await;
+    let permissions: Vec<String> = (0..256)
+        .map(|i| format!("p{i:03}.{}", "x".repeat(123)))
+        .collect();
+    assert!(permissions.iter().all(|p| p.len() == 128));
+    // Created 16 at a time.
+    let mut created = 0;
+    let mut pending = Vec::new();
+    for creation in (0..520).map(|i| {
+        let admin = server.admin.clone();
+        let user = NewUser::new(format!("fat{i:03}")).permissions(permissions.clone());
+        tokio::spawn(async move { admin.create_user(user).await.expect("create") })
+    }) {
+        pending.push(creation);
+        if pending.len() == 16 {
+            for task in pending.drain(..) {
+                task.await.expect("task");
+                created += 1;
+            }
+        }
+    }
+    for task in pending {
+        task.await.expect("task");
+        created += 1;
+    }
+    assert_eq!(created, 520);
+
+    let first = server
+        .admin
+        .list_users(ListUsers::new().page_size(1000))
+        .await
+        .expect("one page, not an oversized response");
+    assert!(first.users.len() < 521, "capped by size");
+    assert!(
+        !first.next_page_token.is_empty(),
+        "and it says there is more"
+    );
+    let all = server.admin.list_all_users("").await.expect("every page");
+    assert_eq!(all.len(), 521, "every user exactly once");
+    let mut ids: Vec<i64> = all.iter().map(|user| user.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 521);
 }

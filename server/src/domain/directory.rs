@@ -25,6 +25,33 @@ const FLUSH_CHUNK: usize = 10_000;
 /// ListUsers page sizes.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1_000;
+/// A ListUsers page holds at most about this many bytes of users (and at
+/// least one user): a quarter of the 16 MiB response limit.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
+/// How many of `users`, from the first, fit in `budget` bytes of response
+/// (at least one). An estimate from the variable-length fields, plus a
+/// generous allowance for the fixed ones and the encoding.
+fn fitting(users: &[User], budget: usize) -> usize {
+    let mut used = 0;
+    users
+        .iter()
+        .take_while(|user| {
+            let size = 256
+                + user.username.as_str().len()
+                + user.email.len()
+                + user.display_name.len()
+                + user.identity_provider.as_str().len()
+                + user
+                    .permissions
+                    .iter()
+                    .map(|permission| permission.as_str().len() + 3)
+                    .sum::<usize>();
+            used += size;
+            used <= budget || used == size
+        })
+        .count()
+}
 
 /// The verdict on a presented key. Only `Malformed` and `NotFound` are given
 /// without the secret having matched.
@@ -481,8 +508,13 @@ impl Directory {
             .store
             .list_users(after_id, prefix.folded(), limit + 1)
             .await?;
-        let next_page_token = if users.len() as u64 > limit {
-            users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        // Capped by size too: 1,000 users holding 256 permissions of 128
+        // characters each would pass the 16 MiB response limit.
+        let kept = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(fitting(&users, MAX_PAGE_BYTES));
+        let next_page_token = if users.len() > kept {
+            users.truncate(kept);
             users
                 .last()
                 .map(|last| self.page_tokens.sign(last.id, prefix.folded()))
