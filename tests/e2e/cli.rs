@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use crate::harness::{CliRun, TestServer, run_cli};
 
+const NONE: [&str; 0] = [];
+
 fn json(run: &CliRun) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"))
 }
@@ -265,4 +267,89 @@ async fn an_absurd_expiry_is_a_usage_error_and_replaces_nothing() {
         key.get(5..21),
         "the old key was not replaced"
     );
+}
+
+#[tokio::test]
+async fn key_generate_writes_a_private_key_file_and_never_overwrites_one() {
+    let server = TestServer::start().await;
+    let (_, old_key) = server.user_with_key("svc", &[]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("svc.key");
+    let path_text = path.to_str().expect("UTF-8 path");
+    let generate = |path: &str| {
+        let args = ["key", "generate", "svc", "--key-out", path].map(str::to_owned);
+        let (server, key) = (&server, server.admin_key.clone());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli(server, &key, &args, None).await
+        }
+    };
+
+    let written = generate(path_text).await;
+    assert_eq!(written.code, 0, "{written:?}");
+    assert!(
+        written.stdout.is_empty(),
+        "the key goes to the file only: {written:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read_to_string(&path)
+        .expect("read")
+        .trim()
+        .to_owned();
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    assert!(
+        !server
+            .admin
+            .verify(&old_key, NONE)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+
+    // An existing file is never overwritten, and the key is not replaced.
+    let again = generate(path_text).await;
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(again.stderr.contains("must not exist"), "{again:?}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), key);
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+
+    // A key file others may read works, with a warning.
+    let shared = dir.path().join("admin.key");
+    std::fs::write(&shared, &server.admin_key).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let whoami = run_cli(
+            &server,
+            "",
+            &["whoami", "--key-file", shared.to_str().expect("UTF-8 path")],
+            None,
+        )
+        .await;
+        assert_eq!(whoami.code, 0, "{whoami:?}");
+        assert!(
+            whoami.stderr.contains("can be read by other users"),
+            "{whoami:?}"
+        );
+    }
 }

@@ -63,7 +63,19 @@ async fn readme_walkthrough() {
         "keys.verify",
     ])
     .await;
-    let service_key = cli(vec!["key", "generate", "orders-service"]).await;
+    let service_key_file = dir.path().join("service.key");
+    cli(vec![
+        "key",
+        "generate",
+        "orders-service",
+        "--key-out",
+        service_key_file.to_str().expect("utf-8 path"),
+    ])
+    .await;
+    let service_key = std::fs::read_to_string(&service_key_file)
+        .expect("the service key file")
+        .trim()
+        .to_owned();
     cli(vec![
         "user",
         "create",

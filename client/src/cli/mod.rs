@@ -183,6 +183,10 @@ enum KeyCommand {
         /// Expire after this long: e.g. 90d, 12h, 30m, 45s.
         #[arg(long, value_parser = parse_duration)]
         expires_in: Option<Duration>,
+        /// Write the key to this new file (mode 0600, never overwriting)
+        /// instead of stdout. Checked before the key is replaced.
+        #[arg(long, value_name = "FILE")]
+        key_out: Option<PathBuf>,
     },
     /// Remove the user's key.
     Revoke(UserArg),
@@ -294,9 +298,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::User(command) => user_command(&client, &printer, command)
             .await
             .map_err(fail)?,
-        Command::Key(command) => key_command(&client, &printer, command)
-            .await
-            .map_err(fail)?,
+        Command::Key(command) => key_command(&client, &printer, command, &endpoint).await?,
     }
     Ok(0)
 }
@@ -404,22 +406,51 @@ async fn user_command(
     Ok(())
 }
 
-async fn key_command(client: &Client, printer: &Printer, command: KeyCommand) -> Result<(), Error> {
+async fn key_command(
+    client: &Client,
+    printer: &Printer,
+    command: KeyCommand,
+    endpoint: &str,
+) -> Result<(), Failure> {
+    let fail = |error: Error| Failure::from_error(&error, endpoint);
     match command {
-        KeyCommand::Generate { user, expires_in } => {
-            let target = resolve(client, &user).await?;
+        KeyCommand::Generate {
+            user,
+            expires_in,
+            key_out,
+        } => {
+            // Made first: a file that exists already (or cannot be made)
+            // stops the command before the user's key is replaced.
+            let out = key_out.as_deref().map(KeyOut::create).transpose()?;
+            let target = resolve(client, &user).await.map_err(fail)?;
             let expire_time = expires_in.map(|after| SystemTime::now() + after);
-            let generated = client.generate_access_key(target.id, expire_time).await?;
-            printer.generated_key(&generated);
-            eprintln!(
-                "accesskey: this is the only time key {} of {} is shown; store it now (a lost key can only be replaced)",
-                generated.info().key_id,
-                target.username
-            );
+            let generated = client
+                .generate_access_key(target.id, expire_time)
+                .await
+                .map_err(fail)?;
+            match out {
+                Some(out) => {
+                    let path = out.write(generated.expose_key())?;
+                    eprintln!(
+                        "accesskey: key {} of {} is in {} (mode 0600); it is shown nowhere else",
+                        generated.info().key_id,
+                        target.username,
+                        path.display()
+                    );
+                }
+                None => {
+                    printer.generated_key(&generated);
+                    eprintln!(
+                        "accesskey: this is the only time key {} of {} is shown; store it now (a lost key can only be replaced)",
+                        generated.info().key_id,
+                        target.username
+                    );
+                }
+            }
         }
         KeyCommand::Revoke(user) => {
-            let target = resolve(client, &user).await?;
-            client.revoke_access_key(target.id).await?;
+            let target = resolve(client, &user).await.map_err(fail)?;
+            client.revoke_access_key(target.id).await.map_err(fail)?;
             printer.done(&format!(
                 "revoked the key of {} (id {})",
                 target.username, target.id
@@ -427,6 +458,59 @@ async fn key_command(client: &Client, printer: &Printer, command: KeyCommand) ->
         }
     }
     Ok(())
+}
+
+/// A new private file for a generated key, made before the key exists;
+/// removed again unless the key was written to it.
+struct KeyOut {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl KeyOut {
+    fn create(path: &std::path::Path) -> Result<Self, Failure> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(|e| {
+            Failure::usage(format!(
+                "cannot create the key file {} (it must not exist yet): {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    /// Writes `key` and keeps the file.
+    fn write(mut self, key: &str) -> Result<PathBuf, Failure> {
+        use std::io::Write as _;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| Failure::usage("the key file is gone"))?;
+        writeln!(file, "{key}")
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!(
+                    "the key was issued but could not be written to {}: {e}\nhint: generate it again",
+                    self.path.display()
+                ),
+            })?;
+        Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for KeyOut {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Looks a user up by `id:<n>` or by name.
@@ -445,6 +529,7 @@ fn read_file(path: &PathBuf, what: &str) -> Result<Vec<u8>, Failure> {
 /// The caller's own key: from the key file if given, else ACCESSKEY_KEY.
 fn own_key(key_file: Option<&PathBuf>) -> Result<String, Failure> {
     if let Some(path) = key_file {
+        warn_if_readable_by_others(path);
         return std::fs::read_to_string(path)
             .map(|text| text.trim().to_owned())
             .map_err(|e| {
@@ -457,6 +542,28 @@ fn own_key(key_file: Option<&PathBuf>) -> Result<String, Failure> {
             "no access key: set ACCESSKEY_KEY or pass --key-file PATH (never the key itself as an argument)",
         )),
     }
+}
+
+/// Warns, as ssh does of a private key, about a key file that other users
+/// may read: whoever reads it can act as its user.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "accesskey: warning: the key file {} can be read by other users (mode {mode:03o}); \
+                     anyone who reads it can act as its user: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The key to verify: the argument, or stdin for `-` or none.
