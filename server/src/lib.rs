@@ -111,6 +111,10 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
             .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
         let pepper = Pepper::new(bytes)
             .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
+        tracing::info!(
+            pepper_fingerprint = %pepper.fingerprint(),
+            "keys are hashed with a pepper; every replica must show this fingerprint"
+        );
         hasher = hasher.with_pepper(pepper);
     }
     let failures = FailureThrottle::new(

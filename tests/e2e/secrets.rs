@@ -375,6 +375,14 @@ async fn a_pepper_file_is_used_and_a_short_one_refused() {
         .await
         .expect("verify");
     assert!(verdict.is_valid(), "{verdict:?}");
+    // Its fingerprint is logged at start, never the pepper itself (32 bytes
+    // of 42, which print as `*`).
+    let logs = crate::harness::captured_logs();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("pepper_fingerprint=") && !line.contains("********")),
+        "the pepper's fingerprint is logged at start"
+    );
 
     let short = directory.path().join("short");
     std::fs::write(&short, b"too short").expect("write");

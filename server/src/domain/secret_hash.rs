@@ -198,6 +198,22 @@ impl Pepper {
     }
 }
 
+impl Pepper {
+    /// 32 bits of a hash of the pepper, for logs: replicas started with the
+    /// same pepper show the same value, so one with a wrong (or edited)
+    /// pepper file stands out. Not a secret for a pepper of random bytes,
+    /// as the README asks for; it would narrow a guessable one.
+    pub fn fingerprint(&self) -> String {
+        let digest = Blake2b512::new_with_prefix(b"accesskey pepper id")
+            .chain_update(&self.0)
+            .finalize();
+        digest[..4]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Pepper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pepper(redacted)")
@@ -433,6 +449,14 @@ mod tests {
             "keyed with the pepper"
         );
         assert_eq!(format!("{fingerprint:?}"), "Fingerprint(redacted)");
+    }
+
+    #[test]
+    fn a_pepper_is_told_apart_by_its_fingerprint() {
+        let pepper = |byte: u8| Pepper::new(vec![byte; 32]).expect("long enough");
+        assert_eq!(pepper(1).fingerprint(), pepper(1).fingerprint());
+        assert_ne!(pepper(1).fingerprint(), pepper(2).fingerprint());
+        assert_eq!(pepper(1).fingerprint().len(), 8, "32 bits, in hex");
     }
 
     #[tokio::test]
