@@ -80,7 +80,9 @@ pub struct Config {
     pub hash_queue_timeout_ms: u64,
 
     /// Failed secret checks allowed at once per key id before it is
-    /// throttled (RESOURCE_EXHAUSTED with the time to wait).
+    /// throttled (RESOURCE_EXHAUSTED with the time to wait). Only keys
+    /// issued before secret fingerprints existed are throttled: a wrong
+    /// secret for any other key costs no argon2 and is never counted.
     #[arg(long, env = "ACCESSKEY_FAILED_ATTEMPTS_BURST", default_value_t = 10)]
     pub failed_attempts_burst: u32,
 
