@@ -192,20 +192,32 @@ pub fn check_own_key_lifetime(
     Ok(())
 }
 
-/// GenerateAccessKey: may `caller` issue `user` a key?
-pub fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainError> {
-    ensure_may_act_on(caller, user, "user_id")?;
-    if let IdentityProvider::External(provider) = &user.identity_provider {
-        return Err(DomainError::FailedPrecondition(format!(
+/// Only local users may ever hold a key: an external identity provider's
+/// users authenticate there.
+pub fn ensure_local(user: &User) -> Result<(), DomainError> {
+    match &user.identity_provider {
+        IdentityProvider::Local => Ok(()),
+        IdentityProvider::External(provider) => Err(DomainError::FailedPrecondition(format!(
             "user_id: users from an external identity provider ({provider}) cannot have an access key"
-        )));
+        ))),
     }
+}
+
+/// Whether `user` may be issued a key now: local and enabled.
+pub fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
+    ensure_local(user)?;
     if user.disabled {
         return Err(DomainError::FailedPrecondition(
             "user_id: the user is disabled; enable it before issuing a key".to_owned(),
         ));
     }
     Ok(())
+}
+
+/// GenerateAccessKey: may `caller` issue `user` a key?
+pub fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainError> {
+    ensure_may_act_on(caller, user, "user_id")?;
+    ensure_may_hold_key(user)
 }
 
 /// RevokeAccessKey: may `caller` revoke `user`'s key?

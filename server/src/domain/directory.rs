@@ -668,18 +668,17 @@ impl Directory {
         new_key: NewKey,
         check: impl FnOnce(&User) -> Result<(), DomainError> + Send + 'static,
     ) -> Result<(KeyInfo, Option<KeyInfo>), DomainError> {
-        let stored = new_key.clone();
-        let replaced =
-            self.write(move |store| async move {
-                store.replace_key_checked(user_id, &stored, check).await
-            })
-            .await??;
         let info = KeyInfo {
-            key_id: new_key.key_id,
+            key_id: new_key.key_id.clone(),
             create_time: new_key.create_time,
             expire_time: new_key.expire_time,
             last_used_time: None,
         };
+        let replaced =
+            self.write(move |store| async move {
+                store.replace_key_checked(user_id, &new_key, check).await
+            })
+            .await??;
         Ok((info, replaced))
     }
 
@@ -747,13 +746,14 @@ impl Directory {
         let user = self
             .existing_user(&UserRef::Username(username.clone()))
             .await?;
-        let must_be_local = |user: &User| match &user.identity_provider {
-            IdentityProvider::Local => Ok(()),
-            IdentityProvider::External(provider) => Err(DomainError::FailedPrecondition(format!(
-                "the user comes from an external identity provider ({provider}) and cannot have a key"
-            ))),
-        };
-        must_be_local(&user)?;
+        authority::ensure_local(&user)?;
+        if user.disabled && !restore_admin {
+            return Err(DomainError::FailedPrecondition(
+                "the user is disabled; add --restore-admin to re-enable it (and give it every \
+                 service permission)"
+                    .to_owned(),
+            ));
+        }
         let user_id = user.id;
         if restore_admin {
             let now = Timestamp::now();
@@ -761,7 +761,7 @@ impl Directory {
                 .write(move |store| async move {
                     store
                         .update_user_checked(user_id, now, move |target| {
-                            must_be_local(&target.user)?;
+                            authority::ensure_local(&target.user)?;
                             Ok::<_, DomainError>(UserPatch {
                                 disabled: Some(false),
                                 permissions: Some(
@@ -782,17 +782,7 @@ impl Directory {
         }
         let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
         let (info, _) = self
-            .store_key(user_id, new_key, move |user| {
-                must_be_local(user)?;
-                if user.disabled {
-                    return Err(DomainError::FailedPrecondition(
-                        "the user is disabled; add --restore-admin to re-enable it (and give it \
-                         every service permission)"
-                            .to_owned(),
-                    ));
-                }
-                Ok(())
-            })
+            .store_key(user_id, new_key, authority::ensure_may_hold_key)
             .await?;
         warn!(event = "bootstrap_reissue", user_id, key_id = %info.key_id, "key reissued from the server host");
         Ok(key)

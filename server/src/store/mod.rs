@@ -93,7 +93,7 @@ impl StoreError {
 /// query parameter replaced by `***`, fit to print:
 /// `postgres://***@db.internal/accesskey`. Works on text that does not parse
 /// as a URL too, since that is when it gets printed.
-pub fn redacted_url(url: &str) -> String {
+fn redacted_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();
     };
