@@ -87,16 +87,7 @@ async fn security_events_name_the_key_id_the_outcome_and_what_changed() {
 
     // A key from before fingerprints: its wrong secrets are still throttled,
     // and each refusal is logged as shed.
-    let path = server.database().sqlite_path().expect("SQLite");
-    let db = sea_orm::Database::connect(format!("sqlite://{}", path.display()))
-        .await
-        .expect("connect");
-    sea_orm::ConnectionTrait::execute_unprepared(
-        &db,
-        &format!("UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"),
-    )
-    .await
-    .expect("make it a key from before fingerprints");
+    server.forget_fingerprint(&key).await;
     let mut shed = 0;
     for _ in 0..30 {
         if let Err(err) = server.admin.verify(&wrong_secret(&key), NONE).await {

@@ -345,6 +345,23 @@ impl TestServer {
             .expect("create user")
     }
 
+    /// Makes `key` look issued before secret fingerprints existed (its
+    /// stored fingerprint removed), as an upgraded database holds such keys.
+    /// SQLite only.
+    pub async fn forget_fingerprint(&self, key: &str) {
+        let path = self.database().sqlite_path().expect("a SQLite test");
+        let db = Database::connect(format!("sqlite://{}", path.display()))
+            .await
+            .expect("connect");
+        let key_id = &key[5..21];
+        db.execute_unprepared(&format!(
+            "UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"
+        ))
+        .await
+        .expect("make it a key from before fingerprints");
+        let _ = db.close().await;
+    }
+
     pub fn database(&self) -> &TestDatabase {
         self.database.as_ref().expect("kept until stop")
     }

@@ -108,17 +108,7 @@ async fn wrong_secrets_for_a_key_from_before_fingerprints_are_throttled_per_key_
             .expect("verify")
             .is_valid()
     );
-    let path = server.database().sqlite_path().expect("SQLite");
-    let db = sea_orm::Database::connect(format!("sqlite://{}", path.display()))
-        .await
-        .expect("connect");
-    let key_id = &key[5..21];
-    sea_orm::ConnectionTrait::execute_unprepared(
-        &db,
-        &format!("UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"),
-    )
-    .await
-    .expect("make it a key from before fingerprints");
+    server.forget_fingerprint(&key).await;
     // Its genuine secret is remembered as checked (so it is answered from
     // memory), but its wrong secrets each still cost argon2: at most the
     // burst of 10 (plus a couple earned back meanwhile) get that far,
