@@ -452,20 +452,34 @@ impl Client {
     pub async fn modify_user(
         &self,
         user_id: i64,
+        edit: impl FnMut(&pb::User) -> UserChanges,
+    ) -> Result<pb::User, Error> {
+        let current = self.get_user(user_id).await?;
+        self.modify_read_user(current, edit).await
+    }
+
+    /// [`modify_user`](Self::modify_user), starting from `current`, a user
+    /// just read (by name, say), so that the first attempt costs no second
+    /// read.
+    pub async fn modify_read_user(
+        &self,
+        mut current: pb::User,
         mut edit: impl FnMut(&pb::User) -> UserChanges,
     ) -> Result<pb::User, Error> {
         let mut attempt = 1;
         loop {
-            let current = self.get_user(user_id).await?;
             let changes = edit(&current);
             if changes.is_empty() {
                 return Ok(current);
             }
             match self
-                .update_user(user_id, changes.if_etag(current.etag))
+                .update_user(current.id, changes.if_etag(current.etag.clone()))
                 .await
             {
-                Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => attempt += 1,
+                Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => {
+                    attempt += 1;
+                    current = self.get_user(current.id).await?;
+                }
                 outcome => return outcome,
             }
         }

@@ -373,7 +373,7 @@ async fn user_command(
                 // landed first, so no concurrent edit is lost.
                 None if !add.is_empty() || !remove.is_empty() => {
                     let edited = client
-                        .modify_user(current.id, |user| {
+                        .modify_read_user(current.clone(), |user| {
                             let mut permissions = user.permissions.clone();
                             permissions.extend(add.iter().cloned());
                             permissions.retain(|p| !remove.contains(p));
