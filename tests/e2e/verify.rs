@@ -240,6 +240,73 @@ on_every_backend! {
         assert!(err.to_string().contains("required_permissions[0]"), "{err}");
     }
 
+    async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
+        // `last_used_time` is kept to the second: each rejected
+        // presentation below comes over a second after the last real use,
+        // so recording it would move the time.
+        let last_used = |user_id: i64| {
+            let admin = server.admin.clone();
+            async move {
+                admin
+                    .get_user(user_id)
+                    .await
+                    .expect("get")
+                    .access_key
+                    .expect("key")
+                    .last_used_time
+            }
+        };
+        let (user, key) = server.user_with_key("switched-off", &[]).await;
+        assert!(server.admin.verify(&key, NO_PERMISSIONS).await.expect("verify").is_valid());
+        let used = last_used(user.id).await.expect("a use");
+
+        // A disabled user's key, known from memory and then read again.
+        server
+            .admin
+            .update_user(user.id, UserChanges::new().disabled(true))
+            .await
+            .expect("disable");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(matches!(
+            server.admin.verify(&key, NO_PERMISSIONS).await.expect("verify"),
+            Verification::UserDisabled(_)
+        ));
+        assert!(server.client_with_key(&key).who_am_i().await.is_err());
+        assert_eq!(last_used(user.id).await, Some(used), "a disabled user's key was not used");
+
+        // A disabled user's key presented for the first time.
+        let (idle, key) = server.user_with_key("idle", &[]).await;
+        server
+            .admin
+            .update_user(idle.id, UserChanges::new().disabled(true))
+            .await
+            .expect("disable");
+        assert!(matches!(
+            server.admin.verify(&key, NO_PERMISSIONS).await.expect("verify"),
+            Verification::UserDisabled(_)
+        ));
+        assert_eq!(last_used(idle.id).await, None, "never used");
+
+        // An expired key, answered from memory after its last real use.
+        let (brief, _) = server.user_with_key("brief-use", &[]).await;
+        let key = server
+            .admin
+            .generate_access_key(brief.id, Some(SystemTime::now() + Duration::from_millis(1500)))
+            .await
+            .expect("generate")
+            .into_key();
+        assert!(server.admin.verify(&key, NO_PERMISSIONS).await.expect("verify").is_valid());
+        let used = last_used(brief.id).await.expect("a use");
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        for _ in 0..2 {
+            assert!(matches!(
+                server.admin.verify(&key, NO_PERMISSIONS).await.expect("verify"),
+                Verification::Expired(_)
+            ));
+        }
+        assert_eq!(last_used(brief.id).await, Some(used), "an expired key was not used");
+    }
+
     async fn last_used_time_is_recorded(server: TestServer) {
         let (user, key) = server.user_with_key("used", &[]).await;
         let before = server

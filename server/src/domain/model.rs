@@ -497,6 +497,15 @@ pub struct Credential {
     pub user_disabled: bool,
 }
 
+impl Credential {
+    /// Whether presenting this key at `now` authenticates: it has not
+    /// expired and its user is enabled. Only such a use is a key's
+    /// `last_used_time`; a rejected presentation is not a use.
+    pub fn authenticates_at(&self, now: Timestamp) -> bool {
+        !self.user_disabled && self.principal.expire_time.is_none_or(|expiry| expiry > now)
+    }
+}
+
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")

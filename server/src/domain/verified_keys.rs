@@ -431,7 +431,8 @@ impl VerifiedKeys {
         })
     }
 
-    /// What is known about `key` (presented as `presented`), noting its use.
+    /// What is known about `key` (presented as `presented`), noting its use
+    /// when that is answered from memory and authenticates.
     pub fn lookup(&self, key: &AccessKey, presented: &str, now: Timestamp) -> Known {
         let id = id_bytes(key.key_id());
         let mac = self.mac(presented);
@@ -442,14 +443,19 @@ impl VerifiedKeys {
         if !bool::from(slot.mac.ct_eq(&mac)) {
             return Known::Unknown;
         }
-        slot.latest_use
-            .store(to_use_seconds(now), Ordering::Relaxed);
         if self.snapshots_usable()
             && slot.permissions.is_some()
             && slot.generation == low_bits(self.generation())
         {
-            Known::Current(slot.to_credential(key.key_id()))
+            let credential = slot.to_credential(key.key_id());
+            if credential.authenticates_at(now) {
+                slot.latest_use
+                    .store(to_use_seconds(now), Ordering::Relaxed);
+            }
+            Known::Current(credential)
         } else {
+            // The use is noted by `refresh`, once the row read says whether
+            // the key still authenticates.
             Known::SecretOnly
         }
     }
@@ -465,10 +471,17 @@ impl VerifiedKeys {
     ) {
         let principal = &credential.principal;
         let id = id_bytes(&principal.key_id);
+        // A presentation that did not authenticate (an expired key, a
+        // disabled user) is not a use.
+        let used = if credential.authenticates_at(now) {
+            to_use_seconds(now)
+        } else {
+            0
+        };
         let mut slot = Slot {
             id,
             mac: self.mac(presented),
-            latest_use: AtomicU32::new(to_use_seconds(now)),
+            latest_use: AtomicU32::new(used),
             ..Slot::vacant()
         };
         if self.freshness == Freshness::Snapshot && !credential.user_disabled {
@@ -490,7 +503,7 @@ impl VerifiedKeys {
             // its use stays written, so a new snapshot costs no extra write.
             let old = slab.get_mut(existing);
             slot.recorded_use = AtomicU32::new(*old.recorded_use.get_mut());
-            slot.latest_use = AtomicU32::new((*old.latest_use.get_mut()).max(to_use_seconds(now)));
+            slot.latest_use = AtomicU32::new((*old.latest_use.get_mut()).max(used));
             *old = slot;
             return;
         }
@@ -514,9 +527,9 @@ impl VerifiedKeys {
     }
 
     /// [`remember`](Self::remember) for a key that [`lookup`](Self::lookup)
-    /// found with its secret already known: only a snapshot needs storing,
-    /// and without snapshots the entry already holds everything else (the
-    /// lookup noted the use), so this skips a MAC and a write lock.
+    /// found with its secret already known: only a snapshot and the use
+    /// need storing, and without snapshots the entry already holds
+    /// everything else, so this skips a MAC and a write lock.
     pub fn refresh(
         &self,
         presented: &str,
@@ -526,6 +539,12 @@ impl VerifiedKeys {
     ) {
         if self.freshness == Freshness::Snapshot {
             self.remember(presented, credential, generation, now);
+        } else if credential.authenticates_at(now) {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = self.find(&entries, &id_bytes(&credential.principal.key_id)) {
+                slot.latest_use
+                    .fetch_max(to_use_seconds(now), Ordering::Relaxed);
+            }
         }
     }
 
@@ -916,17 +935,31 @@ mod tests {
             assert_eq!(rest, None);
             uses.into_iter().map(|(_, time)| time).collect()
         };
+        // As verification does: the lookup finds the secret known, and the
+        // row read again says the key still authenticates.
+        let use_at = |time| {
+            assert!(matches!(
+                cache.lookup(&key, &text, time),
+                Known::SecretOnly
+            ));
+            cache.refresh(&text, &credential(&key, false), cache.generation(), time);
+        };
         cache.remember(&text, &credential(&key, false), 0, at(0));
         assert_eq!(taken(HOUR), [at(0)], "a first use is always due");
         assert_eq!(taken(HOUR), []);
 
-        cache.lookup(&key, &text, at(3_599));
+        use_at(at(3_599));
         assert_eq!(cache.latest_use(key.key_id()), Some(at(3_599)));
         assert_eq!(taken(HOUR), [], "within the precision of the written use");
-        cache.lookup(&key, &text, at(3_600));
+        use_at(at(3_600));
         assert_eq!(taken(HOUR), [at(3_600)]);
 
+        // A presentation that does not authenticate is no use.
         cache.lookup(&key, &text, at(3_601));
+        cache.refresh(&text, &credential(&key, true), cache.generation(), at(3_601));
+        assert_eq!(taken(Duration::ZERO), []);
+
+        use_at(at(3_601));
         assert_eq!(
             taken(Duration::ZERO),
             [at(3_601)],
