@@ -205,13 +205,23 @@ async fn cancelled_checks_leave_no_argon2_backlog() {
         .expect("make them keys from before fingerprints");
     let directory = &fixture.directory;
 
-    for round in 0..300 {
-        let wrong = wrong_secret(&keys[round % keys.len()]);
-        let _ = tokio::time::timeout(
-            Duration::from_millis(5),
-            directory.verify(&wrong, &NOTHING()),
-        )
-        .await;
+    let resident_before = resident_bytes();
+    let started = directory.argon2_verifications();
+    // 10,000 calls, 100 at a time.
+    for batch in 0..100 {
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..100 {
+            let wrong = wrong_secret(&keys[(batch * 100 + i) % keys.len()]);
+            let directory = directory.clone();
+            calls.spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(5),
+                    directory.verify(&wrong, &NOTHING()),
+                )
+                .await;
+            });
+        }
+        calls.join_all().await;
     }
     // What was running when the last call gave up finishes; nothing after.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -221,5 +231,67 @@ async fn cancelled_checks_leave_no_argon2_backlog() {
         directory.argon2_verifications(),
         settled,
         "argon2 kept running for callers that were gone"
+    );
+    // One worker runs argon2 for a few of them (about 17 ms each, at most
+    // one at a time), not for thousands.
+    let ran = settled - started;
+    assert!(ran < 1_000, "{ran} argon2 runs for 10,000 cancelled calls");
+    // Other tests share this process, so only a backlog-sized growth counts.
+    let grown = resident_bytes().saturating_sub(resident_before);
+    assert!(
+        grown < 128 << 20,
+        "resident memory grew by {} MiB",
+        grown >> 20
+    );
+}
+
+/// The process's resident memory, from /proc (0 where there is none).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// A caller that gives up while argon2 checks its genuine secret still
+/// leaves the finding behind: the next presentation of that key costs no
+/// second argon2 run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genuine_secret_found_for_a_cancelled_call_is_remembered() {
+    let fixture = fixture_with(|config| config.hash_workers = std::num::NonZeroUsize::new(1)).await;
+    let key = user_with_key(&fixture, "impatient").await;
+    let directory = &fixture.directory;
+    let before = directory.argon2_verifications();
+    // Give up 1 ms in, until one attempt gave up with its argon2 run
+    // started (earlier ones may give up while still reading the row).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while directory.argon2_verifications() == before {
+        assert!(Instant::now() < deadline, "argon2 never started");
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), directory.verify(&key, &NOTHING()))
+                .await
+                .is_err();
+        assert!(gave_up, "argon2 should take longer than 1 ms");
+        // Let a started run finish.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(directory.argon2_verifications(), before + 1);
+    let verdict = directory.verify(&key, &NOTHING()).await.expect("an answer");
+    assert!(matches!(verdict, Verdict::Valid(_)), "{verdict:?}");
+    assert_eq!(
+        directory.argon2_verifications(),
+        before + 1,
+        "the genuine secret was checked again"
     );
 }

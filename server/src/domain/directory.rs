@@ -262,11 +262,17 @@ impl Directory {
                     let Some(credential) = found else {
                         return Ok(Verdict::NotFound);
                     };
-                    if !self.check_secret(&key, &credential).await? {
+                    // Remembered as soon as argon2 says so, also when this
+                    // request is cancelled meanwhile.
+                    let remember = {
+                        let verified = Arc::clone(&self.verified);
+                        let presented = presented.to_owned();
+                        let credential = credential.clone();
+                        move || verified.remember(&presented, &credential, generation, now)
+                    };
+                    if !self.check_secret(&key, &credential, remember).await? {
                         return Ok(Verdict::NotFound);
                     }
-                    self.verified
-                        .remember(presented, &credential, generation, now);
                     break credential;
                 }
             }
@@ -305,10 +311,14 @@ impl Directory {
     /// existed pays argon2 as before, under its key id's failure throttle,
     /// until its genuine secret matches once and its fingerprint is
     /// recorded.
+    ///
+    /// `on_match` runs as soon as argon2 finds the secret genuine, even if
+    /// this check is cancelled meanwhile.
     async fn check_secret(
         &self,
         key: &AccessKey,
         credential: &Credential,
+        on_match: impl FnOnce() + Send + 'static,
     ) -> Result<bool, DomainError> {
         let presented = self.hasher.fingerprint(key.key_id(), key.secret());
         if let Some(stored) = &credential.secret_fingerprint {
@@ -317,7 +327,7 @@ impl Directory {
             }
             return Ok(self
                 .hasher
-                .verify(key.secret(), &credential.secret_hash)
+                .verify_then(key.secret(), &credential.secret_hash, on_match)
                 .await?);
         }
         // The attempt is reserved first (so concurrent attempts cannot
@@ -329,29 +339,39 @@ impl Directory {
                 retry_after,
             }
         })?;
+        let record = self.fingerprint_recorder(key.key_id().clone(), presented);
         let outcome = self
             .hasher
-            .verify(key.secret(), &credential.secret_hash)
+            .verify_then(key.secret(), &credential.secret_hash, move || {
+                on_match();
+                record();
+            })
             .await;
-        match outcome {
-            Ok(false) => attempt.spend(),
-            Ok(true) => self.record_fingerprint(key.key_id().clone(), presented),
-            Err(_) => {}
+        if let Ok(false) = outcome {
+            attempt.spend();
         }
         Ok(outcome?)
     }
 
-    /// Records the fingerprint of a key issued before fingerprints existed,
-    /// in the background: the verification that found it need not wait,
-    /// and a failure only means argon2 keeps checking that key's wrong
-    /// secrets until a later success records it.
-    fn record_fingerprint(&self, key_id: KeyId, fingerprint: Fingerprint) {
+    /// What records the fingerprint of a key issued before fingerprints
+    /// existed, once its genuine secret matched: a background write (from
+    /// any thread), so the verification that found it need not wait, and a
+    /// failure only means argon2 keeps checking that key's wrong secrets
+    /// until a later success records it.
+    fn fingerprint_recorder(
+        &self,
+        key_id: KeyId,
+        fingerprint: Fingerprint,
+    ) -> impl FnOnce() + Send + 'static {
         let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(error) = store.record_fingerprint(&key_id, fingerprint).await {
-                warn!(%key_id, %error, "could not record a key's secret fingerprint");
-            }
-        });
+        let runtime = tokio::runtime::Handle::current();
+        move || {
+            runtime.spawn(async move {
+                if let Err(error) = store.record_fingerprint(&key_id, fingerprint).await {
+                    warn!(%key_id, %error, "could not record a key's secret fingerprint");
+                }
+            });
+        }
     }
 
     /// Authenticates a caller by its own key: any genuine, current key of an

@@ -319,6 +319,20 @@ impl SecretHasher {
 
     /// Whether `secret` matches the stored PHC string.
     pub async fn verify(&self, secret: &Secret, stored: &str) -> Result<bool, HashError> {
+        self.verify_then(secret, stored, || {}).await
+    }
+
+    /// [`verify`](Self::verify), running `on_match` on the worker thread
+    /// when the secret matches, even if the caller stopped waiting while
+    /// argon2 ran: that run is paid for, and what it found (the genuine
+    /// secret) should not have to be paid for again. A caller gone before
+    /// its job starts still has the job skipped.
+    pub async fn verify_then(
+        &self,
+        secret: &Secret,
+        stored: &str,
+        on_match: impl FnOnce() + Send + 'static,
+    ) -> Result<bool, HashError> {
         let secret = secret.clone();
         let stored = stored.to_owned();
         let pepper = self.pepper.clone();
@@ -343,9 +357,13 @@ impl SecretHasher {
                 ));
             }
             let verifier = argon2_for(stored_params, pepper.as_ref())?;
-            Ok(verifier
+            let matched = verifier
                 .verify_password(secret.expose_bytes(), &hash)
-                .is_ok())
+                .is_ok();
+            if matched {
+                on_match();
+            }
+            Ok(matched)
         })
         .await
     }
