@@ -3,7 +3,19 @@
 
 use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf};
 
-use crate::domain::secret_hash::HashParams;
+use crate::domain::secret_hash::{HashParams, Pepper};
+
+/// What a pepper file that is text ending in a line break means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PepperLineBreak {
+    /// Refuse to start: the line break would silently be part of the
+    /// pepper, and a replica whose file lacks it rejects every key.
+    Refuse,
+    /// The pepper is the text without its final line break.
+    Strip,
+    /// The pepper is every byte, line break included.
+    Keep,
+}
 
 /// How `accesskeyd` runs. Never logged whole: the database URL may carry a
 /// password.
@@ -73,6 +85,18 @@ pub struct Config {
     /// keys issued with it verify only with it.
     #[arg(long, env = "ACCESSKEY_PEPPER_FILE")]
     pub pepper_file: Option<PathBuf>,
+
+    /// What to do when the pepper file is text ending in a line break,
+    /// which an editor may add or drop: refuse to start (the default),
+    /// strip it, or keep it as part of the pepper (for keys issued with it
+    /// before this check existed). A binary pepper is always used as it is.
+    #[arg(
+        long,
+        env = "ACCESSKEY_PEPPER_LINE_BREAK",
+        value_enum,
+        default_value_t = PepperLineBreak::Refuse
+    )]
+    pub pepper_line_break: PepperLineBreak,
 
     /// Longest wait for a free argon2 worker, in milliseconds, before a call
     /// fails with RESOURCE_EXHAUSTED instead of queueing without limit.
@@ -153,6 +177,7 @@ impl Config {
             tls_key: None,
             tls_client_ca: None,
             pepper_file: None,
+            pepper_line_break: PepperLineBreak::Refuse,
             reflection: true,
         }
     }
@@ -188,6 +213,33 @@ impl Config {
         Ok(Some(tls))
     }
 
+    /// The pepper from `--pepper-file`, if any, and whether a final line
+    /// break was stripped from it.
+    pub fn pepper(&self) -> Result<Option<(Pepper, bool)>, String> {
+        let Some(path) = &self.pepper_file else {
+            return Ok(None);
+        };
+        let named = |problem: String| format!("--pepper-file {}: {problem}", path.display());
+        let mut bytes = std::fs::read(path).map_err(|e| named(e.to_string()))?;
+        let line_break = trailing_line_break(&bytes);
+        let stripped = line_break > 0 && self.pepper_line_break == PepperLineBreak::Strip;
+        if line_break > 0 && self.pepper_line_break == PepperLineBreak::Refuse {
+            return Err(named(
+                "the file is text ending in a line break, which would be part of the pepper \
+                 (and an editor may add or drop it, changing every hash). Remove it \
+                 (`truncate -s -1 FILE`), or say what it means: --pepper-line-break strip \
+                 (the pepper is the text without it; keys issued with it included stop \
+                 verifying) or --pepper-line-break keep (every byte counts, as before this \
+                 check existed)"
+                    .to_owned(),
+            ));
+        }
+        if stripped {
+            bytes.truncate(bytes.len() - line_break);
+        }
+        Ok(Some((Pepper::new(bytes).map_err(named)?, stripped)))
+    }
+
     /// The argon2 worker count: as configured, else one per core but one,
     /// so that a flood of first-time or wrong keys can never take every
     /// core from warm verifications (at least one worker).
@@ -201,5 +253,22 @@ impl Config {
             },
             NonZeroUsize::get,
         )
+    }
+}
+
+/// The length of the line break (`\n` or `\r\n`) that ends `bytes`, if
+/// they are text (UTF-8); 0 otherwise. Random bytes are almost never UTF-8
+/// (for 32 of them, well under one chance in a million), so a binary pepper
+/// that happens to end in 0x0a is used as it is.
+fn trailing_line_break(bytes: &[u8]) -> usize {
+    if std::str::from_utf8(bytes).is_err() {
+        return 0;
+    }
+    if bytes.ends_with(b"\r\n") {
+        2
+    } else if bytes.ends_with(b"\n") {
+        1
+    } else {
+        0
     }
 }

@@ -24,10 +24,10 @@ use tokio::net::TcpListener;
 use tokio_stream::{StreamExt as _, wrappers::TcpListenerStream};
 use tracing::info;
 
-pub use config::Config;
+pub use config::{Config, PepperLineBreak};
 use domain::{
     Directory, DomainError,
-    secret_hash::{Pepper, SecretHasher},
+    secret_hash::SecretHasher,
     throttle::FailureThrottle,
     verified_keys::{Freshness, VerifiedKeys},
 };
@@ -77,6 +77,7 @@ pub enum ServerError {
 /// Connects to the database, applies migrations and assembles the directory.
 pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     let params = config.hash_params().map_err(ServerError::Config)?;
+    let pepper = config.pepper().map_err(ServerError::Config)?;
     let store = Store::connect(&StoreOptions {
         database_url: config.database_url.clone(),
         max_connections: config.db_max_connections,
@@ -106,13 +107,10 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
         config.hash_workers(),
         Duration::from_millis(config.hash_queue_timeout_ms),
     );
-    if let Some(path) = &config.pepper_file {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
-        let pepper = Pepper::new(bytes)
-            .map_err(|e| ServerError::Config(format!("--pepper-file {}: {e}", path.display())))?;
+    if let Some((pepper, line_break_stripped)) = pepper {
         tracing::info!(
             pepper_fingerprint = %pepper.fingerprint(),
+            line_break_stripped,
             "keys are hashed with a pepper; every replica must show this fingerprint"
         );
         hasher = hasher.with_pepper(pepper);
