@@ -44,8 +44,20 @@ pub mod limits {
     pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
     /// Largest response: a ListUsers page of 1000 users with many permissions.
     pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-    /// Request metadata (headers) per request; a key is 71 bytes.
-    pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+    /// Request metadata (headers) per request; a key is 71 bytes. A call
+    /// with more fails alone with RESOURCE_EXHAUSTED
+    /// ([`service::limit_metadata`](crate::service::limit_metadata)).
+    pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+    /// HTTP/2's own header-list limit: only a bound on memory, set well
+    /// above [`MAX_METADATA_BYTES`] so that a call over that reaches the
+    /// check that answers with a gRPC status. Past this one, HTTP/2 answers
+    /// 431 itself (UNKNOWN to gRPC clients), still failing that call alone;
+    /// past about 1.5× this, it closes the connection.
+    pub const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 128 * 1024;
+    /// Streams a connection may make the server reset for its errors
+    /// before it is closed: hyper's own default, which tonic otherwise
+    /// replaces with no limit.
+    pub const HTTP2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
     /// Concurrent calls per HTTP/2 connection.
     pub const MAX_CONCURRENT_STREAMS: u32 = 256;
     /// Longest a call may run before it is cut with DEADLINE_EXCEEDED.
@@ -185,11 +197,15 @@ pub async fn run(
     let mut server = tonic::transport::Server::builder()
         .timeout(limits::REQUEST_TIMEOUT)
         .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS)
-        .http2_max_header_list_size(limits::MAX_HEADER_LIST_BYTES)
+        .http2_max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_BYTES)
+        .http2_max_local_error_reset_streams(Some(limits::HTTP2_MAX_LOCAL_ERROR_RESETS))
         .http2_keepalive_interval(Some(limits::HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(limits::HTTP2_KEEPALIVE_TIMEOUT))
         .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
-        .max_connection_age(limits::MAX_CONNECTION_AGE);
+        .max_connection_age(limits::MAX_CONNECTION_AGE)
+        .layer(tonic::service::InterceptorLayer::new(
+            service::limit_metadata,
+        ));
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }

@@ -5,6 +5,7 @@
 mod caller;
 mod convert;
 mod key_auth;
+mod metadata_limit;
 mod status;
 mod user_admin;
 pub mod validation;
@@ -15,6 +16,7 @@ use crate::domain::{DomainError, model::Principal};
 
 pub use caller::ACCESS_KEY_HEADER;
 pub use key_auth::KeyAuthService;
+pub use metadata_limit::limit_metadata;
 pub use user_admin::UserAdminService;
 
 /// Turns a domain result into the RPC's result, logging permission denials
