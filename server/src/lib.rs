@@ -134,7 +134,7 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     // SQLite belongs to this process alone (see `store::ExclusiveUse`), so
     // known keys may be answered from memory; with a shared database other
     // replicas write too, and every verification re-reads the key's state.
-    let freshness = if config.database_url.starts_with("sqlite:") {
+    let freshness = if store.single_writer() {
         Freshness::Snapshot
     } else {
         Freshness::Revalidate

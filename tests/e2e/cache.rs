@@ -75,6 +75,62 @@ on_every_backend! {
     }
 }
 
+/// SQLite is written by one server only, which therefore answers warm
+/// keys from memory; an operator may still edit the file behind its back
+/// (an emergency `sqlite3` session disabling a user). Every such edit
+/// counts from the very next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_around_the_server_counts_from_the_next_call() {
+    let server = crate::harness::TestServer::start().await;
+    let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
+    let verify = || server.admin.verify(&key, ["orders.read"]);
+
+    warm(&server.admin, &key, &["orders.read"]).await;
+    server
+        .edit_around_the_server(&format!(
+            "UPDATE users SET disabled = 1 WHERE id = {}",
+            user.id
+        ))
+        .await;
+    let verdict = verify().await.expect("verify");
+    assert!(
+        matches!(verdict, Verification::UserDisabled(_)),
+        "{verdict:?}"
+    );
+    assert!(
+        server.client_with_key(&key).who_am_i().await.is_err(),
+        "a disabled user's key authenticates nothing"
+    );
+
+    server
+        .edit_around_the_server(&format!(
+            "UPDATE users SET disabled = 0 WHERE id = {}",
+            user.id
+        ))
+        .await;
+    warm(&server.admin, &key, &["orders.read"]).await;
+    server
+        .edit_around_the_server(&format!(
+            "UPDATE users SET permissions = 'orders.write' WHERE id = {}",
+            user.id
+        ))
+        .await;
+    let verdict = verify().await.expect("verify");
+    assert!(
+        matches!(verdict, Verification::PermissionDenied { .. }),
+        "{verdict:?}"
+    );
+
+    warm(&server.admin, &key, &[]).await;
+    server
+        .edit_around_the_server(&format!(
+            "DELETE FROM access_keys WHERE user_id = {}",
+            user.id
+        ))
+        .await;
+    assert_eq!(verify().await.expect("verify"), Verification::NotFound);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");

@@ -349,16 +349,21 @@ impl TestServer {
     /// stored fingerprint removed), as an upgraded database holds such keys.
     /// SQLite only.
     pub async fn forget_fingerprint(&self, key: &str) {
+        let key_id = &key[5..21];
+        self.edit_around_the_server(&format!(
+            "UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"
+        ))
+        .await;
+    }
+
+    /// Runs `sql` on the SQLite file through a connection of its own, as
+    /// an operator's `sqlite3` session would, behind the server's back.
+    pub async fn edit_around_the_server(&self, sql: &str) {
         let path = self.database().sqlite_path().expect("a SQLite test");
         let db = Database::connect(format!("sqlite://{}", path.display()))
             .await
             .expect("connect");
-        let key_id = &key[5..21];
-        db.execute_unprepared(&format!(
-            "UPDATE access_keys SET secret_fingerprint = NULL WHERE key_id = '{key_id}'"
-        ))
-        .await
-        .expect("make it a key from before fingerprints");
+        db.execute_unprepared(sql).await.expect("the edit");
         let _ = db.close().await;
     }
 

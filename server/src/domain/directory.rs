@@ -17,7 +17,7 @@ use super::{
     throttle::FailureThrottle,
     verified_keys::{Known, VerifiedKeys, key_id_of},
 };
-use crate::store::{Store, StoreError};
+use crate::store::{OutsideWrites, Store, StoreError};
 
 /// Key uses converted and written per round of [`Directory::flush_key_usage`].
 const FLUSH_CHUNK: usize = 10_000;
@@ -75,6 +75,9 @@ pub enum Verdict {
 pub struct ReadAhead {
     generation: u64,
     rows: Vec<(KeyId, Option<Credential>)>,
+    /// Whether writes made around this process were looked for since the
+    /// request began: once per request is enough.
+    outside_writes_seen: bool,
 }
 
 impl ReadAhead {
@@ -100,6 +103,9 @@ pub struct Directory {
     page_tokens: PageTokenSigner,
     verified: Arc<VerifiedKeys>,
     failures: Arc<FailureThrottle>,
+    /// For a database only this process writes: what tells it about
+    /// writes made around it, before it answers from memory.
+    outside: Option<OutsideWrites>,
 }
 
 impl From<StoreError> for DomainError {
@@ -147,12 +153,20 @@ impl Directory {
         let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
             DomainError::Internal("the stored page-token key has a bad length".to_owned())
         })?;
+        let verified = Arc::new(verified);
+        let outside = store
+            .watch_outside_writes({
+                let verified = Arc::clone(&verified);
+                move || verified.invalidate()
+            })
+            .await?;
         Ok(Self {
             store,
             hasher,
             page_tokens,
-            verified: Arc::new(verified),
+            verified,
             failures: Arc::new(failures),
+            outside,
         })
     }
 
@@ -184,6 +198,8 @@ impl Directory {
         let Ok(caller_key) = AccessKey::parse(caller_key) else {
             return Ok(ReadAhead::default());
         };
+        let mut ahead = ReadAhead::default();
+        self.see_outside_writes(&mut ahead)?;
         let mut needed: Vec<KeyId> = [Ok(caller_key), AccessKey::parse(presented)]
             .into_iter()
             .filter_map(Result::ok)
@@ -194,7 +210,7 @@ impl Directory {
         needed.dedup();
         let generation = self.verified.generation();
         if needed.is_empty() {
-            return Ok(ReadAhead::default());
+            return Ok(ahead);
         }
         let wanted: Vec<&KeyId> = needed.iter().collect();
         let mut found = self.store.credentials(&wanted).await?;
@@ -208,7 +224,23 @@ impl Directory {
                 (key_id, row)
             })
             .collect();
-        Ok(ReadAhead { generation, rows })
+        ahead.generation = generation;
+        ahead.rows = rows;
+        Ok(ahead)
+    }
+
+    /// Makes sure that a write made to the database around this process
+    /// (an operator's `sqlite3` disabling a user, say) since the request
+    /// began is seen before anything is answered from memory. Only for a
+    /// database this process alone writes; once per request.
+    fn see_outside_writes(&self, ahead: &mut ReadAhead) -> Result<(), DomainError> {
+        if let Some(outside) = &self.outside
+            && !ahead.outside_writes_seen
+        {
+            outside.seen()?;
+            ahead.outside_writes_seen = true;
+        }
+        Ok(())
     }
 
     /// The credential stored for `key_id`, read ahead or read now, with the
@@ -236,6 +268,7 @@ impl Directory {
             Ok(key) => key,
             Err(malformed) => return Ok(Verdict::Malformed(malformed)),
         };
+        self.see_outside_writes(ahead)?;
         let now = Timestamp::now();
         let mut flight = None;
         let credential = loop {

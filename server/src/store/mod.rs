@@ -13,12 +13,15 @@ pub mod entity;
 mod exclusive;
 mod key_reads;
 pub mod migration;
+mod outside_writes;
 
 pub use exclusive::{ExclusiveUse, sqlite_path};
+pub use outside_writes::OutsideWrites;
 
 use key_reads::KeyReads;
 
 use std::{
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -240,6 +243,8 @@ fn outside_transaction<DB: sqlx::Database>(connection: &DB::Connection) -> bool 
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The SQLite database file, if the database is one.
+    sqlite_file: Option<PathBuf>,
     key_reads: KeyReads,
     read_only_refusals: Arc<ReadOnlyRefusals>,
 }
@@ -334,9 +339,37 @@ impl Store {
         let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 2) as usize)?;
         Ok(Self {
             db,
+            sqlite_file: sqlite_path(&options.database_url),
             key_reads,
             read_only_refusals,
         })
+    }
+
+    /// Whether this process is the database's only writer, so that state
+    /// read from it stays true until this process writes (or something
+    /// outside it does: see [`watch_outside_writes`](Self::watch_outside_writes)).
+    /// True for SQLite, whose file [`ExclusiveUse`] keeps to one server;
+    /// a shared database has other replicas writing.
+    pub fn single_writer(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Sqlite
+    }
+
+    /// For a [`single_writer`](Self::single_writer) database file: what
+    /// finds writes made by anything else (an operator's `sqlite3`),
+    /// calling `on_write` when one is seen. `None` for a shared database,
+    /// where nothing may be trusted from memory in the first place, and
+    /// for an in-memory one, which nothing else can reach.
+    pub async fn watch_outside_writes(
+        &self,
+        on_write: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Option<OutsideWrites>, StoreError> {
+        let Some(path) = self.sqlite_file.as_deref() else {
+            return Ok(None);
+        };
+        let pool = self.db.get_sqlite_connection_pool();
+        Ok(Some(
+            OutsideWrites::start(pool, path, Box::new(on_write)).await?,
+        ))
     }
 
     /// Applies pending migrations.
