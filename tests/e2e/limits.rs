@@ -13,19 +13,29 @@ use crate::harness::{Backend, TestServer, new_user, wrong_secret};
 
 const NONE: [&str; 0] = [];
 
+/// Whether the genuine key is in use while its key id is flooded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Genuine {
+    /// Used before the flood and throughout it, answered normally.
+    InUse,
+    /// Never presented.
+    Idle,
+}
+
 /// 200 wrong secrets for `key`'s id at once, from a connection of their
-/// own, while the genuine key (already in use) is answered normally
-/// throughout. Returns how many were answered NOT_FOUND and how many
+/// own. Returns how many were answered NOT_FOUND and how many
 /// RESOURCE_EXHAUSTED (with a RetryInfo); nothing else is allowed.
-async fn flood_wrong_secrets(server: &TestServer, key: &str) -> (usize, usize) {
-    assert!(
-        server
-            .admin
-            .verify(key, NONE)
-            .await
-            .expect("warm")
-            .is_valid()
-    );
+async fn flood_wrong_secrets(server: &TestServer, key: &str, genuine: Genuine) -> (usize, usize) {
+    if genuine == Genuine::InUse {
+        assert!(
+            server
+                .admin
+                .verify(key, NONE)
+                .await
+                .expect("warm")
+                .is_valid()
+        );
+    }
     // The attackers come on a connection of their own, as they would: what
     // is measured is the server, not 200 streams queued ahead of the
     // genuine call on one shared connection.
@@ -48,7 +58,7 @@ async fn flood_wrong_secrets(server: &TestServer, key: &str) -> (usize, usize) {
             })
         })
         .collect();
-    for _ in 0..20 {
+    for _ in 0..if genuine == Genuine::InUse { 20 } else { 0 } {
         let started = Instant::now();
         assert!(
             server
@@ -90,30 +100,30 @@ async fn flood_wrong_secrets(server: &TestServer, key: &str) -> (usize, usize) {
 async fn a_wrong_secret_flood_is_all_not_found_and_the_genuine_key_keeps_working() {
     let server = TestServer::start().await;
     let (_, key) = server.user_with_key("target", &["orders.read"]).await;
-    // Each wrong secret fails its fingerprint: nothing reaches argon2, so
-    // there is nothing to throttle.
-    assert_eq!(flood_wrong_secrets(&server, &key).await, (200, 0));
+    // Each wrong secret fails its fingerprint (or, the key being in use,
+    // is known wrong from memory): nothing reaches argon2, so there is
+    // nothing to throttle.
+    assert_eq!(
+        flood_wrong_secrets(&server, &key, Genuine::InUse).await,
+        (200, 0)
+    );
+    let (_, idle) = server.user_with_key("idle", &[]).await;
+    assert_eq!(
+        flood_wrong_secrets(&server, &idle, Genuine::Idle).await,
+        (200, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secrets_for_a_key_from_before_fingerprints_are_throttled_per_key_id() {
     let server = TestServer::start().await;
     let (_, key) = server.user_with_key("target", &["orders.read"]).await;
-    // Used once first: a genuine use is what records a missing fingerprint.
-    assert!(
-        server
-            .admin
-            .verify(&key, NONE)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
     server.forget_fingerprint(&key).await;
-    // Its genuine secret is remembered as checked (so it is answered from
-    // memory), but its wrong secrets each still cost argon2: at most the
-    // burst of 10 (plus a couple earned back meanwhile) get that far,
-    // however many arrive at once.
-    let (not_found, throttled) = flood_wrong_secrets(&server, &key).await;
+    // Not yet used in this process, so nothing about its secret is known:
+    // each wrong secret costs argon2, and at most the burst of 10 (plus a
+    // couple earned back meanwhile) get that far, however many arrive at
+    // once.
+    let (not_found, throttled) = flood_wrong_secrets(&server, &key, Genuine::Idle).await;
     assert!(
         (1..=13).contains(&not_found),
         "{not_found} wrong secrets reached argon2"
@@ -122,6 +132,21 @@ async fn wrong_secrets_for_a_key_from_before_fingerprints_are_throttled_per_key_
         not_found + throttled,
         200,
         "no attempt lost or double-counted"
+    );
+    // Once the genuine key is used (its fingerprint recorded, its secret
+    // known), its wrong secrets cost nothing and are never throttled.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    assert_eq!(
+        flood_wrong_secrets(&server, &key, Genuine::InUse).await,
+        (200, 0)
     );
 }
 

@@ -173,10 +173,11 @@ impl Directory {
     /// What a presented key is worth, and for whom.
     ///
     /// Costs, cheapest first: a malformed key, no I/O at all; a key whose
-    /// secret this process already checked, a cache lookup (plus one indexed
-    /// read when other processes may write, or when this process wrote since);
-    /// an unknown key id, one indexed read; anything else, one read and one
-    /// argon2 verification.
+    /// secret this process already checked, or a wrong secret for such a
+    /// key's id, a cache lookup (plus, for the genuine key, one indexed
+    /// read when other processes may write, or when this process wrote
+    /// since); an unknown key id or a wrong secret, one indexed read;
+    /// anything else, one read and one argon2 verification.
     pub async fn verify(
         &self,
         presented: &str,
@@ -287,6 +288,9 @@ impl Directory {
                 }
                 // Concurrent first checks of this very key wait for one argon2
                 // run instead of each paying for it; then look again.
+                // Refused from memory: flooding a key id that is in use
+                // costs no read and no argon2.
+                Known::WrongSecret => return Ok(Verdict::NotFound),
                 Known::Unknown if flight.is_none() => {
                     flight = Some(self.verified.single_flight(presented).await);
                 }

@@ -97,6 +97,12 @@ pub enum Known {
     Current(Credential),
     /// Secret known good; state must be read from the database.
     SecretOnly,
+    /// The key id's genuine secret is known and this is not it: the key
+    /// is wrong, whatever the database holds. A key id is only ever
+    /// issued with one secret (never reused, replaced by a new id), and a
+    /// key has one textual form, so another text with this key id cannot
+    /// be genuine. No I/O needed.
+    WrongSecret,
     /// Nothing: parse, read, argon2.
     Unknown,
 }
@@ -441,7 +447,7 @@ impl VerifiedKeys {
             return Known::Unknown;
         };
         if !bool::from(slot.mac.ct_eq(&mac)) {
-            return Known::Unknown;
+            return Known::WrongSecret;
         }
         if self.snapshots_usable()
             && slot.permissions.is_some()
@@ -783,11 +789,11 @@ mod tests {
         cache.remember(&text, &credential(&key, false), cache.generation(), now);
         assert!(matches!(cache.lookup(&key, &text, now), Known::Current(c) if !c.user_disabled));
 
-        // Same key id, another secret: unknown, never a hit.
+        // Same key id, another secret: known wrong, never a hit.
         let impostor = key.with_secret_of(&AccessKey::generate().expect("csprng"));
         assert!(matches!(
             cache.lookup(&impostor, &impostor.expose_plaintext(), now),
-            Known::Unknown
+            Known::WrongSecret
         ));
 
         cache.invalidate();
@@ -938,10 +944,7 @@ mod tests {
         // As verification does: the lookup finds the secret known, and the
         // row read again says the key still authenticates.
         let use_at = |time| {
-            assert!(matches!(
-                cache.lookup(&key, &text, time),
-                Known::SecretOnly
-            ));
+            assert!(matches!(cache.lookup(&key, &text, time), Known::SecretOnly));
             cache.refresh(&text, &credential(&key, false), cache.generation(), time);
         };
         cache.remember(&text, &credential(&key, false), 0, at(0));
@@ -956,7 +959,12 @@ mod tests {
 
         // A presentation that does not authenticate is no use.
         cache.lookup(&key, &text, at(3_601));
-        cache.refresh(&text, &credential(&key, true), cache.generation(), at(3_601));
+        cache.refresh(
+            &text,
+            &credential(&key, true),
+            cache.generation(),
+            at(3_601),
+        );
         assert_eq!(taken(Duration::ZERO), []);
 
         use_at(at(3_601));
