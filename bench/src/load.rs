@@ -29,6 +29,12 @@ pub(crate) struct Outcome {
 /// (for scenarios that go through a fixed set of keys exactly once).
 pub(crate) trait Op: Send + 'static {
     fn call(&mut self) -> impl Future<Output = Option<Outcome>> + Send;
+
+    /// Waits, untimed, until the next request is due: for loops that send
+    /// at a set rate rather than as fast as they are answered.
+    fn pace(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// What a scenario measured, all loops merged.
@@ -93,6 +99,7 @@ pub(crate) async fn drive<O: Op>(ops: Vec<O>, deadline: Instant) -> Result<Measu
         let mut mine = Measured::empty()?;
         tasks.spawn(async move {
             while Instant::now() < deadline {
+                op.pace().await;
                 let sent = Instant::now();
                 let Some(outcome) = op.call().await else {
                     break;

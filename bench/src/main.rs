@@ -52,6 +52,11 @@ const FIRST_USES_LIMIT: Duration = Duration::from_secs(300);
 /// Malformed and unknown-id keys are drawn from pools made before the
 /// scenario starts, so the load generator spends its CPU on requests.
 const POOL_SIZE: usize = 10_000;
+/// Keys never used before that wrong-secret-flood presents, one at a time,
+/// spread over the flood.
+const FIRST_USE_PROBES: usize = 20;
+/// How long wrong-secret-flood's attackers wait for an answer.
+const ATTACKER_PATIENCE: Duration = Duration::from_millis(5);
 
 fn main() -> ExitCode {
     // The benchmark starts the server by running itself again in this role.
@@ -84,7 +89,17 @@ async fn run(options: Options) -> Result<(), BoxError> {
         "seeding {} users, the caller and {} flood targets into a fresh {} database…",
         options.users, options.flood_targets, database.backend
     );
-    let seeded = seed::seed(&database.url, options.users, options.flood_targets).await?;
+    let peppered = options
+        .server_args
+        .iter()
+        .any(|arg| arg.starts_with("--pepper-file"));
+    let seeded = seed::seed(
+        &database.url,
+        options.users,
+        options.flood_targets,
+        peppered,
+    )
+    .await?;
     eprintln!("seeded in {:.2} s", seeded.elapsed.as_secs_f64());
 
     let mut server =
@@ -134,6 +149,7 @@ fn settings(options: &Options, database: &Database) -> Vec<(&'static str, String
         ("K", options.cold_keys.to_string()),
         ("attackers", options.attackers.to_string()),
         ("flood_targets", options.flood_targets.to_string()),
+        ("flood_rate", options.flood_rate.to_string()),
         ("backend", database.backend.to_owned()),
         (
             "cores",
@@ -467,6 +483,7 @@ impl<'a> Bench<'a> {
                 measured
             }
             Scenario::FloodedWarmVerify => return self.flooded().await,
+            Scenario::WrongSecretFlood => return self.wrong_secret_flood().await,
         };
         let cpu = cpu_since(cpu_before, self.server.cpu_time());
         self.record(scenario.name(), measured, cpu, true);
@@ -512,6 +529,116 @@ impl<'a> Bench<'a> {
         self.record(Scenario::FloodedWarmVerify.name(), verified?, cpu, false);
         self.record("flood-attackers", attacked?, cpu, false);
         Ok(())
+    }
+
+    /// warm-verify while attackers send `--flood-rate` wrong secrets a
+    /// second for the key ids in use, each giving up after 5 ms; meanwhile
+    /// keys never used before are presented once each, spread over the
+    /// run. Counts the server's argon2 verifications: the first uses need
+    /// one each, the attackers should cause none.
+    async fn wrong_secret_flood(&mut self) -> Result<(), BoxError> {
+        let fresh = self.fresh_keys(FIRST_USE_PROBES).await?;
+        if self.database.backend == "sqlite" {
+            self.warm_up("re-warm after writes").await?;
+        }
+        let mut rng = Rng::for_stream(7 << 32);
+        let wrong = (0..POOL_SIZE)
+            .map(|_| {
+                let target = &self.seeded.keys[rng.below(self.seeded.keys.len())];
+                Ok(AccessKey::parse(target)?
+                    .with_secret_of(&AccessKey::generate()?)
+                    .expose_plaintext())
+            })
+            .collect::<Result<Arc<[String]>, BoxError>>()?;
+        let attacker_channels = connect(&self.endpoint, self.options.connections).await?;
+        let attackers = self.options.attackers;
+        let period = Duration::from_secs_f64(attackers as f64 / self.options.flood_rate as f64);
+        let start = tokio::time::Instant::now();
+        let attack = (0..attackers)
+            .map(|i| ops::WrongSecret {
+                stub: KeyAuthClient::new(
+                    attacker_channels[(i % attacker_channels.len() as u64) as usize].clone(),
+                ),
+                caller: self.caller.clone(),
+                keys: Arc::clone(&wrong),
+                rng: Rng::for_stream((1 << 33) + i),
+                period,
+                patience: ATTACKER_PATIENCE,
+                next: start + period.mul_f64(i as f64 / attackers as f64),
+            })
+            .collect();
+        let verifiers = self.random_verifies(
+            &self.seeded.keys,
+            &self.channels,
+            (0, self.loops()),
+            VerifyResult::Valid,
+        );
+        let probe = Client::from_channel(self.channel(0), &self.seeded.caller_key)?;
+        let spacing = Duration::from_secs(self.options.duration) / (fresh.len() as u32 + 1);
+        let first_uses = async move {
+            let (mut valid, mut slowest) = (0, Duration::ZERO);
+            for key in &fresh {
+                tokio::time::sleep(spacing).await;
+                let sent = Instant::now();
+                if probe
+                    .verify(key, [APP_PERMISSION])
+                    .await
+                    .is_ok_and(|verdict| verdict.is_valid())
+                {
+                    valid += 1;
+                }
+                slowest = slowest.max(sent.elapsed());
+            }
+            (valid, fresh.len(), slowest)
+        };
+        let argon2 = &self.server.log.argon2_verifications;
+        let argon2_before = argon2.load(Ordering::Relaxed);
+        let deadline = self.deadline();
+        let cpu_before = self.server.cpu_time();
+        let (verified, attacked, (valid, probes, slowest)) = tokio::join!(
+            load::drive(verifiers, deadline),
+            load::drive(attack, deadline),
+            first_uses
+        );
+        let cpu = cpu_since(cpu_before, self.server.cpu_time());
+        // The last log lines reach the counter a moment after their calls.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ran = argon2.load(Ordering::Relaxed) - argon2_before;
+        let attacked = attacked?;
+        let name = Scenario::WrongSecretFlood.name();
+        self.report.findings.push(format!(
+            "{name}: {ran} argon2 verifications during the flood, for {probes} first uses and {} wrong secrets",
+            attacked.requests()
+        ));
+        self.report.findings.push(format!(
+            "{name}: {valid} of {probes} keys never used before were VALID on their first try (slowest {} ms)",
+            slowest.as_millis()
+        ));
+        self.record(name, verified?, cpu, false);
+        self.record("wrong-secret-attackers", attacked, cpu, false);
+        if let Some(ratio) = self.report.ratio("wrong-secret-flood", "warm-verify") {
+            self.report.findings.push(format!(
+                "{name}: warm verification ran at {ratio:.3} × the unflooded warm-verify rate"
+            ));
+        }
+        Ok(())
+    }
+
+    /// `count` users with keys made through the RPCs and never used.
+    async fn fresh_keys(&mut self, count: usize) -> Result<Vec<String>, BoxError> {
+        let client = Client::from_channel(self.channel(0), &self.seeded.caller_key)?;
+        let mut keys = Vec::with_capacity(count);
+        for index in 0..count {
+            let user = client
+                .create_user(
+                    NewUser::new(format!("bench-first-use-{index}")).permissions([APP_PERMISSION]),
+                )
+                .await?;
+            let key = retry_when_busy(|| client.generate_access_key(user.id, None)).await?;
+            keys.push(key.into_key());
+        }
+        self.stale = true;
+        Ok(keys)
     }
 
     fn record(

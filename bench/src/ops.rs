@@ -114,6 +114,56 @@ impl Op for Verify {
     }
 }
 
+/// VerifyAccessKey of wrong secrets, each call giving up after `patience`
+/// (as an attacker's client with a short deadline does), sent at one call
+/// per `period` from this loop.
+#[derive(Debug)]
+pub(crate) struct WrongSecret {
+    pub(crate) stub: KeyAuthClient<Channel>,
+    pub(crate) caller: AsciiMetadataValue,
+    pub(crate) keys: Arc<[String]>,
+    pub(crate) rng: Rng,
+    pub(crate) period: Duration,
+    pub(crate) patience: Duration,
+    pub(crate) next: tokio::time::Instant,
+}
+
+impl Op for WrongSecret {
+    async fn pace(&mut self) {
+        tokio::time::sleep_until(self.next).await;
+        self.next += self.period;
+    }
+
+    async fn call(&mut self) -> Option<Outcome> {
+        let mut request = authenticated(
+            pb::VerifyAccessKeyRequest {
+                access_key: self.keys[self.rng.below(self.keys.len())].clone(),
+                required_permissions: Vec::new(),
+            },
+            &self.caller,
+        );
+        request.set_timeout(self.patience);
+        Some(match self.stub.verify_access_key(request).await {
+            Ok(response) => {
+                let result = VerifyResult::try_from(response.get_ref().result)
+                    .unwrap_or(VerifyResult::Unspecified);
+                Outcome {
+                    label: result.as_str_name().trim_start_matches("VERIFY_RESULT_"),
+                    expected: result == VerifyResult::NotFound,
+                }
+            }
+            // The attacker gave up first: what the scenario is about.
+            Err(status) if matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled) => {
+                Outcome {
+                    label: status_label(status.code()),
+                    expected: true,
+                }
+            }
+            Err(status) => failed(status.code()),
+        })
+    }
+}
+
 /// grpc.health.v1.Health/Check of the whole server, without a caller key
 /// (the health service needs none): the cheapest call the server answers.
 #[derive(Debug)]

@@ -38,6 +38,11 @@ pub(crate) struct Options {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub(crate) attackers: u64,
 
+    /// Wrong secrets per second, in all, that wrong-secret-flood's attackers
+    /// send for the key ids in use, each giving up after 5 ms.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) flood_rate: u64,
+
     /// Extra seeded users, never verified genuinely, whose keys carry a
     /// production-cost hash: the key ids the flood attackers aim at.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -88,10 +93,14 @@ pub(crate) enum Scenario {
     CreateUser,
     /// warm-verify while attackers send wrong secrets for existing key ids.
     FloodedWarmVerify,
+    /// warm-verify while attackers send wrong secrets, with 5 ms deadlines,
+    /// for the very key ids in use, and keys never used before are
+    /// presented for the first time.
+    WrongSecretFlood,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Health,
         Self::WarmVerify,
         Self::Malformed,
@@ -100,6 +109,7 @@ impl Scenario {
         Self::Generate,
         Self::CreateUser,
         Self::FloodedWarmVerify,
+        Self::WrongSecretFlood,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -112,6 +122,7 @@ impl Scenario {
             Self::Generate => "generate",
             Self::CreateUser => "create-user",
             Self::FloodedWarmVerify => "flooded-warm-verify",
+            Self::WrongSecretFlood => "wrong-secret-flood",
         }
     }
 
@@ -122,7 +133,10 @@ impl Scenario {
 
     /// Whether the scenario verifies seeded keys and so needs them warm.
     pub(crate) fn needs_warm_keys(self) -> bool {
-        matches!(self, Self::WarmVerify | Self::FloodedWarmVerify)
+        matches!(
+            self,
+            Self::WarmVerify | Self::FloodedWarmVerify | Self::WrongSecretFlood
+        )
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Report {
     /// WARN/ERROR lines the server logged, and the last few of them.
     pub(crate) server_warnings: u64,
     pub(crate) last_server_warnings: Vec<String>,
+    /// What a scenario found beyond its rates, one sentence each.
+    pub(crate) findings: Vec<String>,
 }
 
 impl Report {
@@ -60,7 +62,12 @@ impl Report {
 
     /// The flooded verifiers' throughput as a share of the unflooded one.
     pub(crate) fn flood_ratio(&self) -> Option<f64> {
-        Some(self.rate_of("flooded-warm-verify")? / self.rate_of("warm-verify")?)
+        self.ratio("flooded-warm-verify", "warm-verify")
+    }
+
+    /// Scenario `name`'s rate over scenario `base`'s.
+    pub(crate) fn ratio(&self, name: &str, base: &str) -> Option<f64> {
+        Some(self.rate_of(name)? / self.rate_of(base)?)
     }
 
     /// The table, the outcome mixes that are not all as expected, and the
@@ -135,6 +142,9 @@ impl Report {
                 out,
                 "\nflooded-warm-verify ran at {ratio:.3} × the unflooded warm-verify rate"
             );
+        }
+        for finding in &self.findings {
+            let _ = writeln!(out, "{finding}");
         }
         let _ = writeln!(out);
         for (step, took) in &self.preparation {
@@ -224,7 +234,10 @@ impl Report {
                 outcomes.join(", ")
             );
         }
-        out.push_str("\n  ]\n}\n");
+        out.push_str("\n  ],\n  \"findings\": [");
+        let findings: Vec<String> = self.findings.iter().map(|f| quote(f)).collect();
+        out.push_str(&findings.join(", "));
+        out.push_str("]\n}\n");
         out
     }
 }

@@ -9,6 +9,11 @@
 //! once in minutes; the flood targets' hash has production parameters,
 //! because a wrong secret is checked with the parameters of the stored
 //! hash, and the flood must cost what it costs in production.
+//!
+//! The N users' keys and the caller's carry their secret's fingerprint, as
+//! every key issued today does, so that a wrong secret for them is refused
+//! without argon2. The flood targets have none: they stand for keys issued
+//! before fingerprints existed, whose wrong secrets still cost argon2.
 
 use std::{
     path::PathBuf,
@@ -116,6 +121,7 @@ struct Row {
     permissions: String,
     key_id: String,
     secret_hash: Arc<str>,
+    secret_fingerprint: Option<i64>,
 }
 
 /// Makes users with consecutive ids, each with a key of its own id and
@@ -123,6 +129,16 @@ struct Row {
 struct RowMaker {
     next_id: i64,
     shared: AccessKey,
+    /// Computes fingerprints as the server does (without a pepper).
+    fingerprints: SecretHasher,
+}
+
+/// Whether the rows made get the fingerprint of their secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fingerprints {
+    Recorded,
+    /// As for a key issued before fingerprints existed.
+    Missing,
 }
 
 impl RowMaker {
@@ -133,6 +149,7 @@ impl RowMaker {
         name: impl Fn(i64) -> String,
         permissions: &str,
         hash: &Arc<str>,
+        fingerprints: Fingerprints,
     ) -> Result<(Vec<Row>, Vec<String>), BoxError> {
         let mut rows = Vec::with_capacity(count);
         let mut keys = Vec::with_capacity(count);
@@ -144,6 +161,11 @@ impl RowMaker {
                 permissions: permissions.to_owned(),
                 key_id: key.key_id().as_str().to_owned(),
                 secret_hash: Arc::clone(hash),
+                secret_fingerprint: (fingerprints == Fingerprints::Recorded).then(|| {
+                    self.fingerprints
+                        .fingerprint(key.key_id(), key.secret())
+                        .to_stored()
+                }),
             });
             keys.push(key.expose_plaintext());
             self.next_id += 1;
@@ -153,8 +175,15 @@ impl RowMaker {
 }
 
 /// Applies the schema with the server's own code, then seeds `users` users
-/// with `orders.read`, the caller, and `flood_targets` target users.
-pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Seeded, BoxError> {
+/// with `orders.read`, the caller, and `flood_targets` target users. With
+/// `peppered`, the server runs with a pepper the benchmark does not know,
+/// so no key gets a fingerprint (the server records them on first use).
+pub(crate) async fn seed(
+    url: &str,
+    users: u64,
+    flood_targets: u64,
+    peppered: bool,
+) -> Result<Seeded, BoxError> {
     let started = Instant::now();
     let (store, directory) =
         accesskey_server::open(&accesskey_server::Config::for_database(url)).await?;
@@ -170,7 +199,16 @@ pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Se
     let cheap_hash: Arc<str> = hash_once(CHEAP_HASH, shared.secret()).await?.into();
     let costly_hash: Arc<str> = hash_once(HashParams::OWASP, shared.secret()).await?.into();
     let now = micros_since_epoch();
-    let mut maker = RowMaker { next_id: 1, shared };
+    let mut maker = RowMaker {
+        next_id: 1,
+        shared,
+        fingerprints: SecretHasher::new(CHEAP_HASH, 1, Duration::from_secs(60)),
+    };
+    let in_use = if peppered {
+        Fingerprints::Missing
+    } else {
+        Fingerprints::Recorded
+    };
 
     let users = usize::try_from(users)?;
     let mut keys = Vec::with_capacity(users);
@@ -182,6 +220,7 @@ pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Se
             |id| format!("bench-user-{id}"),
             APP_PERMISSION,
             &cheap_hash,
+            in_use,
         )?;
         insert(&db, &rows, now).await?;
         keys.extend(batch_keys);
@@ -196,6 +235,7 @@ pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Se
         |_| CALLER_USERNAME.to_owned(),
         &CALLER_PERMISSIONS.join("\n"),
         &cheap_hash,
+        in_use,
     )?;
     insert(&db, &rows, now).await?;
     let caller_key = caller_keys.pop().ok_or("no caller key was made")?;
@@ -209,6 +249,7 @@ pub(crate) async fn seed(url: &str, users: u64, flood_targets: u64) -> Result<Se
             |id| format!("bench-target-{id}"),
             APP_PERMISSION,
             &costly_hash,
+            Fingerprints::Missing,
         )?;
         insert(&db, &rows, now).await?;
         target_keys.extend(batch_keys);
@@ -321,8 +362,13 @@ async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), B
         "update_time",
     ]);
     let mut keys = Query::insert();
-    keys.into_table("access_keys")
-        .columns(["user_id", "key_id", "secret_hash", "create_time"]);
+    keys.into_table("access_keys").columns([
+        "user_id",
+        "key_id",
+        "secret_hash",
+        "secret_fingerprint",
+        "create_time",
+    ]);
     for row in rows {
         users.values([
             row.id.into(),
@@ -340,6 +386,7 @@ async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), B
             row.id.into(),
             row.key_id.clone().into(),
             row.secret_hash.to_string().into(),
+            row.secret_fingerprint.into(),
             now.into(),
         ])?;
     }

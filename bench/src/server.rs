@@ -17,6 +17,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use accesskey_server::domain::secret_hash::ARGON2_LOG_TARGET;
+
 use crate::BoxError;
 
 /// The environment variable that makes this binary run as accesskeyd.
@@ -36,6 +38,8 @@ const KEPT_LINES: usize = 20;
 #[derive(Debug, Default)]
 pub(crate) struct LogSummary {
     pub(crate) lines: AtomicU64,
+    /// argon2 verifications the server ran (one debug line each).
+    pub(crate) argon2_verifications: AtomicU64,
     /// WARN and ERROR lines: the server's own account of trouble.
     pub(crate) warnings: AtomicU64,
     pub(crate) last_lines: Mutex<VecDeque<String>>,
@@ -45,6 +49,10 @@ pub(crate) struct LogSummary {
 impl LogSummary {
     fn note(&self, line: &str) {
         self.lines.fetch_add(1, Ordering::Relaxed);
+        if line.contains(ARGON2_LOG_TARGET) {
+            self.argon2_verifications.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         keep(&self.last_lines, line);
         if line.contains(" WARN ") || line.contains(" ERROR ") {
             self.warnings.fetch_add(1, Ordering::Relaxed);
@@ -89,7 +97,8 @@ impl ServerProcess {
     pub(crate) fn start(database_url: &str, extra_args: &[String]) -> Result<Self, BoxError> {
         let mut child = Command::new(std::env::current_exe()?)
             .env(ROLE_VARIABLE, SERVER_ROLE)
-            .env("RUST_LOG", "info")
+            // One debug line per argon2 verification, to count them.
+            .env("RUST_LOG", format!("info,{ARGON2_LOG_TARGET}=debug"))
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
             .args(extra_args)
             .stdin(Stdio::null())

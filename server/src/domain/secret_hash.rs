@@ -28,6 +28,10 @@ use tokio::sync::Semaphore;
 
 use super::key_format::{KeyId, Secret};
 
+/// The log target of a debug event per argon2 verification run, e.g.
+/// `RUST_LOG=info,accesskey::argon2=debug` to count them.
+pub const ARGON2_LOG_TARGET: &str = "accesskey::argon2";
+
 /// BLAKE2b keyed, 64-bit output: the fingerprint function.
 type FingerprintMac = Blake2bMac<U8>;
 /// Domain separation: no other BLAKE2b in accesskey uses this persona.
@@ -339,6 +343,8 @@ impl SecretHasher {
         let verifications = Arc::clone(&self.verifications);
         self.run_blocking(move || {
             verifications.fetch_add(1, Ordering::Relaxed);
+            // Off by default; the benchmark counts these lines.
+            tracing::debug!(target: ARGON2_LOG_TARGET, "argon2 verification");
             let hash = PasswordHash::new(&stored)
                 .map_err(|_| HashError::UnusableStoredHash("not a PHC string"))?;
             if hash.algorithm.as_str() != "argon2id" {
