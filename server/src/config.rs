@@ -48,6 +48,19 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
     pub db_acquire_timeout_ms: u64,
 
+    /// Longest a database statement may take, in milliseconds, on
+    /// PostgreSQL and MySQL/MariaDB: enforced by the server
+    /// (`statement_timeout`, `max_statement_time`) and by accesskeyd, so
+    /// that a database that stops answering fails calls with UNAVAILABLE
+    /// instead of hanging them. A healthy database never comes near it.
+    #[arg(
+        long,
+        env = "ACCESSKEY_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 2_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub db_statement_timeout_ms: u64,
+
     /// argon2id memory cost in KiB (OWASP minimum: 19456).
     #[arg(long, env = "ACCESSKEY_ARGON2_MEMORY_KIB", default_value_t = HashParams::OWASP.memory_kib)]
     pub argon2_memory_kib: u32,
@@ -162,6 +175,7 @@ impl Config {
             auto_migrate: true,
             db_max_connections: 10,
             db_acquire_timeout_ms: 3_000,
+            db_statement_timeout_ms: 2_000,
             argon2_memory_kib: HashParams::OWASP.memory_kib,
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,

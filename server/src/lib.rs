@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod config;
 mod connection;
+pub mod database_health;
 pub mod domain;
 pub mod service;
 pub mod store;
@@ -94,6 +95,7 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
         database_url: config.database_url.clone(),
         max_connections: config.db_max_connections,
         acquire_timeout: std::time::Duration::from_millis(config.db_acquire_timeout_ms),
+        statement_timeout: std::time::Duration::from_millis(config.db_statement_timeout_ms),
     })
     .await?;
     if config.auto_migrate {
@@ -164,10 +166,14 @@ pub async fn run(
     ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<UserAdminServer<UserAdminService>>()
-        .await;
-    health.set_serving::<KeyAuthServer<KeyAuthService>>().await;
+    database_health::set(&health, tonic_health::ServingStatus::Serving).await;
+    let (stop_probing, probing_stopped) = tokio::sync::oneshot::channel();
+    let prober = tokio::spawn(database_health::watch(
+        directory.clone(),
+        health.clone(),
+        store::redacted_url(&config.database_url),
+        probing_stopped,
+    ));
 
     let reflection = if config.reflection {
         Some(
@@ -228,6 +234,8 @@ pub async fn run(
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");
     // Not aborted: uses taken by a flush count as written, and a flush cut
     // short would lose them from the final one below.
+    let _ = stop_probing.send(());
+    let _ = prober.await;
     let _ = stop_flushing.send(());
     let _ = flusher.await;
     // Exact on the way out: every use newer than the one written.

@@ -433,6 +433,11 @@ impl Directory {
         Err(DomainError::Unauthenticated(failure))
     }
 
+    /// Whether the database answers a trivial query within `limit`.
+    pub async fn probe_database(&self, limit: Duration) -> Result<(), DomainError> {
+        Ok(self.store.ping(limit).await?)
+    }
+
     /// How many argon2 verifications this directory has run: what a flood
     /// of wrong secrets must not drive up.
     pub fn argon2_verifications(&self) -> u64 {

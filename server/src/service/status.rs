@@ -2,7 +2,11 @@
 
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt as _};
-use tracing::{error, warn};
+use tracing::{debug, error};
+
+/// The first wait suggested to a caller told UNAVAILABLE (RetryInfo);
+/// clients back off further on their own.
+const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 use crate::domain::DomainError;
 
@@ -29,10 +33,16 @@ impl From<DomainError> for Status {
                     ErrorDetails::with_retry_info(Some(retry_after)),
                 )
             }
-            // Detail goes to the log; callers get no driver text, SQL or paths.
+            // Detail goes to the log; callers get no driver text, SQL or
+            // paths. At debug: an outage fails every call, and is logged
+            // once each way by the database probe instead.
             DomainError::Unavailable(detail) => {
-                warn!(%detail, "storage unavailable");
-                Status::unavailable("storage is temporarily unavailable; retry with backoff")
+                debug!(%detail, "storage unavailable");
+                Status::with_error_details(
+                    tonic::Code::Unavailable,
+                    "storage is temporarily unavailable; retry with backoff",
+                    ErrorDetails::with_retry_info(Some(UNAVAILABLE_RETRY_AFTER)),
+                )
             }
             DomainError::Internal(detail) => {
                 error!(%detail, "internal error");

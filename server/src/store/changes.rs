@@ -67,23 +67,26 @@ impl Store {
         now: Timestamp,
         check: impl FnOnce(&Target) -> Result<UserPatch, E>,
     ) -> Result<Result<(User, User), E>, StoreError> {
-        let outcome = async {
-            let (txn, target, patch) =
-                match self.begin_approved::<Target, _, _, _>(id, check).await? {
-                    Ok(approved) => approved,
-                    Err(stopped) => return Ok(stopped),
-                };
-            let after = patch.applied_to(&target.user, now);
-            user::Entity::update_many()
-                .set(changed_row(&after))
-                .filter(user::Column::Id.eq(id))
-                .exec(&txn)
-                .await?;
-            txn.commit().await?;
-            Ok(Checked::Done((target.user, after)))
-        }
-        .await;
-        self.written(outcome)?.into_result()
+        self.bounded(async {
+            let outcome = async {
+                let (txn, target, patch) =
+                    match self.begin_approved::<Target, _, _, _>(id, check).await? {
+                        Ok(approved) => approved,
+                        Err(stopped) => return Ok(stopped),
+                    };
+                let after = patch.applied_to(&target.user, now);
+                user::Entity::update_many()
+                    .set(changed_row(&after))
+                    .filter(user::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(Checked::Done((target.user, after)))
+            }
+            .await;
+            self.written(outcome)?.into_result()
+        })
+        .await
     }
 
     /// Deletes the user (and by cascade its key) if `check` approves of it
@@ -93,17 +96,21 @@ impl Store {
         id: i64,
         check: impl FnOnce(&Target) -> Result<(), E>,
     ) -> Result<Result<User, E>, StoreError> {
-        let outcome = async {
-            let (txn, target, ()) = match self.begin_approved::<Target, _, _, _>(id, check).await? {
-                Ok(approved) => approved,
-                Err(stopped) => return Ok(stopped),
-            };
-            user::Entity::delete_by_id(id).exec(&txn).await?;
-            txn.commit().await?;
-            Ok(Checked::Done(target.user))
-        }
-        .await;
-        self.written(outcome)?.into_result()
+        self.bounded(async {
+            let outcome = async {
+                let (txn, target, ()) =
+                    match self.begin_approved::<Target, _, _, _>(id, check).await? {
+                        Ok(approved) => approved,
+                        Err(stopped) => return Ok(stopped),
+                    };
+                user::Entity::delete_by_id(id).exec(&txn).await?;
+                txn.commit().await?;
+                Ok(Checked::Done(target.user))
+            }
+            .await;
+            self.written(outcome)?.into_result()
+        })
+        .await
     }
 
     /// Makes `key` the user's only key if `check` approves of the user as it
@@ -115,50 +122,55 @@ impl Store {
         key: &NewKey,
         check: impl FnOnce(&User) -> Result<(), E>,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
-        let row = access_key::ActiveModel {
-            id: NotSet,
-            user_id: Set(user_id),
-            key_id: Set(key.key_id.as_str().to_owned()),
-            secret_hash: Set(key.secret_hash.clone()),
-            secret_fingerprint: Set(Some(key.secret_fingerprint.to_stored())),
-            create_time: Set(key.create_time.as_micros()),
-            expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
-            last_used_time: Set(None),
-        };
-        let outcome = async {
-            let (txn, current, ()) =
-                match self.begin_approved::<User, _, _, _>(user_id, check).await? {
-                    Ok(approved) => approved,
-                    Err(stopped) => return Ok(stopped),
-                };
-            access_key::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(access_key::Column::UserId)
-                        .update_columns([
-                            access_key::Column::KeyId,
-                            access_key::Column::SecretHash,
-                            access_key::Column::SecretFingerprint,
-                            access_key::Column::CreateTime,
-                            access_key::Column::ExpireTime,
-                            access_key::Column::LastUsedTime,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-            bump_revision(&txn, user_id).await?;
-            txn.commit().await?;
-            Ok(Checked::Done(current.access_key))
-        }
-        .await;
-        self.written(outcome)
-            .map_err(|error| match error {
-                // The only unique key an upsert on user_id can still hit is
-                // key_id: a 95-bit collision, not a duplicate username.
-                StoreError::UsernameTaken => StoreError::Database("key id collision".to_owned()),
-                other => other,
-            })?
-            .into_result()
+        self.bounded(async {
+            let row = access_key::ActiveModel {
+                id: NotSet,
+                user_id: Set(user_id),
+                key_id: Set(key.key_id.as_str().to_owned()),
+                secret_hash: Set(key.secret_hash.clone()),
+                secret_fingerprint: Set(Some(key.secret_fingerprint.to_stored())),
+                create_time: Set(key.create_time.as_micros()),
+                expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
+                last_used_time: Set(None),
+            };
+            let outcome = async {
+                let (txn, current, ()) =
+                    match self.begin_approved::<User, _, _, _>(user_id, check).await? {
+                        Ok(approved) => approved,
+                        Err(stopped) => return Ok(stopped),
+                    };
+                access_key::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::column(access_key::Column::UserId)
+                            .update_columns([
+                                access_key::Column::KeyId,
+                                access_key::Column::SecretHash,
+                                access_key::Column::SecretFingerprint,
+                                access_key::Column::CreateTime,
+                                access_key::Column::ExpireTime,
+                                access_key::Column::LastUsedTime,
+                            ])
+                            .to_owned(),
+                    )
+                    .exec_without_returning(&txn)
+                    .await?;
+                bump_revision(&txn, user_id).await?;
+                txn.commit().await?;
+                Ok(Checked::Done(current.access_key))
+            }
+            .await;
+            self.written(outcome)
+                .map_err(|error| match error {
+                    // The only unique key an upsert on user_id can still hit is
+                    // key_id: a 95-bit collision, not a duplicate username.
+                    StoreError::UsernameTaken => {
+                        StoreError::Database("key id collision".to_owned())
+                    }
+                    other => other,
+                })?
+                .into_result()
+        })
+        .await
     }
 
     /// Deletes the user's key if `check` approves of the user as it is now
@@ -168,26 +180,29 @@ impl Store {
         user_id: i64,
         check: impl FnOnce(&User) -> Result<(), E>,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
-        let outcome = async {
-            let (txn, current, ()) =
-                match self.begin_approved::<User, _, _, _>(user_id, check).await? {
-                    Ok(approved) => approved,
-                    Err(stopped) => return Ok(stopped),
-                };
-            let deleted = access_key::Entity::delete_many()
-                .filter(access_key::Column::UserId.eq(user_id))
-                .exec(&txn)
-                .await?;
-            if deleted.rows_affected == 0 {
-                txn.rollback().await?;
-                return Ok(Checked::Done(None));
+        self.bounded(async {
+            let outcome = async {
+                let (txn, current, ()) =
+                    match self.begin_approved::<User, _, _, _>(user_id, check).await? {
+                        Ok(approved) => approved,
+                        Err(stopped) => return Ok(stopped),
+                    };
+                let deleted = access_key::Entity::delete_many()
+                    .filter(access_key::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                if deleted.rows_affected == 0 {
+                    txn.rollback().await?;
+                    return Ok(Checked::Done(None));
+                }
+                bump_revision(&txn, user_id).await?;
+                txn.commit().await?;
+                Ok(Checked::Done(current.access_key))
             }
-            bump_revision(&txn, user_id).await?;
-            txn.commit().await?;
-            Ok(Checked::Done(current.access_key))
-        }
-        .await;
-        self.written(outcome)?.into_result()
+            .await;
+            self.written(outcome)?.into_result()
+        })
+        .await
     }
 
     /// The first half of every checked change: begins the transaction
@@ -359,6 +374,7 @@ mod tests {
             // inside a transaction, unless the pool closed it.
             max_connections: 1,
             acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(2),
         })
         .await
         .expect("connect")

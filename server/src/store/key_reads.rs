@@ -93,6 +93,8 @@ enum HotPool {
 enum HotError {
     Acquire(sqlx::Error),
     Query(sqlx::Error),
+    /// No answer within the statement timeout; the connection is closed.
+    Silent(std::time::Duration),
 }
 
 impl From<HotError> for StoreError {
@@ -102,6 +104,10 @@ impl From<HotError> for StoreError {
                 Self::Unavailable(format!("could not get a database connection: {error}"))
             }
             HotError::Query(error) => DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))).into(),
+            HotError::Silent(limit) => Self::Unavailable(format!(
+                "the database did not answer a key read within {} ms",
+                limit.as_millis()
+            )),
         }
     }
 }
@@ -141,10 +147,13 @@ impl HotPool {
     /// each joined with its user. Ids without a row are simply absent.
     /// Runs on `kept` if it holds a connection, and leaves the connection
     /// it used there.
+    /// A read that gets no answer within `statement_timeout` fails, and
+    /// its connection is closed rather than reused.
     async fn rows(
         &self,
         kept: &mut Option<KeptConnection>,
         ids: &[&str],
+        statement_timeout: Option<std::time::Duration>,
     ) -> Result<Vec<CredentialRow>, HotError> {
         let size_index = BATCH_SIZES
             .iter()
@@ -166,8 +175,23 @@ impl HotPool {
                             query.bind(*id)
                         })
                 };
+                // The query on `connection`, or `None` if it went unanswered
+                // (the connection then closed, never reused).
+                macro_rules! answered {
+                    ($connection:ident) => {{
+                        let fetched = query().fetch_all(&mut *$connection);
+                        let answer = match statement_timeout {
+                            Some(limit) => tokio::time::timeout(limit, fetched).await.ok(),
+                            None => Some(fetched.await),
+                        };
+                        if answer.is_none() {
+                            $connection.close_on_drop();
+                        }
+                        answer.ok_or(HotError::Silent(statement_timeout.unwrap_or_default()))?
+                    }};
+                }
                 if let Some(KeptConnection::$kept(mut connection)) = kept.take() {
-                    match query().fetch_all(&mut *connection).await {
+                    match answered!(connection) {
                         Ok(rows) => {
                             *kept = Some(KeptConnection::$kept(connection));
                             return Ok(rows);
@@ -184,7 +208,7 @@ impl HotPool {
                     }
                 }
                 let mut connection = $pool.acquire().await.map_err(HotError::Acquire)?;
-                let rows = query().fetch_all(&mut *connection).await;
+                let rows = answered!(connection);
                 if self.keeps_connections() {
                     *kept = Some(KeptConnection::$kept(connection));
                 }
@@ -241,10 +265,15 @@ pub(super) struct KeyReads {
 impl KeyReads {
     /// Starts the task that batches reads, with at most `in_flight` queries
     /// running at once, each on a pooled connection that it keeps.
-    pub(super) fn start(db: &DatabaseConnection, in_flight: usize) -> Result<Self, StoreError> {
+    /// `statement_timeout` bounds each read (`None`: unbounded, for SQLite).
+    pub(super) fn start(
+        db: &DatabaseConnection,
+        in_flight: usize,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<Self, StoreError> {
         let pool = HotPool::of(db)?;
         let (queue, waiting) = mpsc::channel(MAX_QUEUED);
-        tokio::spawn(coalesce(pool, waiting, in_flight.max(1)));
+        tokio::spawn(coalesce(pool, waiting, in_flight.max(1), statement_timeout));
         Ok(Self { queue })
     }
 
@@ -276,7 +305,12 @@ impl KeyReads {
 /// Forms batches: whenever a read may start, everything queued so far (up
 /// to [`MAX_BATCH`] ids) goes out as one query. Waiters whose caller gave
 /// up meanwhile are dropped unread.
-async fn coalesce(pool: HotPool, mut waiting: mpsc::Receiver<Waiter>, in_flight: usize) {
+async fn coalesce(
+    pool: HotPool,
+    mut waiting: mpsc::Receiver<Waiter>,
+    in_flight: usize,
+    statement_timeout: Option<std::time::Duration>,
+) {
     // A slot is the right to run one read, holding the connection it keeps
     // between reads. Returning from here drops the idle ones, and reads in
     // flight drop theirs when they find no one to return them to, so a
@@ -327,7 +361,7 @@ async fn coalesce(pool: HotPool, mut waiting: mpsc::Receiver<Waiter>, in_flight:
             free: free.clone(),
         };
         tokio::spawn(async move {
-            read_batch(&pool, &mut slot.kept, batch).await;
+            read_batch(&pool, &mut slot.kept, batch, statement_timeout).await;
         });
     }
 }
@@ -355,17 +389,23 @@ impl Drop for Slot {
 }
 
 /// Runs one batch's query and hands each waiter the rows it asked for.
-async fn read_batch(pool: &HotPool, kept: &mut Option<KeptConnection>, batch: Vec<Waiter>) {
+async fn read_batch(
+    pool: &HotPool,
+    kept: &mut Option<KeptConnection>,
+    batch: Vec<Waiter>,
+    statement_timeout: Option<std::time::Duration>,
+) {
     let mut ids: Vec<&str> = batch
         .iter()
         .flat_map(|waiter| waiter.key_ids.iter().map(String::as_str))
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let found: Result<Vec<Credential>, StoreError> = match pool.rows(kept, &ids).await {
-        Ok(rows) => Ok(rows.into_iter().map(to_credential).collect()),
-        Err(error) => Err(error.into()),
-    };
+    let found: Result<Vec<Credential>, StoreError> =
+        match pool.rows(kept, &ids, statement_timeout).await {
+            Ok(rows) => Ok(rows.into_iter().map(to_credential).collect()),
+            Err(error) => Err(error.into()),
+        };
     for waiter in batch {
         let answer = match &found {
             Ok(credentials) => Ok(credentials
@@ -435,7 +475,7 @@ mod tests {
         super::super::migration::Migrator::up(&db, None)
             .await
             .expect("migrate");
-        let reads = KeyReads::start(&db, 1).expect("start");
+        let reads = KeyReads::start(&db, 1, None).expect("start");
         let key_id = KeyId::from_stored("aaaaaaaaaaaaaaaa".to_owned());
 
         let held = db

@@ -96,7 +96,7 @@ impl StoreError {
 /// query parameter replaced by `***`, fit to print:
 /// `postgres://***@db.internal/accesskey`. Works on text that does not parse
 /// as a URL too, since that is when it gets printed.
-fn redacted_url(url: &str) -> String {
+pub fn redacted_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();
     };
@@ -217,6 +217,9 @@ pub struct StoreOptions {
     pub database_url: String,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Longest one statement may run on a database server (PostgreSQL,
+    /// MySQL); see [`Store::bounded`].
+    pub statement_timeout: Duration,
 }
 
 /// Whether a connection going back to the pool is outside any transaction;
@@ -243,31 +246,52 @@ fn outside_transaction<DB: sqlx::Database>(connection: &DB::Connection) -> bool 
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// How long one storage operation may take before it fails with
+    /// Unavailable (`None`: no bound, for SQLite).
+    deadline: Option<Duration>,
     /// The SQLite database file, if the database is one.
     sqlite_file: Option<PathBuf>,
     key_reads: KeyReads,
-    read_only_refusals: Arc<ReadOnlyRefusals>,
+    discards: Arc<Discards>,
+    /// The health probe's own connection (see [`Store::ping`]).
+    probe: Arc<tokio::sync::Mutex<Option<DatabaseConnection>>>,
+    database_url: String,
+    statement_timeout: Duration,
 }
 
-/// SQLite opens a database file it cannot write (a storage fault: the files
-/// made read-only, a full or remounted disk) in read-only mode, and keeps it
-/// so: a connection the pool opened during the fault would refuse every
-/// write long after the fault was gone. So when a write is refused as
-/// read-only, every pooled connection opened before that moment is closed
-/// the next time it is taken from the pool, and the pool opens a fresh one.
+/// Pooled connections that must not be used again: every one opened
+/// before the last time something went wrong with a connection in a way
+/// that may have spoilt the others too. Each is closed the next time it
+/// is taken from the pool, and the pool opens a fresh one.
+///
+/// - SQLite opens a database file it cannot write (a storage fault: the
+///   files made read-only, a full or remounted disk) in read-only mode,
+///   and keeps it so: a connection opened during the fault would refuse
+///   every write long after the fault was gone.
+/// - An operation abandoned at its deadline may leave its connection with
+///   an answer still on the way, which the next command would read as its
+///   own (seen on MySQL: a transaction's BEGIN answered by an old ping).
+///   Which connection that was is not known here, and during an outage the
+///   others are as suspect.
 #[derive(Debug, Default)]
-struct ReadOnlyRefusals {
+struct Discards {
     last: Mutex<Option<Instant>>,
 }
 
-impl ReadOnlyRefusals {
+impl Discards {
+    /// Notes a write refused as read-only (SQLite).
     fn note(&self, error: &DbErr) {
         if is_sqlite_read_only(error) {
-            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            self.discard_all();
         }
     }
 
-    /// Whether a connection opened `age` ago predates the last refusal.
+    /// Discards every connection opened until now.
+    fn discard_all(&self) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether a connection opened `age` ago predates the last discard.
     fn predates_last(&self, age: Duration) -> bool {
         let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.is_some_and(|refused| {
@@ -306,8 +330,8 @@ impl Store {
                     // connections would otherwise hold 20 MiB.
                     .pragma("cache_size", "-1024")
             });
-        let read_only_refusals = Arc::new(ReadOnlyRefusals::default());
-        let refusals = Arc::clone(&read_only_refusals);
+        let discards = Arc::new(Discards::default());
+        let refusals = Arc::clone(&discards);
         connect.map_sqlx_sqlite_pool_opts(move |pool| {
             let refusals = Arc::clone(&refusals);
             pool.before_acquire(move |_, connection| {
@@ -318,13 +342,52 @@ impl Store {
                 Box::pin(async { Ok(outside_transaction::<sqlx::Sqlite>(connection)) })
             })
         });
-        connect.map_sqlx_postgres_pool_opts(|pool| {
-            pool.after_release(|connection, _| {
+        // The database server ends a statement running past the timeout
+        // itself, freeing its locks, whether or not anyone still waits.
+        let statement_ms = options.statement_timeout.as_millis().to_string();
+        connect.map_sqlx_postgres_opts(move |opts| {
+            opts.options([("statement_timeout", statement_ms.as_str())])
+        });
+        let statement_secs = options.statement_timeout.as_secs_f64();
+        let statement_ms = options.statement_timeout.as_millis();
+        let discarded = Arc::clone(&discards);
+        connect.map_sqlx_postgres_pool_opts(move |pool| {
+            let discarded = Arc::clone(&discarded);
+            pool.before_acquire(move |_, connection| {
+                let usable = !discarded.predates_last(connection.age);
+                Box::pin(async move { Ok(usable) })
+            })
+            .after_release(|connection, _| {
                 Box::pin(async { Ok(outside_transaction::<sqlx::Postgres>(connection)) })
             })
         });
-        connect.map_sqlx_mysql_pool_opts(|pool| {
-            pool.after_release(|connection, _| {
+        let discarded = Arc::clone(&discards);
+        connect.map_sqlx_mysql_pool_opts(move |pool| {
+            let discarded = Arc::clone(&discarded);
+            pool.before_acquire(move |_, connection| {
+                let usable = !discarded.predates_last(connection.age);
+                Box::pin(async move { Ok(usable) })
+            })
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    // MariaDB's name (seconds) first, then MySQL's (ms, reads
+                    // only); a server that has neither keeps the client-side
+                    // bound alone.
+                    let mariadb = format!("SET SESSION max_statement_time = {statement_secs}");
+                    if sqlx::query(sqlx::AssertSqlSafe(mariadb))
+                        .execute(&mut *connection)
+                        .await
+                        .is_err()
+                    {
+                        let mysql = format!("SET SESSION max_execution_time = {statement_ms}");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(mysql))
+                            .execute(&mut *connection)
+                            .await;
+                    }
+                    Ok(())
+                })
+            })
+            .after_release(|connection, _| {
                 Box::pin(async { Ok(outside_transaction::<sqlx::MySql>(connection)) })
             })
         });
@@ -336,12 +399,22 @@ impl Store {
         // waiters outran four smaller ones (fewer round trips for the same
         // verifications), and one left the database idle between batches.
         // Half the pool at most, so batched reads never starve writes.
-        let key_reads = KeyReads::start(&db, (options.max_connections / 2).clamp(1, 2) as usize)?;
+        let backend = db.get_database_backend();
+        let key_reads = KeyReads::start(
+            &db,
+            (options.max_connections / 2).clamp(1, 2) as usize,
+            (backend != DbBackend::Sqlite).then_some(options.statement_timeout),
+        )?;
         Ok(Self {
+            deadline: (backend != DbBackend::Sqlite)
+                .then_some(options.acquire_timeout + options.statement_timeout),
             db,
             sqlite_file: sqlite_path(&options.database_url),
             key_reads,
-            read_only_refusals,
+            discards,
+            probe: Arc::default(),
+            database_url: options.database_url.clone(),
+            statement_timeout: options.statement_timeout,
         })
     }
 
@@ -372,6 +445,53 @@ impl Store {
         ))
     }
 
+    /// Whether the database answers a trivial query within `limit`. On a
+    /// database server, asked on a connection of its own, outside the
+    /// pool, opened when needed and dropped on any failure: a probe given
+    /// up on must not leave a pooled connection with an answer on the way.
+    pub async fn ping(&self, limit: Duration) -> Result<(), StoreError> {
+        let silent =
+            || StoreError::Unavailable(format!("no answer within {} ms", limit.as_millis()));
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            return tokio::time::timeout(limit, self.db.ping())
+                .await
+                .map_err(|_| silent())?
+                .map_err(StoreError::from);
+        }
+        let mut probe = self.probe.lock().await;
+        let answered = tokio::time::timeout(limit, async {
+            if probe.is_none() {
+                let mut options = ConnectOptions::new(self.database_url.clone());
+                options
+                    .max_connections(1)
+                    .connect_timeout(limit)
+                    .acquire_timeout(limit)
+                    .test_before_acquire(false)
+                    .sqlx_logging(false);
+                let statement_ms = self.statement_timeout.as_millis().to_string();
+                options.map_sqlx_postgres_opts(move |opts| {
+                    opts.options([("statement_timeout", statement_ms.as_str())])
+                });
+                *probe = Some(
+                    Database::connect(options)
+                        .await
+                        .map_err(|error| StoreError::from(error).scrubbed(&self.database_url))?,
+                );
+            }
+            match probe.as_ref() {
+                Some(db) => Ok(db.ping().await?),
+                None => Err(StoreError::Unavailable("no probe connection".to_owned())),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(silent()));
+        if answered.is_err() {
+            // Dropped, not closed: closing would wait for the connection.
+            *probe = None;
+        }
+        answered
+    }
+
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migration::Migrator::up(&self.db, None).await?;
@@ -393,93 +513,132 @@ impl Store {
         Ok(())
     }
 
+    /// Runs one storage operation (a statement, or a short transaction) on
+    /// a database server within the acquire timeout plus the statement
+    /// timeout: one that stops answering (a hung host, a dropped network
+    /// path) fails the operation with Unavailable instead of hanging its
+    /// call. The server enforces the statement timeout too, but a silent
+    /// network never delivers its error. A connection abandoned here is
+    /// checked before the pool hands it out again, and one abandoned inside
+    /// a transaction is closed ([`outside_transaction`]). SQLite is a local
+    /// file with its own busy timeout: not bounded here.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Some(deadline) = self.deadline else {
+            return operation.await;
+        };
+        tokio::time::timeout(deadline, operation)
+            .await
+            .unwrap_or_else(|_| {
+                self.discards.discard_all();
+                Err(StoreError::Unavailable(format!(
+                    "the database did not answer within {} ms",
+                    deadline.as_millis()
+                )))
+            })
+    }
+
     /// A write's outcome, noting a refusal to write (see [`ReadOnlyRefusals`]).
     fn written<T>(&self, outcome: Result<T, DbErr>) -> Result<T, StoreError> {
         if let Err(error) = &outcome {
-            self.read_only_refusals.note(error);
+            self.discards.note(error);
         }
         Ok(outcome?)
     }
 
     /// The page-token MAC key, created by whichever replica asks first.
     pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
-        let mut fresh = [0u8; 32];
-        getrandom::fill(&mut fresh).map_err(|e| StoreError::Database(e.to_string()))?;
-        let candidate = setting::ActiveModel {
-            name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
-            value: Set(to_hex(&fresh)),
-        };
-        // Insert-if-absent, then read: concurrent replicas all read the winner.
-        self.written(
-            setting::Entity::insert(candidate)
-                .on_conflict_do_nothing_on([setting::Column::Name])
-                .exec(&self.db)
-                .await,
-        )?;
-        let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::Database("the page-token key vanished".to_owned()))?;
-        from_hex(&stored.value)
-            .ok_or_else(|| StoreError::Database("the stored page-token key is not hex".to_owned()))
+        self.bounded(async {
+            let mut fresh = [0u8; 32];
+            getrandom::fill(&mut fresh).map_err(|e| StoreError::Database(e.to_string()))?;
+            let candidate = setting::ActiveModel {
+                name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
+                value: Set(to_hex(&fresh)),
+            };
+            // Insert-if-absent, then read: concurrent replicas all read the winner.
+            self.written(
+                setting::Entity::insert(candidate)
+                    .on_conflict_do_nothing_on([setting::Column::Name])
+                    .exec(&self.db)
+                    .await,
+            )?;
+            let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| StoreError::Database("the page-token key vanished".to_owned()))?;
+            from_hex(&stored.value).ok_or_else(|| {
+                StoreError::Database("the stored page-token key is not hex".to_owned())
+            })
+        })
+        .await
     }
 
     pub async fn any_user(&self) -> Result<bool, StoreError> {
-        Ok(user::Entity::find().one(&self.db).await?.is_some())
+        self.bounded(async { Ok(user::Entity::find().one(&self.db).await?.is_some()) })
+            .await
     }
 
     pub async fn insert_user(&self, new: &NewUser, now: Timestamp) -> Result<User, StoreError> {
-        let row = user::ActiveModel {
-            id: NotSet,
-            username: Set(new.username.as_str().to_owned()),
-            username_folded: Set(new.username.folded()),
-            email: Set(new.email.clone()),
-            display_name: Set(new.display_name.clone()),
-            identity_provider: Set(new.identity_provider.as_str().to_owned()),
-            permissions: Set(join_permissions(&new.permissions)),
-            disabled: Set(false),
-            create_time: Set(now.as_micros()),
-            update_time: Set(now.as_micros()),
-            revision: Set(1),
-            administrator: Set(new.is_administrator()),
-        };
-        let backend = self.db.get_database_backend();
-        if backend == DbBackend::Postgres {
+        self.bounded(async {
+            let row = user::ActiveModel {
+                id: NotSet,
+                username: Set(new.username.as_str().to_owned()),
+                username_folded: Set(new.username.folded()),
+                email: Set(new.email.clone()),
+                display_name: Set(new.display_name.clone()),
+                identity_provider: Set(new.identity_provider.as_str().to_owned()),
+                permissions: Set(join_permissions(&new.permissions)),
+                disabled: Set(false),
+                create_time: Set(now.as_micros()),
+                update_time: Set(now.as_micros()),
+                revision: Set(1),
+                administrator: Set(new.is_administrator()),
+            };
+            let backend = self.db.get_database_backend();
+            if backend == DbBackend::Postgres {
+                let inserted = self.written(
+                    user::Entity::insert(row)
+                        .exec_with_returning(&self.db)
+                        .await,
+                )?;
+                return Ok(to_user(inserted, None));
+            }
+            // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
+            // row and drops the error of the commit that follows it, so a write
+            // that never reached the disk would be acknowledged. A plain INSERT
+            // reports its commit; the row is then read back.
             let inserted = self.written(
-                user::Entity::insert(row)
-                    .exec_with_returning(&self.db)
+                self.db
+                    .execute_raw(user::Entity::insert(row).build(backend))
                     .await,
             )?;
-            return Ok(to_user(inserted, None));
-        }
-        // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
-        // row and drops the error of the commit that follows it, so a write
-        // that never reached the disk would be acknowledged. A plain INSERT
-        // reports its commit; the row is then read back.
-        let inserted = self.written(
-            self.db
-                .execute_raw(user::Entity::insert(row).build(backend))
-                .await,
-        )?;
-        let id = i64::try_from(inserted.last_insert_id())
-            .map_err(|_| StoreError::Database("the new user's id is out of range".to_owned()))?;
-        self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
-            StoreError::Database("the new user is missing right after its insert".to_owned())
+            let id = i64::try_from(inserted.last_insert_id()).map_err(|_| {
+                StoreError::Database("the new user's id is out of range".to_owned())
+            })?;
+            self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
+                StoreError::Database("the new user is missing right after its insert".to_owned())
+            })
         })
+        .await
     }
 
     pub async fn user(&self, which: &UserRef) -> Result<Option<User>, StoreError> {
-        let query = match which {
-            UserRef::Id(id) => user::Entity::find().filter(user::Column::Id.eq(*id)),
-            UserRef::Username(name) => {
-                user::Entity::find().filter(user::Column::UsernameFolded.eq(name.folded()))
-            }
-        };
-        let found = query
-            .find_also_related(access_key::Entity)
-            .one(&self.db)
-            .await?;
-        Ok(found.map(|(user, key)| to_user(user, key)))
+        self.bounded(async {
+            let query = match which {
+                UserRef::Id(id) => user::Entity::find().filter(user::Column::Id.eq(*id)),
+                UserRef::Username(name) => {
+                    user::Entity::find().filter(user::Column::UsernameFolded.eq(name.folded()))
+                }
+            };
+            let found = query
+                .find_also_related(access_key::Entity)
+                .one(&self.db)
+                .await?;
+            Ok(found.map(|(user, key)| to_user(user, key)))
+        })
+        .await
     }
 
     /// Users with id above `after_id` whose folded name starts with `prefix`,
@@ -491,24 +650,27 @@ impl Store {
         folded_prefix: &str,
         limit: u64,
     ) -> Result<Vec<User>, StoreError> {
-        let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
-        if !folded_prefix.is_empty() {
-            let pattern = format!("{}%", escape_like(folded_prefix));
-            query = query.filter(
-                Expr::col((user::Entity, user::Column::UsernameFolded))
-                    .like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)),
-            );
-        }
-        let rows = query
-            .order_by_asc(user::Column::Id)
-            .limit(limit)
-            .find_also_related(access_key::Entity)
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user, key)| to_user(user, key))
-            .collect())
+        self.bounded(async {
+            let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
+            if !folded_prefix.is_empty() {
+                let pattern = format!("{}%", escape_like(folded_prefix));
+                query = query.filter(
+                    Expr::col((user::Entity, user::Column::UsernameFolded))
+                        .like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)),
+                );
+            }
+            let rows = query
+                .order_by_asc(user::Column::Id)
+                .limit(limit)
+                .find_also_related(access_key::Entity)
+                .all(&self.db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(user, key)| to_user(user, key))
+                .collect())
+        })
+        .await
     }
 
     /// The keys with `key_ids` (at most 128), each with its user; keys that
@@ -531,18 +693,21 @@ impl Store {
         key_id: &KeyId,
         fingerprint: Fingerprint,
     ) -> Result<(), StoreError> {
-        self.written(
-            access_key::Entity::update_many()
-                .col_expr(
-                    access_key::Column::SecretFingerprint,
-                    Expr::value(fingerprint.to_stored()),
-                )
-                .filter(access_key::Column::KeyId.eq(key_id.as_str()))
-                .filter(access_key::Column::SecretFingerprint.is_null())
-                .exec(&self.db)
-                .await,
-        )?;
-        Ok(())
+        self.bounded(async {
+            self.written(
+                access_key::Entity::update_many()
+                    .col_expr(
+                        access_key::Column::SecretFingerprint,
+                        Expr::value(fingerprint.to_stored()),
+                    )
+                    .filter(access_key::Column::KeyId.eq(key_id.as_str()))
+                    .filter(access_key::Column::SecretFingerprint.is_null())
+                    .exec(&self.db)
+                    .await,
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Writes a batch of key uses in one transaction. A time never moves
@@ -564,17 +729,23 @@ impl Store {
     /// per pair, the portable alternative, compares every row with every
     /// pair: five times the CPU, ~40 s for a million keys on SQLite.)
     async fn record_key_use_chunk(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
-        let backend = self.db.get_database_backend();
-        let values = uses.iter().flat_map(|(key_id, time)| {
-            [
-                Value::from(key_id.as_str().to_owned()),
-                Value::from(time.as_micros()),
-            ]
-        });
-        let statement =
-            Statement::from_sql_and_values(backend, key_uses_update(backend, uses.len()), values);
-        self.written(self.db.execute_raw(statement).await)?;
-        Ok(())
+        self.bounded(async {
+            let backend = self.db.get_database_backend();
+            let values = uses.iter().flat_map(|(key_id, time)| {
+                [
+                    Value::from(key_id.as_str().to_owned()),
+                    Value::from(time.as_micros()),
+                ]
+            });
+            let statement = Statement::from_sql_and_values(
+                backend,
+                key_uses_update(backend, uses.len()),
+                values,
+            );
+            self.written(self.db.execute_raw(statement).await)?;
+            Ok(())
+        })
+        .await
     }
 }
 
