@@ -5,6 +5,7 @@
 // A test binary has no public API: `pub` in its modules means "shared".
 #![allow(unreachable_pub)]
 
+mod fault_proxy;
 mod harness;
 
 mod abuse;
@@ -15,6 +16,7 @@ mod caller_auth;
 mod cancellation;
 mod cli;
 mod crash;
+mod database_faults;
 mod keys;
 mod last_administrator;
 mod limits;

@@ -1,0 +1,327 @@
+//! A database server that misbehaves under a running `accesskeyd`, through
+//! the fault-injection proxy: silent (black-holed), slow, and cut. Calls
+//! fail fast and honestly (UNAVAILABLE, with a RetryInfo), health says
+//! NOT_SERVING while it lasts, the outage is logged once each way, no
+//! revoked key is ever VALID, and no acknowledged write is lost.
+
+use std::time::{Duration, Instant};
+
+use accesskey_client::{Client, Verification};
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_types::StatusExt as _;
+
+use crate::{
+    fault_proxy::{Fault, FaultProxy, upstream_of},
+    harness::{Backend, TestServer, captured_logs, new_user},
+};
+
+const ACQUIRE_MS: u64 = 1_000;
+const STATEMENT_MS: u64 = 1_000;
+
+/// A server on a fresh database of `backend`, reaching it through a proxy;
+/// `None` when the backend is not configured (outside CI).
+async fn proxied(backend: Backend, quick: bool) -> Option<(FaultProxy, TestServer)> {
+    let variable = match backend {
+        Backend::Postgres => "ACCESSKEY_TEST_POSTGRES_URL",
+        Backend::Mysql => "ACCESSKEY_TEST_MYSQL_URL",
+        Backend::Sqlite => unreachable!("SQLite has no network to fail"),
+    };
+    let admin_url = std::env::var(variable).ok().filter(|url| !url.is_empty());
+    let proxy = FaultProxy::start(upstream_of(
+        admin_url.as_deref().unwrap_or("tcp://127.0.0.1:1"),
+    ))
+    .await;
+    let server = TestServer::start_configured(backend, |config| {
+        config.database_url = proxy.route(&config.database_url);
+        if quick {
+            config.db_acquire_timeout_ms = ACQUIRE_MS;
+            config.db_statement_timeout_ms = STATEMENT_MS;
+        }
+    })
+    .await?;
+    Some((proxy, server))
+}
+
+/// The health of the accesskey services and of the whole server, or
+/// `None` if health itself did not answer within a second.
+async fn health(server: &TestServer) -> Option<ServingStatus> {
+    let mut health = HealthClient::new(server.admin.channel());
+    let mut statuses = Vec::new();
+    for service in ["accesskey.v1.UserAdmin", "accesskey.v1.KeyAuth", ""] {
+        let check = health.check(HealthCheckRequest {
+            service: service.to_owned(),
+        });
+        let response = tokio::time::timeout(Duration::from_secs(1), check)
+            .await
+            .ok()?
+            .ok()?;
+        statuses.push(response.into_inner().status());
+    }
+    statuses.dedup();
+    (statuses.len() == 1).then(|| statuses[0])
+}
+
+/// Waits up to `limit` for health to report `wanted`; how long it took.
+async fn health_becomes(server: &TestServer, wanted: ServingStatus, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if health(server).await == Some(wanted) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "health did not become {wanted:?} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many lines logged for the database behind `proxy` name `event`.
+fn logged(proxy: &FaultProxy, event: &str) -> usize {
+    let port = format!(":{}/", proxy.address.port());
+    captured_logs()
+        .lines()
+        .filter(|line| line.contains(event) && line.contains(&port))
+        .count()
+}
+
+async fn a_silent_database_fails_calls_fast_and_health_follows(backend: Backend) {
+    let Some((proxy, server)) = proxied(backend, true).await else {
+        return;
+    };
+    let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
+    let (gone, revoked) = server.user_with_key("gone", &[]).await;
+    server
+        .admin
+        .revoke_access_key(gone.id)
+        .await
+        .expect("revoke");
+    assert!(
+        server
+            .admin
+            .verify(&key, ["orders.read"])
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    assert_eq!(health(&server).await, Some(ServingStatus::Serving));
+
+    proxy.set(Fault::BlackHole);
+    let silent = Instant::now();
+    // Every call that needs the database answers UNAVAILABLE within the
+    // acquire timeout plus the statement timeout (plus a second of slack),
+    // and never says VALID for the revoked key; meanwhile health turns.
+    let bound = Duration::from_millis(ACQUIRE_MS + STATEMENT_MS + 1_000);
+    let admin = &server.admin;
+    let calls = async {
+        let timed = |call: &str, outcome: Result<(), accesskey_client::Error>, started: Instant| {
+            let took = started.elapsed();
+            let error = outcome.expect_err(call);
+            assert_eq!(error.code(), Some(Code::Unavailable), "{call}: {error}");
+            assert!(took <= bound, "{call} took {took:?}, over {bound:?}");
+        };
+        let started = Instant::now();
+        timed(
+            "verify",
+            admin.verify(&key, ["orders.read"]).await.map(|_| ()),
+            started,
+        );
+        let started = Instant::now();
+        let revoked_outcome = match admin.verify(&revoked, ["orders.read"]).await {
+            Ok(Verification::Valid(_)) => panic!("a revoked key was VALID"),
+            other => other.map(|_| ()),
+        };
+        timed("verify revoked", revoked_outcome, started);
+        let started = Instant::now();
+        timed("who_am_i", admin.who_am_i().await.map(|_| ()), started);
+        let started = Instant::now();
+        timed(
+            "get_user",
+            admin.get_user(user.id).await.map(|_| ()),
+            started,
+        );
+        let started = Instant::now();
+        let created = admin.create_user(new_user("during", &[])).await.map(|_| ());
+        timed("create_user", created, started);
+        let status = admin
+            .key_auth_stub()
+            .who_am_i(accesskey_client::pb::WhoAmIRequest {})
+            .await
+            .expect_err("silent database");
+        let retry = status.get_details_retry_info().expect("a RetryInfo");
+        assert!(
+            retry
+                .retry_delay
+                .is_some_and(|delay| delay > Duration::ZERO)
+        );
+    };
+    let ((), noticed) = tokio::join!(
+        calls,
+        health_becomes(&server, ServingStatus::NotServing, Duration::from_secs(5))
+    );
+    assert!(
+        noticed <= Duration::from_secs(5),
+        "NOT_SERVING after {noticed:?}"
+    );
+
+    // Silent for 10 s in all.
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(silent.elapsed())).await;
+    proxy.set(Fault::None);
+    health_becomes(&server, ServingStatus::Serving, Duration::from_secs(5)).await;
+    let started = Instant::now();
+    loop {
+        match server.admin.verify(&key, ["orders.read"]).await {
+            Ok(verdict) => {
+                assert!(verdict.is_valid(), "{verdict:?}");
+                break;
+            }
+            Err(error) => {
+                assert_eq!(error.code(), Some(Code::Unavailable), "{error}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "still failing: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(
+        server
+            .admin
+            .verify(&revoked, ["orders.read"])
+            .await
+            .expect("verify"),
+        Verification::NotFound
+    );
+    // Writes too, on connections that were never left mid-answer.
+    server
+        .admin
+        .create_user(new_user("after", &[]))
+        .await
+        .expect("create after");
+    server
+        .admin
+        .update_user(
+            user.id,
+            accesskey_client::UserChanges::new().display_name("after"),
+        )
+        .await
+        .expect("a transaction after");
+    assert_eq!(
+        logged(&proxy, "database_down"),
+        1,
+        "the outage is logged once when it starts"
+    );
+    assert_eq!(logged(&proxy, "database_up"), 1, "and once when it ends");
+}
+
+async fn a_slow_database_still_serves(backend: Backend) {
+    let Some((proxy, server)) = proxied(backend, false).await else {
+        return;
+    };
+    let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
+    proxy.set(Fault::Delay(Duration::from_millis(200)));
+    assert!(
+        server
+            .admin
+            .verify(&key, ["orders.read"])
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+    server.admin.who_am_i().await.expect("who am i");
+    server.admin.get_user(user.id).await.expect("get");
+    server
+        .admin
+        .update_user(
+            user.id,
+            accesskey_client::UserChanges::new().display_name("slow"),
+        )
+        .await
+        .expect("update, a transaction of several round trips");
+    server
+        .admin
+        .create_user(new_user("slowly", &[]))
+        .await
+        .expect("create");
+    assert_eq!(health(&server).await, Some(ServingStatus::Serving));
+}
+
+async fn cut_connections_lose_no_acknowledged_write(backend: Backend) {
+    let Some((proxy, server)) = proxied(backend, true).await else {
+        return;
+    };
+    let (gone, revoked) = server.user_with_key("gone", &[]).await;
+    server
+        .admin
+        .revoke_access_key(gone.id)
+        .await
+        .expect("revoke");
+    let writer = Client::builder(server.endpoint())
+        .access_key(&server.admin_key)
+        .connect()
+        .await
+        .expect("connect");
+    let cutting = async {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            proxy.cut();
+        }
+    };
+    let writing = async {
+        let mut acknowledged = Vec::new();
+        let mut failed = 0;
+        for i in 0..60 {
+            match writer.create_user(new_user(&format!("cut-{i}"), &[])).await {
+                Ok(user) => acknowledged.push(user.id),
+                Err(error) => {
+                    assert_eq!(error.code(), Some(Code::Unavailable), "{error}");
+                    failed += 1;
+                }
+            }
+            match writer.verify(&revoked, ["orders.read"]).await {
+                Ok(Verification::Valid(_)) => panic!("a revoked key was VALID"),
+                Ok(_) => {}
+                Err(error) => assert_eq!(error.code(), Some(Code::Unavailable), "{error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (acknowledged, failed)
+    };
+    let ((), (acknowledged, _failed)) = tokio::join!(cutting, writing);
+    assert!(!acknowledged.is_empty());
+    for id in acknowledged {
+        server
+            .admin
+            .get_user(id)
+            .await
+            .expect("an acknowledged user exists");
+    }
+}
+
+macro_rules! on_server_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$name(Backend::Mysql).await;
+            }
+        }
+    )*};
+}
+
+on_server_backends!(
+    a_silent_database_fails_calls_fast_and_health_follows,
+    a_slow_database_still_serves,
+    cut_connections_lose_no_acknowledged_write,
+);
