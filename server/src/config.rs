@@ -61,6 +61,13 @@ pub struct Config {
     )]
     pub db_statement_timeout_ms: u64,
 
+    /// PEM CA certificate(s) to trust for TLS to PostgreSQL or MySQL, besides
+    /// the system's: for a database whose certificate a private CA signed.
+    /// TLS itself follows the URL: `?sslmode=verify-full` (PostgreSQL) or
+    /// `?ssl-mode=VERIFY_IDENTITY` (MySQL) to require a verified one.
+    #[arg(long, env = "ACCESSKEY_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
+
     /// argon2id memory cost in KiB (OWASP minimum: 19456).
     #[arg(long, env = "ACCESSKEY_ARGON2_MEMORY_KIB", default_value_t = HashParams::OWASP.memory_kib)]
     pub argon2_memory_kib: u32,
@@ -176,6 +183,7 @@ impl Config {
             db_max_connections: 10,
             db_acquire_timeout_ms: 3_000,
             db_statement_timeout_ms: 2_000,
+            database_ca_file: None,
             argon2_memory_kib: HashParams::OWASP.memory_kib,
             argon2_iterations: HashParams::OWASP.iterations,
             argon2_parallelism: HashParams::OWASP.parallelism,

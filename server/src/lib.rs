@@ -91,11 +91,21 @@ pub enum ServerError {
 pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     let params = config.hash_params().map_err(ServerError::Config)?;
     let pepper = config.pepper().map_err(ServerError::Config)?;
+    if let Some(ca) = &config.database_ca_file {
+        let named = |problem: String| {
+            ServerError::Config(format!("--database-ca-file {}: {problem}", ca.display()))
+        };
+        let pem = std::fs::read_to_string(ca).map_err(|e| named(e.to_string()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(named("holds no PEM certificate".to_owned()));
+        }
+    }
     let store = Store::connect(&StoreOptions {
         database_url: config.database_url.clone(),
         max_connections: config.db_max_connections,
         acquire_timeout: std::time::Duration::from_millis(config.db_acquire_timeout_ms),
         statement_timeout: std::time::Duration::from_millis(config.db_statement_timeout_ms),
+        database_ca_file: config.database_ca_file.clone(),
     })
     .await?;
     if config.auto_migrate {

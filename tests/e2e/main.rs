@@ -17,6 +17,7 @@ mod cancellation;
 mod cli;
 mod crash;
 mod database_faults;
+mod database_tls;
 mod keys;
 mod last_administrator;
 mod limits;

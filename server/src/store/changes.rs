@@ -375,6 +375,7 @@ mod tests {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(2),
+            database_ca_file: None,
         })
         .await
         .expect("connect")

@@ -211,8 +211,8 @@ fn is_transient(error: &DbErr) -> bool {
     }
 }
 
-/// Connection settings.
-#[derive(Debug, Clone)]
+/// Connection settings. `Debug` shows the URL without its credentials.
+#[derive(Clone)]
 pub struct StoreOptions {
     pub database_url: String,
     pub max_connections: u32,
@@ -220,6 +220,41 @@ pub struct StoreOptions {
     /// Longest one statement may run on a database server (PostgreSQL,
     /// MySQL); see [`Store::bounded`].
     pub statement_timeout: Duration,
+    /// A PEM file of CA certificates to trust for TLS to a database server,
+    /// besides the system's.
+    pub database_ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("database_ca_file", &self.database_ca_file)
+            .finish()
+    }
+}
+
+/// The settings every connection to a database server gets, pooled or
+/// not: the server-side statement timeout (PostgreSQL; MySQL's is set
+/// after connecting) and the CA file for TLS. TLS itself follows the
+/// URL's `sslmode` (PostgreSQL: `prefer` by default, which uses TLS when
+/// the server offers it) or `ssl-mode` (MySQL: `PREFERRED`).
+fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
+    let statement_ms = options.statement_timeout.as_millis().to_string();
+    let pg_ca = options.database_ca_file.clone();
+    connect.map_sqlx_postgres_opts(move |opts| {
+        let opts = opts.options([("statement_timeout", statement_ms.as_str())]);
+        match &pg_ca {
+            Some(ca) => opts.ssl_root_cert(ca),
+            None => opts,
+        }
+    });
+    if let Some(ca) = options.database_ca_file.clone() {
+        connect.map_sqlx_mysql_opts(move |opts| opts.ssl_ca(&ca));
+    }
 }
 
 /// Whether a connection going back to the pool is outside any transaction;
@@ -255,8 +290,7 @@ pub struct Store {
     discards: Arc<Discards>,
     /// The health probe's own connection (see [`Store::ping`]).
     probe: Arc<tokio::sync::Mutex<Option<DatabaseConnection>>>,
-    database_url: String,
-    statement_timeout: Duration,
+    options: StoreOptions,
 }
 
 /// Pooled connections that must not be used again: every one opened
@@ -344,10 +378,7 @@ impl Store {
         });
         // The database server ends a statement running past the timeout
         // itself, freeing its locks, whether or not anyone still waits.
-        let statement_ms = options.statement_timeout.as_millis().to_string();
-        connect.map_sqlx_postgres_opts(move |opts| {
-            opts.options([("statement_timeout", statement_ms.as_str())])
-        });
+        with_server_settings(&mut connect, options);
         let statement_secs = options.statement_timeout.as_secs_f64();
         let statement_ms = options.statement_timeout.as_millis();
         let discarded = Arc::clone(&discards);
@@ -413,8 +444,7 @@ impl Store {
             key_reads,
             discards,
             probe: Arc::default(),
-            database_url: options.database_url.clone(),
-            statement_timeout: options.statement_timeout,
+            options: options.clone(),
         })
     }
 
@@ -461,22 +491,17 @@ impl Store {
         let mut probe = self.probe.lock().await;
         let answered = tokio::time::timeout(limit, async {
             if probe.is_none() {
-                let mut options = ConnectOptions::new(self.database_url.clone());
+                let mut options = ConnectOptions::new(self.options.database_url.clone());
                 options
                     .max_connections(1)
                     .connect_timeout(limit)
                     .acquire_timeout(limit)
                     .test_before_acquire(false)
                     .sqlx_logging(false);
-                let statement_ms = self.statement_timeout.as_millis().to_string();
-                options.map_sqlx_postgres_opts(move |opts| {
-                    opts.options([("statement_timeout", statement_ms.as_str())])
-                });
-                *probe = Some(
-                    Database::connect(options)
-                        .await
-                        .map_err(|error| StoreError::from(error).scrubbed(&self.database_url))?,
-                );
+                with_server_settings(&mut options, &self.options);
+                *probe = Some(Database::connect(options).await.map_err(|error| {
+                    StoreError::from(error).scrubbed(&self.options.database_url)
+                })?);
             }
             match probe.as_ref() {
                 Some(db) => Ok(db.ping().await?),
