@@ -31,7 +31,10 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{Store, StoreError, entity, join_permissions, to_user};
+use super::{
+    Store, StoreError, entity,
+    users::{join_permissions, to_user},
+};
 use crate::domain::model::{KeyInfo, NewKey, Target, Timestamp, User, UserPatch};
 use entity::{access_key, setting, user};
 

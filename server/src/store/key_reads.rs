@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, connection_gone, split_permissions};
+use super::{StoreError, error::connection_gone, users::split_permissions};
 use crate::domain::{
     key_format::KeyId,
     model::{Credential, Principal, Timestamp, Username},

@@ -1,0 +1,220 @@
+//! Users: creating, reading and listing them, and the page-token key
+//! ListUsers signs with.
+
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait as _, ExprTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _,
+    sea_query::{Expr, LikeExpr},
+};
+
+use crate::domain::{
+    key_format::KeyId,
+    model::{
+        IdentityProvider, KeyInfo, NewUser, Permission, PermissionSet, Timestamp, User, UserRef,
+        Username,
+    },
+};
+
+use super::{
+    Store, StoreError,
+    entity::{access_key, setting, user},
+};
+
+/// Separates permission names in the `permissions` column.
+const PERMISSION_SEPARATOR: char = '\n';
+/// The `settings` row holding the ListUsers page-token MAC key.
+const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
+/// The LIKE escape character: not allowed in usernames, so unambiguous.
+const LIKE_ESCAPE: char = '!';
+
+impl Store {
+    /// The page-token MAC key, created by whichever replica asks first.
+    pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
+        self.bounded(async {
+            let mut fresh = [0u8; 32];
+            getrandom::fill(&mut fresh).map_err(|e| StoreError::Database(e.to_string()))?;
+            let candidate = setting::ActiveModel {
+                name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
+                value: Set(to_hex(&fresh)),
+            };
+            // Insert-if-absent, then read: concurrent replicas all read the winner.
+            self.written(
+                setting::Entity::insert(candidate)
+                    .on_conflict_do_nothing_on([setting::Column::Name])
+                    .exec(&self.db)
+                    .await,
+            )?;
+            let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| StoreError::Database("the page-token key vanished".to_owned()))?;
+            from_hex(&stored.value).ok_or_else(|| {
+                StoreError::Database("the stored page-token key is not hex".to_owned())
+            })
+        })
+        .await
+    }
+
+    pub async fn any_user(&self) -> Result<bool, StoreError> {
+        self.bounded(async { Ok(user::Entity::find().one(&self.db).await?.is_some()) })
+            .await
+    }
+
+    pub async fn insert_user(&self, new: &NewUser, now: Timestamp) -> Result<User, StoreError> {
+        self.bounded(async {
+            let row = user::ActiveModel {
+                id: NotSet,
+                username: Set(new.username.as_str().to_owned()),
+                username_folded: Set(new.username.folded()),
+                email: Set(new.email.clone()),
+                display_name: Set(new.display_name.clone()),
+                identity_provider: Set(new.identity_provider.as_str().to_owned()),
+                permissions: Set(join_permissions(&new.permissions)),
+                disabled: Set(false),
+                create_time: Set(now.as_micros()),
+                update_time: Set(now.as_micros()),
+                revision: Set(1),
+                administrator: Set(new.is_administrator()),
+            };
+            let backend = self.db.get_database_backend();
+            if backend == DbBackend::Postgres {
+                let inserted = self.written(
+                    user::Entity::insert(row)
+                        .exec_with_returning(&self.db)
+                        .await,
+                )?;
+                return Ok(to_user(inserted, None));
+            }
+            // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
+            // row and drops the error of the commit that follows it, so a write
+            // that never reached the disk would be acknowledged. A plain INSERT
+            // reports its commit; the row is then read back.
+            let inserted = self.written(
+                self.db
+                    .execute_raw(user::Entity::insert(row).build(backend))
+                    .await,
+            )?;
+            let id = i64::try_from(inserted.last_insert_id()).map_err(|_| {
+                StoreError::Database("the new user's id is out of range".to_owned())
+            })?;
+            self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
+                StoreError::Database("the new user is missing right after its insert".to_owned())
+            })
+        })
+        .await
+    }
+
+    pub async fn user(&self, which: &UserRef) -> Result<Option<User>, StoreError> {
+        self.bounded(async {
+            let query = match which {
+                UserRef::Id(id) => user::Entity::find().filter(user::Column::Id.eq(*id)),
+                UserRef::Username(name) => {
+                    user::Entity::find().filter(user::Column::UsernameFolded.eq(name.folded()))
+                }
+            };
+            let found = query
+                .find_also_related(access_key::Entity)
+                .one(&self.db)
+                .await?;
+            Ok(found.map(|(user, key)| to_user(user, key)))
+        })
+        .await
+    }
+
+    /// Users with id above `after_id` whose folded name starts with `prefix`,
+    /// in id order. Ids only grow, so paging by id sees every user that exists
+    /// throughout exactly once.
+    pub async fn list_users(
+        &self,
+        after_id: i64,
+        folded_prefix: &str,
+        limit: u64,
+    ) -> Result<Vec<User>, StoreError> {
+        self.bounded(async {
+            let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
+            if !folded_prefix.is_empty() {
+                let pattern = format!("{}%", escape_like(folded_prefix));
+                query = query.filter(
+                    Expr::col((user::Entity, user::Column::UsernameFolded))
+                        .like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)),
+                );
+            }
+            let rows = query
+                .order_by_asc(user::Column::Id)
+                .limit(limit)
+                .find_also_related(access_key::Entity)
+                .all(&self.db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(user, key)| to_user(user, key))
+                .collect())
+        })
+        .await
+    }
+}
+
+pub(super) fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {
+    User {
+        id: row.id,
+        username: Username::from_stored(row.username),
+        email: row.email,
+        display_name: row.display_name,
+        identity_provider: if row.identity_provider == IdentityProvider::LOCAL {
+            IdentityProvider::Local
+        } else {
+            IdentityProvider::External(row.identity_provider)
+        },
+        permissions: split_permissions(&row.permissions),
+        disabled: row.disabled,
+        access_key: key.map(|key| KeyInfo {
+            key_id: KeyId::from_stored(key.key_id),
+            create_time: Timestamp::from_micros(key.create_time),
+            expire_time: key.expire_time.map(Timestamp::from_micros),
+            last_used_time: key.last_used_time.map(Timestamp::from_micros),
+        }),
+        create_time: Timestamp::from_micros(row.create_time),
+        update_time: Timestamp::from_micros(row.update_time),
+        revision: row.revision,
+    }
+}
+
+pub(super) fn join_permissions(permissions: &PermissionSet) -> String {
+    let names: Vec<&str> = permissions.iter().map(Permission::as_str).collect();
+    names.join(&PERMISSION_SEPARATOR.to_string())
+}
+
+pub(super) fn split_permissions(column: &str) -> PermissionSet {
+    PermissionSet::from_permissions(
+        column
+            .split(PERMISSION_SEPARATOR)
+            .filter(|name| !name.is_empty())
+            .map(Permission::from_stored),
+    )
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_') || c == LIKE_ESCAPE {
+            escaped.push(LIKE_ESCAPE);
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
