@@ -1,0 +1,92 @@
+//! The first administrator, and re-issuing a key from the server host.
+
+use tracing::warn;
+
+use crate::domain::{
+    DomainError, authority,
+    key_format::AccessKey,
+    model::{IdentityProvider, NewUser, PermissionSet, Timestamp, UserPatch, UserRef, Username},
+};
+
+use super::Directory;
+
+impl Directory {
+    /// Creates the first admin, holding every service permission, and its key.
+    /// Refuses when any user exists, so it cannot happen twice by accident.
+    pub async fn bootstrap(&self, username: Username) -> Result<AccessKey, DomainError> {
+        if self.store.any_user().await? {
+            return Err(DomainError::FailedPrecondition(
+                "the database already has users; bootstrap runs only on an empty database \
+                 (use `bootstrap --reissue` to replace the bootstrap admin's lost key)"
+                    .to_owned(),
+            ));
+        }
+        let admin = NewUser {
+            username,
+            email: String::new(),
+            display_name: "Bootstrap administrator".to_owned(),
+            identity_provider: IdentityProvider::Local,
+            permissions: PermissionSet::default().with_every_service_permission(),
+        };
+        let now = Timestamp::now();
+        let user = self.store.insert_user(&admin, now).await?;
+        let (key, new_key) = self.new_key(now, None).await?;
+        let (info, _) = self.store_key(user.id, new_key, |_| Ok(())).await?;
+        warn!(event = "bootstrap", user_id = user.id, key_id = %info.key_id, "bootstrap admin created");
+        Ok(key)
+    }
+
+    /// Replaces the key of an existing local user from the server host, for
+    /// an admin who lost the only admin key. With `restore_admin`, first
+    /// re-enables the user and gives it every service permission: the way
+    /// back when no administrator can act any more. Loud on purpose.
+    pub async fn reissue_bootstrap_key(
+        &self,
+        username: &Username,
+        restore_admin: bool,
+    ) -> Result<AccessKey, DomainError> {
+        let user = self
+            .existing_user(&UserRef::Username(username.clone()))
+            .await?;
+        authority::ensure_local(&user)?;
+        if user.disabled && !restore_admin {
+            return Err(DomainError::FailedPrecondition(
+                "the user is disabled; add --restore-admin to re-enable it (and give it every \
+                 service permission)"
+                    .to_owned(),
+            ));
+        }
+        let user_id = user.id;
+        if restore_admin {
+            let now = Timestamp::now();
+            let (_, restored) = self
+                .write(move |store| async move {
+                    store
+                        .update_user_checked(user_id, now, move |target| {
+                            authority::ensure_local(&target.user)?;
+                            Ok::<_, DomainError>(UserPatch {
+                                disabled: Some(false),
+                                permissions: Some(
+                                    target.user.permissions.with_every_service_permission(),
+                                ),
+                                ..UserPatch::default()
+                            })
+                        })
+                        .await
+                })
+                .await??;
+            warn!(
+                event = "bootstrap_restore_admin",
+                user_id,
+                username = %restored.username.as_str(),
+                "user re-enabled and given every service permission from the server host"
+            );
+        }
+        let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
+        let (info, _) = self
+            .store_key(user_id, new_key, authority::ensure_may_hold_key)
+            .await?;
+        warn!(event = "bootstrap_reissue", user_id, key_id = %info.key_id, "key reissued from the server host");
+        Ok(key)
+    }
+}

@@ -1,0 +1,170 @@
+//! The directory of users and keys: every rule about who may do what.
+//!
+//! By area: [`verification`] (what a presented key is worth, and the
+//! caller's own key), [`users`], [`keys`] (issuing and revoking),
+//! [`bootstrap`] (the first admin, and recovery from the host), [`usage`]
+//! (writing `last_used_time`). The authority rules themselves are pure
+//! predicates in [`super::authority`].
+
+mod bootstrap;
+mod keys;
+mod usage;
+mod users;
+mod verification;
+
+pub use users::{DEFAULT_PAGE_SIZE, MAX_PAGE_BYTES, MAX_PAGE_SIZE, Page};
+pub use verification::{ReadAhead, Verdict};
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use crate::domain::{
+    DomainError,
+    model::{Principal, ServicePermission, User, UserRef},
+    page_token::{BadPageToken, PageTokenSigner},
+    secret_hash::SecretHasher,
+    throttle::FailureThrottle,
+    verified_keys::VerifiedKeys,
+};
+use crate::store::{OutsideWrites, Store, StoreError};
+
+/// The users-and-keys service, independent of any transport.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    hasher: SecretHasher,
+    page_tokens: PageTokenSigner,
+    verified: Arc<VerifiedKeys>,
+    failures: Arc<FailureThrottle>,
+    /// For a database only this process writes: what tells it about
+    /// writes made around it, before it answers from memory.
+    outside: Option<OutsideWrites>,
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UsernameTaken => Self::AlreadyExists(
+                "username: a user with this name (ignoring case) already exists".to_owned(),
+            ),
+            StoreError::UserMissing => Self::NotFound("user_id: no such user".to_owned()),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Database(detail) => Self::Internal(detail),
+            StoreError::InUse(detail) => Self::FailedPrecondition(detail),
+        }
+    }
+}
+
+impl From<BadPageToken> for DomainError {
+    fn from(error: BadPageToken) -> Self {
+        Self::InvalidArgument(crate::domain::InvalidField::new(
+            "page_token",
+            error.to_string(),
+        ))
+    }
+}
+
+impl Principal {
+    /// Checks the principal holds `permission` for the RPC it is calling.
+    pub fn require(&self, permission: ServicePermission) -> Result<(), DomainError> {
+        if self.permissions.holds(permission) {
+            Ok(())
+        } else {
+            Err(DomainError::PermissionDenied(format!(
+                "the caller lacks the `{}` permission",
+                permission.as_str()
+            )))
+        }
+    }
+}
+
+impl Directory {
+    pub async fn new(
+        store: Store,
+        hasher: SecretHasher,
+        verified: VerifiedKeys,
+        failures: FailureThrottle,
+    ) -> Result<Self, DomainError> {
+        let key = store.page_token_key().await?;
+        let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
+            DomainError::Internal("the stored page-token key has a bad length".to_owned())
+        })?;
+        let verified = Arc::new(verified);
+        let outside = store
+            .watch_outside_writes({
+                let verified = Arc::clone(&verified);
+                move || verified.invalidate()
+            })
+            .await?;
+        Ok(Self {
+            store,
+            hasher,
+            page_tokens,
+            verified,
+            failures: Arc::new(failures),
+            outside,
+        })
+    }
+
+    /// Whether the database answers a trivial query within `limit`.
+    pub async fn probe_database(&self, limit: Duration) -> Result<(), DomainError> {
+        Ok(self.store.ping(limit).await?)
+    }
+
+    /// How many argon2 verifications this directory has run: what a flood
+    /// of wrong secrets must not drive up.
+    pub fn argon2_verifications(&self) -> u64 {
+        self.hasher.verifications()
+    }
+
+    /// Runs a store write with no snapshot current while it runs (it is
+    /// visible to other reads from its commit on, before it returns), and
+    /// every snapshot stale after it, whether it succeeded or not (a failed
+    /// commit may still have landed).
+    async fn write<T, W>(&self, write: impl FnOnce(Store) -> W) -> Result<T, DomainError>
+    where
+        W: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let in_progress = self.verified.begin_write();
+        let pending = write(self.store.clone());
+        self.to_completion(async move {
+            let result = pending.await;
+            drop(in_progress);
+            result
+        })
+        .await
+    }
+
+    /// Runs a store write to completion in a task of its own: a caller that
+    /// gives up (its deadline passed, it hung up) drops only its wait. The
+    /// statement would commit anyway, and what follows it (making snapshots
+    /// stale, committing a transaction) must happen too, or a revoked key
+    /// could stay valid in memory, or a connection go back to the pool in
+    /// the middle of a transaction.
+    async fn to_completion<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+    {
+        match tokio::spawn(write).await {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                self.verified.invalidate();
+                Err(DomainError::Internal(
+                    "a database write was interrupted".to_owned(),
+                ))
+            }
+        }
+    }
+
+    async fn existing_user(&self, user: &UserRef) -> Result<User, DomainError> {
+        self.store.user(user).await?.ok_or_else(|| {
+            DomainError::NotFound(match user {
+                UserRef::Id(_) => "user_id: no such user".to_owned(),
+                UserRef::Username(_) => "username: no such user".to_owned(),
+            })
+        })
+    }
+}

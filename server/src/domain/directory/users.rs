@@ -1,0 +1,206 @@
+//! Users: creating, reading, listing, changing and deleting them.
+
+use tracing::info;
+
+use crate::domain::{
+    DomainError, authority,
+    model::{
+        Etag, NewUser, Permission, Principal, ServicePermission, Timestamp, User, UserPatch,
+        UserRef, UsernamePrefix,
+    },
+};
+use crate::store::StoreError;
+
+use super::Directory;
+
+/// ListUsers page sizes.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1_000;
+/// A ListUsers page holds at most about this many bytes of users (and at
+/// least one user): a quarter of the 16 MiB response limit.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
+/// How many of `users`, from the first, fit in `budget` bytes of response
+/// (at least one). An estimate from the variable-length fields, plus a
+/// generous allowance for the fixed ones and the encoding.
+fn fitting(users: &[User], budget: usize) -> usize {
+    let mut used = 0;
+    users
+        .iter()
+        .take_while(|user| {
+            let size = 256
+                + user.username.as_str().len()
+                + user.email.len()
+                + user.display_name.len()
+                + user.identity_provider.as_str().len()
+                + user
+                    .permissions
+                    .iter()
+                    .map(|permission| permission.as_str().len() + 3)
+                    .sum::<usize>();
+            used += size;
+            used <= budget || used == size
+        })
+        .count()
+}
+
+/// One page of users.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub users: Vec<User>,
+    pub next_page_token: Option<String>,
+}
+
+impl Directory {
+    /// `user` with the latest key use this process saw, which the database
+    /// may not hold yet.
+    fn with_recent_use(&self, mut user: User) -> User {
+        if let Some(key) = user.access_key.as_mut()
+            && let Some(recent) = self.verified.latest_use(&key.key_id)
+        {
+            key.last_used_time = key.last_used_time.max(Some(recent));
+        }
+        user
+    }
+
+    pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        authority::ensure_may_grant(caller, new.permissions.iter())?;
+        let store = self.store.clone();
+        let user = self
+            .to_completion(async move { store.insert_user(&new, Timestamp::now()).await })
+            .await?;
+        info!(
+            event = "user_created",
+            caller = %caller.username.as_str(),
+            user_id = user.id,
+            username = %user.username.as_str(),
+            administrator = user.is_administrator(),
+            "user created"
+        );
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, caller: &Principal, user: &UserRef) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersRead)?;
+        Ok(self.with_recent_use(self.existing_user(user).await?))
+    }
+
+    pub async fn list_users(
+        &self,
+        caller: &Principal,
+        page_size: u64,
+        page_token: &str,
+        prefix: &UsernamePrefix,
+    ) -> Result<Page, DomainError> {
+        caller.require(ServicePermission::UsersRead)?;
+        let limit = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let after_id = if page_token.is_empty() {
+            0
+        } else {
+            self.page_tokens.open(page_token, prefix.folded())?
+        };
+        // One extra row tells whether another page exists.
+        let mut users = self
+            .store
+            .list_users(after_id, prefix.folded(), limit + 1)
+            .await?;
+        // Capped by size too: 1,000 users holding 256 permissions of 128
+        // characters each would pass the 16 MiB response limit.
+        let kept = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(fitting(&users, MAX_PAGE_BYTES));
+        let next_page_token = if users.len() > kept {
+            users.truncate(kept);
+            users
+                .last()
+                .map(|last| self.page_tokens.sign(last.id, prefix.folded()))
+        } else {
+            None
+        };
+        Ok(Page {
+            users: users
+                .into_iter()
+                .map(|user| self.with_recent_use(user))
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    /// Applies `patch` to the user if the authority rules allow it, checked
+    /// against the user's row inside the transaction that changes it.
+    pub async fn update_user(
+        &self,
+        caller: &Principal,
+        user_id: i64,
+        patch: UserPatch,
+        expected: Option<Etag>,
+    ) -> Result<User, DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        let now = Timestamp::now();
+        let checker = caller.clone();
+        let change = patch.clone();
+        let (before, updated) = self
+            .write(move |store| async move {
+                let outcome = store
+                    .update_user_checked(user_id, now, move |target| {
+                        authority::check_update(&checker, target, &change, expected.as_ref(), now)
+                            .map(|()| change)
+                    })
+                    .await;
+                match outcome {
+                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(
+                        "user.id: no such user".to_owned(),
+                    ))),
+                    other => other,
+                }
+            })
+            .await??;
+        let listed = |set: &mut dyn Iterator<Item = &Permission>| {
+            set.map(Permission::as_str).collect::<Vec<_>>().join(",")
+        };
+        info!(
+            event = "user_updated",
+            caller = %caller.username.as_str(),
+            user_id,
+            permissions_added = %listed(&mut updated.permissions.missing_from(&before.permissions)),
+            permissions_removed = %listed(&mut before.permissions.missing_from(&updated.permissions)),
+            disabled = ?patch.disabled,
+            administrator = updated.is_administrator(),
+            "user updated"
+        );
+        Ok(self.with_recent_use(updated))
+    }
+
+    /// Deletes the user (and its key) if the authority rules allow it,
+    /// checked against its row inside the transaction that deletes it.
+    pub async fn delete_user(
+        &self,
+        caller: &Principal,
+        user_id: i64,
+        expected: Option<Etag>,
+    ) -> Result<(), DomainError> {
+        caller.require(ServicePermission::UsersWrite)?;
+        let checker = caller.clone();
+        let deleted = self
+            .write(move |store| async move {
+                store
+                    .delete_user_checked(user_id, move |target| {
+                        authority::check_delete(&checker, target, expected.as_ref())
+                    })
+                    .await
+            })
+            .await??;
+        info!(
+            event = "user_deleted",
+            caller = %caller.username.as_str(),
+            user_id,
+            username = %deleted.username.as_str(),
+            "user deleted"
+        );
+        Ok(())
+    }
+}
