@@ -34,6 +34,25 @@
 //! up to 22 bytes) in a slab that grows a chunk at a time, and the index is
 //! a table of 4-byte slot numbers (5 bytes a bucket with its control byte).
 //! Neither ever copies the slots when it grows.
+//!
+//! # Files
+//!
+//! [`slots`]: the slab of fixed-size entries; [`freshness`]: the write
+//! generation that makes snapshots stale; [`usage`]: `last_used_time`
+//! taken for writing; [`single_flight`]: one argon2 run per key at a time.
+
+mod freshness;
+mod single_flight;
+mod slots;
+mod usage;
+
+pub use freshness::WriteInProgress;
+pub use single_flight::SingleFlight;
+pub use usage::key_id_of;
+
+use freshness::low_bits;
+use slots::{Entries, Slot, StoredName};
+use usage::to_use_seconds;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -42,19 +61,17 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use blake2::{
     Blake2bMac,
     digest::{Mac as _, consts::U12},
 };
-use hashbrown::HashTable;
 use subtle::ConstantTimeEq as _;
 
-use super::{
+use crate::domain::{
     key_format::{AccessKey, KEY_ID_LEN, KeyId},
-    model::{Credential, PermissionSet, Principal, Timestamp, Username},
+    model::{Credential, PermissionSet, Timestamp},
 };
 
 /// 96 bits: a forged key must match a known key's MAC under a per-process
@@ -107,164 +124,6 @@ pub enum Known {
     Unknown,
 }
 
-/// A username, inline when short so that a slot needs no allocation.
-enum StoredName {
-    Inline { len: u8, bytes: [u8; INLINE_NAME] },
-    Heap(Box<str>),
-}
-
-impl StoredName {
-    const EMPTY: Self = Self::Inline {
-        len: 0,
-        bytes: [0; INLINE_NAME],
-    };
-
-    fn new(name: &str) -> Self {
-        match u8::try_from(name.len()) {
-            Ok(len) if name.len() <= INLINE_NAME => {
-                let mut bytes = [0; INLINE_NAME];
-                bytes[..name.len()].copy_from_slice(name.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Heap(name.into()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // A prefix copied from a `str` at its full length: always UTF-8.
-            Self::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Self::Heap(name) => name,
-        }
-    }
-}
-
-/// One cached key. The snapshot fields are meaningful only while
-/// `permissions` is set. Only enabled users' keys get a snapshot, which
-/// saves a field: a disabled user's key is rare, and is rejected after one
-/// indexed read (no argon2) like a key whose snapshot is stale.
-struct Slot {
-    id: IdBytes,
-    mac: MacBytes,
-    /// The low 32 bits of the write generation the snapshot was read at.
-    /// All snapshots are from the current epoch (high 32 bits): they are
-    /// dropped when it changes, so the low bits identify the generation.
-    generation: u32,
-    user_id: i64,
-    expire_micros: i64,
-    permissions: Option<Arc<PermissionSet>>,
-    username: StoredName,
-    /// Seconds since the Unix epoch of the latest use seen by this process;
-    /// 0 when there is none.
-    latest_use: AtomicU32,
-    /// The use this process last wrote to the database, in the same unit; 0
-    /// when it has written none for this key (or the write failed).
-    recorded_use: AtomicU32,
-}
-
-// The layout is the memory budget: keep a slot at 88 bytes.
-const _: () = assert!(std::mem::size_of::<Slot>() <= 88);
-
-impl Slot {
-    const fn vacant() -> Self {
-        Self {
-            id: VACANT,
-            mac: [0; 12],
-            generation: 0,
-            user_id: 0,
-            expire_micros: NEVER,
-            permissions: None,
-            username: StoredName::EMPTY,
-            latest_use: AtomicU32::new(0),
-            recorded_use: AtomicU32::new(0),
-        }
-    }
-
-    fn to_credential(&self, key_id: &KeyId) -> Credential {
-        Credential {
-            principal: Principal {
-                user_id: self.user_id,
-                username: Username::from_stored(self.username.as_str().to_owned()),
-                permissions: self.permissions.clone().unwrap_or_default(),
-                key_id: key_id.clone(),
-                expire_time: (self.expire_micros != NEVER)
-                    .then(|| Timestamp::from_micros(self.expire_micros)),
-            },
-            // Verification does not read the hash for a known secret.
-            secret_hash: String::new(),
-            secret_fingerprint: None,
-            // Disabled users' keys have no snapshot (see `Slot`).
-            user_disabled: false,
-        }
-    }
-}
-
-/// Slots, allocated a chunk at a time and reused through a free list, so
-/// growing never moves (or briefly doubles) the slots already there.
-#[derive(Default)]
-struct Slab {
-    chunks: Vec<Box<[Slot]>>,
-    /// Slots handed out so far, vacant ones included.
-    high_water: usize,
-    free: Vec<u32>,
-    /// Where the search for an eviction victim resumes.
-    evict_cursor: usize,
-}
-
-impl Slab {
-    fn get(&self, index: u32) -> &Slot {
-        let index = index as usize;
-        &self.chunks[index / CHUNK_SLOTS][index % CHUNK_SLOTS]
-    }
-
-    fn get_mut(&mut self, index: u32) -> &mut Slot {
-        let index = index as usize;
-        &mut self.chunks[index / CHUNK_SLOTS][index % CHUNK_SLOTS]
-    }
-
-    /// A vacant slot's index. Callers keep the count of occupied slots
-    /// within `u32` (see [`VerifiedKeys::new`]).
-    fn allocate(&mut self) -> u32 {
-        if let Some(index) = self.free.pop() {
-            return index;
-        }
-        if self.high_water == self.chunks.len() * CHUNK_SLOTS {
-            self.chunks
-                .push((0..CHUNK_SLOTS).map(|_| Slot::vacant()).collect());
-        }
-        let index = u32::try_from(self.high_water).unwrap_or(u32::MAX);
-        self.high_water += 1;
-        index
-    }
-
-    fn release(&mut self, index: u32) {
-        *self.get_mut(index) = Slot::vacant();
-        self.free.push(index);
-    }
-
-    /// The next occupied slot after the previous victim, round robin.
-    fn next_victim(&mut self) -> Option<u32> {
-        for _ in 0..self.high_water {
-            let index = self.evict_cursor;
-            self.evict_cursor = (self.evict_cursor + 1) % self.high_water;
-            let index = u32::try_from(index).ok()?;
-            if self.get(index).id != VACANT {
-                return Some(index);
-            }
-        }
-        None
-    }
-}
-
-/// The index (key id → slot number) and the slots.
-#[derive(Default)]
-struct Entries {
-    index: HashTable<u32>,
-    slab: Slab,
-}
-
 /// The cache. Cheap to share behind an `Arc`.
 pub struct VerifiedKeys {
     mac_key: KeyMac,
@@ -277,51 +136,6 @@ pub struct VerifiedKeys {
     entries: RwLock<Entries>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
     in_flight: Mutex<HashMap<MacBytes, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// Held while this task checks a key's secret; others presenting the same
-/// key wait for it, then find the answer in the cache.
-#[derive(Debug)]
-pub struct SingleFlight<'a> {
-    // Field order is drop order: the turn (and its hold on the lock) goes
-    // before the participant checks whether it was the last one.
-    _turn: tokio::sync::OwnedMutexGuard<()>,
-    _participant: Participant<'a>,
-}
-
-/// One task's share in a key's in-flight entry, whether it holds the turn
-/// or waits for it. Whoever lets go last removes the entry, so no entry
-/// outlives its tasks, however they end (a waiter cancelled while waiting
-/// included).
-#[derive(Debug)]
-struct Participant<'a> {
-    cache: &'a VerifiedKeys,
-    mac: MacBytes,
-    lock: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-impl Drop for Participant<'_> {
-    fn drop(&mut self) {
-        let mut in_flight = self
-            .cache
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let Some(lock) = self.lock.take() else {
-            return;
-        };
-        // Under the map's mutex nobody can take a new share, and every
-        // participant lets go of its share inside it: the last one to get
-        // here sees only the map's share and its own.
-        if Arc::strong_count(&lock) <= 2
-            && in_flight
-                .get(&self.mac)
-                .is_some_and(|entry| Arc::ptr_eq(entry, &lock))
-        {
-            in_flight.remove(&self.mac);
-        }
-        drop(lock);
-    }
 }
 
 impl std::fmt::Debug for VerifiedKeys {
@@ -357,72 +171,6 @@ impl VerifiedKeys {
         let mut mac = self.mac_key.clone();
         mac.update(presented.as_bytes());
         mac.finalize().into_bytes().into()
-    }
-
-    /// Waits for any other check of this exact key to finish.
-    pub async fn single_flight(&self, presented: &str) -> SingleFlight<'_> {
-        let mac = self.mac(presented);
-        let lock = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(in_flight.entry(mac).or_default())
-        };
-        let participant = Participant {
-            cache: self,
-            mac,
-            lock: Some(Arc::clone(&lock)),
-        };
-        // Cancelled while waiting here, `participant` still cleans up.
-        let turn = lock.lock_owned().await;
-        SingleFlight {
-            _turn: turn,
-            _participant: participant,
-        }
-    }
-
-    /// How many keys have a check in flight (for tests: it must drain).
-    #[cfg(test)]
-    fn in_flight_len(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-
-    /// The current write generation; read it before a database read whose
-    /// result will be passed to [`remember`](Self::remember).
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// Announces a write to users or keys, before it starts. Until the
-    /// returned guard is dropped (after the write finished, or failed, or
-    /// was abandoned) no snapshot is current; dropping it marks every
-    /// snapshot stale.
-    pub fn begin_write(self: &Arc<Self>) -> WriteInProgress {
-        self.writes_in_progress.fetch_add(1, Ordering::SeqCst);
-        WriteInProgress {
-            cache: Arc::clone(self),
-        }
-    }
-
-    /// Whether snapshots taken at the current generation may be used now.
-    fn snapshots_usable(&self) -> bool {
-        self.freshness == Freshness::Snapshot && self.writes_in_progress.load(Ordering::SeqCst) == 0
-    }
-
-    /// Marks every snapshot stale. Called after every write to users or keys.
-    pub fn invalidate(&self) {
-        let now = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        if low_bits(now) == 0 {
-            // A new epoch (once per 2^32 writes): drop every snapshot, so
-            // that equal low bits keep meaning the same generation.
-            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-            let slab = &mut entries.slab;
-            for index in 0..slab.high_water {
-                slab.get_mut(u32::try_from(index).unwrap_or(u32::MAX))
-                    .permissions = None;
-            }
-        }
     }
 
     /// Whether `key_id`'s state is answered from memory (if the secret
@@ -566,72 +314,6 @@ impl VerifiedKeys {
         }
     }
 
-    /// The latest use of `key_id` seen by this process, written or not.
-    pub fn latest_use(&self, key_id: &KeyId) -> Option<Timestamp> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let seconds = self
-            .find(&entries, &id_bytes(key_id))?
-            .latest_use
-            .load(Ordering::Relaxed);
-        from_use_seconds(seconds)
-    }
-
-    /// Takes up to `max` uses due for writing, from slot `start` on, to be
-    /// written as one batch; also returns the slot to continue from, if any
-    /// are left. A use is due if it was never written, or if it is at least
-    /// `precision` later than the use last written: a key used all the time
-    /// is written once per `precision`, and a zero precision takes every
-    /// newer use (for shutdown). Taken uses count as written; put them back
-    /// with [`restore_usage`](Self::restore_usage) if the write fails.
-    ///
-    /// One call looks at no more than [`SCAN_SLOTS`] slots, so that the read
-    /// lock is short even when a million keys have nothing due.
-    pub fn take_usage(
-        &self,
-        start: usize,
-        max: usize,
-        precision: Duration,
-    ) -> (Vec<(IdBytes, Timestamp)>, Option<usize>) {
-        let precision = u32::try_from(precision.as_secs()).unwrap_or(u32::MAX);
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let slab = &entries.slab;
-        let end = slab.high_water.min(start.saturating_add(SCAN_SLOTS));
-        let mut uses = Vec::new();
-        for index in start..end {
-            let slot = slab.get(u32::try_from(index).unwrap_or(u32::MAX));
-            if slot.id == VACANT {
-                continue;
-            }
-            let latest = slot.latest_use.load(Ordering::Relaxed);
-            let recorded = slot.recorded_use.load(Ordering::Relaxed);
-            let due = latest > recorded && (recorded == 0 || latest - recorded >= precision);
-            if due && let Some(time) = from_use_seconds(latest) {
-                slot.recorded_use.store(latest, Ordering::Relaxed);
-                uses.push((slot.id, time));
-                if uses.len() == max {
-                    return (uses, Some(index + 1));
-                }
-            }
-        }
-        (uses, (end < slab.high_water).then_some(end))
-    }
-
-    /// Marks uses whose write failed as not written, so that the next
-    /// flush takes them whatever its precision.
-    pub fn restore_usage(&self, uses: &[(IdBytes, Timestamp)]) {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        for (id, time) in uses {
-            if let Some(slot) = self.find(&entries, id) {
-                let _ = slot.recorded_use.compare_exchange(
-                    to_use_seconds(*time),
-                    0,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-            }
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.entries
             .read()
@@ -667,43 +349,6 @@ impl VerifiedKeys {
     }
 }
 
-/// A write in progress, from [`VerifiedKeys::begin_write`].
-#[derive(Debug)]
-#[must_use = "snapshots are usable again as soon as the guard is dropped"]
-pub struct WriteInProgress {
-    cache: Arc<VerifiedKeys>,
-}
-
-impl Drop for WriteInProgress {
-    fn drop(&mut self) {
-        // Stale first, then usable: no moment in between lets an old
-        // snapshot be current.
-        self.cache.invalidate();
-        self.cache.writes_in_progress.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The low 32 bits of a write generation.
-fn low_bits(generation: u64) -> u32 {
-    u32::try_from(generation & u64::from(u32::MAX)).unwrap_or_default()
-}
-
-/// `time` in whole seconds for a slot, never 0 (which means "no use").
-fn to_use_seconds(time: Timestamp) -> u32 {
-    u32::try_from(time.as_micros() / MICROS_PER_SECOND)
-        .unwrap_or(u32::MAX)
-        .max(1)
-}
-
-fn from_use_seconds(seconds: u32) -> Option<Timestamp> {
-    (seconds != 0).then(|| Timestamp::from_micros(i64::from(seconds) * MICROS_PER_SECOND))
-}
-
-/// The key id of `id`, for writing to the database.
-pub fn key_id_of(id: &IdBytes) -> KeyId {
-    KeyId::from_stored(String::from_utf8_lossy(id).into_owned())
-}
-
 fn id_bytes(key_id: &KeyId) -> IdBytes {
     let mut id = [0u8; KEY_ID_LEN];
     let bytes = key_id.as_str().as_bytes();
@@ -713,7 +358,10 @@ fn id_bytes(key_id: &KeyId) -> IdBytes {
 }
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::domain::model::{Principal, Username};
 
     /// A waiter woken for its turn but cancelled before it ran used to
     /// leave its key's entry in the in-flight map for good (an attacker
