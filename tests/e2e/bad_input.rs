@@ -159,3 +159,47 @@ async fn every_string_field_refuses_or_round_trips_hostile_values() {
         .expect("list");
     assert!(!real.users.is_empty(), "the prefix itself does match");
 }
+
+/// INVALID_ARGUMENT carries a `google.rpc.BadRequest` field violation, so
+/// a program can tell which field to fix without parsing the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_arguments_name_the_field_in_a_bad_request_detail() {
+    use tonic_types::StatusExt as _;
+
+    let server = TestServer::start().await;
+    let refused = server
+        .admin
+        .key_auth_stub()
+        .verify_access_key(pb::VerifyAccessKeyRequest {
+            access_key: "akey_x".to_owned(),
+            required_permissions: vec!["Not Valid".to_owned()],
+        })
+        .await
+        .expect_err("an invalid permission name");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let bad_request = refused
+        .get_details_bad_request()
+        .expect("a BadRequest detail");
+    let violation = &bad_request.field_violations[0];
+    assert_eq!(violation.field, "required_permissions[0]");
+    assert!(!violation.description.is_empty());
+    assert!(
+        refused.message().starts_with("required_permissions[0]: "),
+        "{}",
+        refused.message()
+    );
+
+    let refused = server
+        .admin
+        .user_admin_stub()
+        .create_user(pb::CreateUserRequest {
+            username: "no spaces allowed".to_owned(),
+            ..pb::CreateUserRequest::default()
+        })
+        .await
+        .expect_err("an invalid username");
+    let bad_request = refused
+        .get_details_bad_request()
+        .expect("a BadRequest detail");
+    assert_eq!(bad_request.field_violations[0].field, "username");
+}

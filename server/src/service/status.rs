@@ -13,7 +13,13 @@ use crate::domain::DomainError;
 impl From<DomainError> for Status {
     fn from(failure: DomainError) -> Self {
         match failure {
-            DomainError::InvalidArgument(invalid) => Status::invalid_argument(invalid.to_string()),
+            // The message names the field for people; a BadRequest field
+            // violation names it for programs (AIP-193).
+            DomainError::InvalidArgument(invalid) => Status::with_error_details(
+                tonic::Code::InvalidArgument,
+                invalid.to_string(),
+                ErrorDetails::with_bad_request_violation(invalid.field, invalid.reason),
+            ),
             DomainError::Unauthenticated(why) => Status::unauthenticated(why.to_string()),
             DomainError::PermissionDenied(message) => Status::permission_denied(message),
             DomainError::NotFound(message) => Status::not_found(message),
