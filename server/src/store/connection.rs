@@ -73,6 +73,24 @@ fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
     }
 }
 
+/// The pool hooks every backend gets: a connection that predates the last
+/// discard ([`Discards`]) is closed instead of handed out, and one released
+/// inside a transaction is closed instead of kept ([`outside_transaction`]).
+fn retiring<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    discards: &Arc<Discards>,
+) -> sqlx::pool::PoolOptions<DB> {
+    let discards = Arc::clone(discards);
+    pool.before_acquire(move |_, connection| {
+        let usable = !discards.predates_last(connection.age);
+        Box::pin(async move { Ok(usable) })
+    })
+    .after_release(|connection, _| {
+        let keep = outside_transaction::<DB>(connection);
+        Box::pin(async move { Ok(keep) })
+    })
+}
+
 /// Whether a connection going back to the pool is outside any transaction;
 /// if not, the pool closes it, which rolls back whatever it held.
 ///
@@ -165,41 +183,18 @@ impl Store {
                     .pragma("cache_size", "-1024")
             });
         let discards = Arc::new(Discards::default());
-        let refusals = Arc::clone(&discards);
-        connect.map_sqlx_sqlite_pool_opts(move |pool| {
-            let refusals = Arc::clone(&refusals);
-            pool.before_acquire(move |_, connection| {
-                let usable = !refusals.predates_last(connection.age);
-                Box::pin(async move { Ok(usable) })
-            })
-            .after_release(|connection, _| {
-                Box::pin(async { Ok(outside_transaction::<sqlx::Sqlite>(connection)) })
-            })
-        });
+        let discarded = Arc::clone(&discards);
+        connect.map_sqlx_sqlite_pool_opts(move |pool| retiring(pool, &discarded));
         // The database server ends a statement running past the timeout
         // itself, freeing its locks, whether or not anyone still waits.
         with_server_settings(&mut connect, options);
         let statement_secs = options.statement_timeout.as_secs_f64();
         let statement_ms = options.statement_timeout.as_millis();
         let discarded = Arc::clone(&discards);
-        connect.map_sqlx_postgres_pool_opts(move |pool| {
-            let discarded = Arc::clone(&discarded);
-            pool.before_acquire(move |_, connection| {
-                let usable = !discarded.predates_last(connection.age);
-                Box::pin(async move { Ok(usable) })
-            })
-            .after_release(|connection, _| {
-                Box::pin(async { Ok(outside_transaction::<sqlx::Postgres>(connection)) })
-            })
-        });
+        connect.map_sqlx_postgres_pool_opts(move |pool| retiring(pool, &discarded));
         let discarded = Arc::clone(&discards);
         connect.map_sqlx_mysql_pool_opts(move |pool| {
-            let discarded = Arc::clone(&discarded);
-            pool.before_acquire(move |_, connection| {
-                let usable = !discarded.predates_last(connection.age);
-                Box::pin(async move { Ok(usable) })
-            })
-            .after_connect(move |connection, _| {
+            retiring(pool, &discarded).after_connect(move |connection, _| {
                 Box::pin(async move {
                     // MariaDB's name (seconds) first, then MySQL's (ms, reads
                     // only); a server that has neither keeps the client-side
@@ -217,9 +212,6 @@ impl Store {
                     }
                     Ok(())
                 })
-            })
-            .after_release(|connection, _| {
-                Box::pin(async { Ok(outside_transaction::<sqlx::MySql>(connection)) })
             })
         });
         // sea-orm's connection errors quote the URL whole, password included.

@@ -59,7 +59,7 @@ struct Shared {
     last: Mutex<[u8; HEADER_LEN]>,
     on_write: Box<dyn Fn() + Send + Sync>,
     /// Set once the store is closed: nothing may be trusted after that.
-    closed: Arc<AtomicBool>,
+    closed: AtomicBool,
     /// Whether the failure to read the header was logged already.
     warned: AtomicBool,
 }
@@ -113,17 +113,17 @@ impl OutsideWrites {
             shm,
             last: Mutex::new([0; HEADER_LEN]),
             on_write,
-            closed: Arc::new(AtomicBool::new(false)),
+            closed: AtomicBool::new(false),
             warned: AtomicBool::new(false),
         });
         if let Some(problem) = problem {
             shared.warn_once(&problem);
         }
-        let closed = Arc::clone(&shared.closed);
+        let closing = Arc::clone(&shared);
         let pool = pool.clone();
         tokio::spawn(async move {
             pool.close_event().await;
-            closed.store(true, Ordering::SeqCst);
+            closing.closed.store(true, Ordering::SeqCst);
             let _ = pin.close().await;
         });
         let watcher = Self { shared };
