@@ -30,6 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Channels come from the client crate (`tonic/channel`), so the
+        // contract needs no transport; server stubs only for servers.
+        .build_transport(false)
+        .server_mod_attribute("accesskey.v1", r#"#[cfg(feature = "server")]"#)
         // Messages carrying a plaintext key get a redacting `Debug` by hand
         // (src/lib.rs), so no `{:?}` anywhere can print one.
         .skip_debug(KEY_CARRYING_MESSAGES)

@@ -1,7 +1,9 @@
 //! The `accesskey.v1` wire contract, generated from `proto/` by `build.rs`.
 //!
 //! This crate has no server dependencies on purpose: backend services depend on
-//! it (through `accesskey-client`) and should stay light.
+//! it (through `accesskey-client`) and should stay light. The server stubs are
+//! behind the `server` feature; [`credential`] is the one reading of a
+//! request's credential headers that the server and the middleware share.
 
 #![allow(missing_docs)]
 
@@ -12,7 +14,10 @@ mod generated {
     tonic::include_proto!("accesskey.v1");
 }
 
-/// The generated `accesskey.v1` messages, enums, clients and servers.
+pub mod credential;
+
+/// The generated `accesskey.v1` messages, enums and clients; the servers too
+/// with the `server` feature.
 pub mod pb {
     pub use super::generated::*;
 }

@@ -42,12 +42,9 @@ impl fmt::Display for InvalidField {
 /// beyond "not valid" are only reported once its secret matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
-    #[error("no access key: send it as `x-access-key: <key>` or `authorization: Bearer <key>`")]
-    Missing,
-    #[error("more than one credential in the request metadata; send exactly one")]
-    Ambiguous,
-    #[error("the `authorization` header is not of the form `Bearer <key>`")]
-    NotBearer,
+    /// No single usable credential in the request (the contract's rule).
+    #[error(transparent)]
+    Credential(#[from] accesskey_proto::credential::CredentialError),
     #[error("the caller's access key is malformed: {0}")]
     Malformed(key_format::MalformedKey),
     #[error("the caller's access key is not valid (unknown, revoked or replaced)")]

@@ -14,7 +14,7 @@ use tonic::Status;
 
 use crate::domain::{DomainError, model::Principal};
 
-pub use caller::ACCESS_KEY_HEADER;
+pub use accesskey_proto::credential::ACCESS_KEY_HEADER;
 pub use key_auth::KeyAuthService;
 pub use metadata_limit::limit_metadata;
 pub use user_admin::UserAdminService;
