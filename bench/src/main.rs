@@ -19,14 +19,13 @@ use std::{
 };
 
 use accesskey_client::{
-    Client, NewUser,
+    Client, NewUser, RetryPolicy,
     pb::{VerifyResult, key_auth_client::KeyAuthClient, user_admin_client::UserAdminClient},
 };
 use accesskey_server::domain::key_format::AccessKey;
 use clap::Parser as _;
 use tokio::task::JoinSet;
 use tonic::{
-    Code,
     metadata::AsciiMetadataValue,
     transport::{Channel, Endpoint},
 };
@@ -360,7 +359,8 @@ impl<'a> Bench<'a> {
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
         for i in 0..self.loops().min(self.options.cold_keys) {
-            let client = Client::from_channel(self.channel(i), &self.seeded.caller_key)?;
+            let client = Client::from_channel(self.channel(i), &self.seeded.caller_key)?
+                .with_retry(Some(setup_retry()));
             let next = Arc::clone(&next);
             tasks.spawn(async move {
                 let mut made = Vec::new();
@@ -375,7 +375,7 @@ impl<'a> Bench<'a> {
                                 .permissions([APP_PERMISSION]),
                         )
                         .await?;
-                    let key = retry_when_busy(|| client.generate_access_key(user.id, None)).await?;
+                    let key = client.generate_access_key(user.id, None).await?;
                     made.push((user.id, key.into_key()));
                 }
             });
@@ -626,7 +626,8 @@ impl<'a> Bench<'a> {
 
     /// `count` users with keys made through the RPCs and never used.
     async fn fresh_keys(&mut self, count: usize) -> Result<Vec<String>, BoxError> {
-        let client = Client::from_channel(self.channel(0), &self.seeded.caller_key)?;
+        let client = Client::from_channel(self.channel(0), &self.seeded.caller_key)?
+            .with_retry(Some(setup_retry()));
         let mut keys = Vec::with_capacity(count);
         for index in 0..count {
             let user = client
@@ -634,7 +635,7 @@ impl<'a> Bench<'a> {
                     NewUser::new(format!("bench-first-use-{index}")).permissions([APP_PERMISSION]),
                 )
                 .await?;
-            let key = retry_when_busy(|| client.generate_access_key(user.id, None)).await?;
+            let key = client.generate_access_key(user.id, None).await?;
             keys.push(key.into_key());
         }
         self.stale = true;
@@ -684,23 +685,14 @@ async fn connect(endpoint: &Endpoint, count: u64) -> Result<Vec<Channel>, BoxErr
     Ok(channels)
 }
 
-/// Retries a call the server shed with RESOURCE_EXHAUSTED (all argon2
-/// workers busy): setup must succeed, however loaded the server is.
-async fn retry_when_busy<T, F, Fut>(mut call: F) -> Result<T, accesskey_client::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, accesskey_client::Error>>,
-{
-    let mut attempt = 0_u32;
-    loop {
-        match call().await {
-            Err(error) if error.code() == Some(Code::ResourceExhausted) && attempt < 100 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(20)))).await;
-            }
-            result => return result,
-        }
-    }
+/// Setup must succeed however loaded the server is: calls the server shed
+/// with RESOURCE_EXHAUSTED (all argon2 workers busy) are sent again, up to
+/// 100 times.
+fn setup_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .attempts(100)
+        .first_backoff(Duration::from_millis(10))
+        .max_wait(Duration::from_millis(200))
 }
 
 /// Half random printable garbage of random length, which fails the length

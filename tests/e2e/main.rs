@@ -28,6 +28,7 @@ mod paging;
 mod python_client;
 mod replicas;
 mod secrets;
+mod shutdown;
 mod standard_services;
 mod storage;
 mod storage_faults;

@@ -1,0 +1,237 @@
+//! The command line's shape: commands, their arguments and how they parse.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Administer accesskey users and keys.
+#[derive(Debug, Parser)]
+#[command(name = "accesskey", version, about, after_help = EXIT_CODES)]
+pub(super) struct Cli {
+    /// accesskey's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ACCESSKEY_ENDPOINT",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub(super) endpoint: String,
+
+    /// File holding your access key (else ACCESSKEY_KEY is used).
+    #[arg(long, env = "ACCESSKEY_KEY_FILE", global = true)]
+    pub(super) key_file: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table, global = true)]
+    pub(super) output: Format,
+
+    /// PEM CA certificate to trust for accesskey's TLS certificate (else the
+    /// system roots, for https:// endpoints).
+    #[arg(long, env = "ACCESSKEY_TLS_CA_CERT", global = true)]
+    pub(super) tls_ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate, for servers that require mutual TLS.
+    #[arg(
+        long,
+        env = "ACCESSKEY_TLS_CLIENT_CERT",
+        requires = "tls_client_key",
+        global = true
+    )]
+    pub(super) tls_client_cert: Option<PathBuf>,
+
+    /// PEM key of --tls-client-cert.
+    #[arg(
+        long,
+        env = "ACCESSKEY_TLS_CLIENT_KEY",
+        requires = "tls_client_cert",
+        global = true
+    )]
+    pub(super) tls_client_key: Option<PathBuf>,
+
+    /// Seconds to wait for each call.
+    #[arg(long, default_value_t = 10, global = true)]
+    pub(super) timeout: u64,
+
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 request rejected, 2 usage error, 3 not found, \
+4 denied (verify: key not valid), 5 accesskey unreachable.\n\
+Your own key: ACCESSKEY_KEY, or a file named by --key-file / ACCESSKEY_KEY_FILE.";
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned text for people.
+    Table,
+    /// Stable JSON for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Issue and revoke access keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Check a key as a backend service would (reads it from stdin when KEY
+    /// is `-` or omitted, keeping it out of shell history).
+    Verify {
+        /// The key to check, or `-` for stdin.
+        key: Option<String>,
+        /// A permission the key's user must hold (repeatable).
+        #[arg(long = "require", value_name = "PERMISSION")]
+        required: Vec<String>,
+    },
+    /// Show who your own key belongs to.
+    Whoami,
+}
+
+/// A user, by username or as `id:<number>`.
+#[derive(Debug, Clone, Args)]
+pub(super) struct UserArg {
+    /// Username (case-insensitive) or `id:<number>`.
+    pub(super) user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UserCommand {
+    /// Create a user.
+    Create {
+        /// 1-64 of A-Z a-z 0-9 . _ @ + -
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// External identity provider (such users cannot have a key).
+        #[arg(long, default_value = "")]
+        identity_provider: String,
+        /// A permission to grant (repeatable).
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<String>,
+    },
+    /// Show one user.
+    Get(UserArg),
+    /// List users (every page unless --page-size is given).
+    List {
+        /// Only usernames starting with this (case-insensitive).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// One page of at most this many users.
+        #[arg(long)]
+        page_size: Option<i32>,
+        /// Continue after a previous page.
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Change a user; only the options given change.
+    Update {
+        #[command(flatten)]
+        user: UserArg,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Replace all permissions with these (repeatable; `--permissions ''` clears).
+        #[arg(long = "permissions", value_name = "PERMISSION", num_args = 0.., value_delimiter = ',')]
+        set_permissions: Option<Vec<String>>,
+        /// Add a permission (repeatable).
+        #[arg(long = "add-permission", value_name = "PERMISSION")]
+        add: Vec<String>,
+        /// Remove a permission (repeatable).
+        #[arg(long = "remove-permission", value_name = "PERMISSION")]
+        remove: Vec<String>,
+        /// Disable the user: its key stops working.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Enable the user again.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Delete a user and its key.
+    Delete(UserArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum KeyCommand {
+    /// Issue a new key, replacing the user's previous one at once. Prints the
+    /// key alone on stdout: `KEY=$(accesskey key generate svc)`.
+    Generate {
+        #[command(flatten)]
+        user: UserArg,
+        /// Expire after this long: e.g. 90d, 12h, 30m, 45s.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+        /// Write the key to this new file (mode 0600, never overwriting)
+        /// instead of stdout. Checked before the key is replaced.
+        #[arg(long, value_name = "FILE")]
+        key_out: Option<PathBuf>,
+    },
+    /// Remove the user's key.
+    Revoke(UserArg),
+}
+
+/// A failure, with the exit code it maps to and advice for the reader.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a number and a unit, e.g. 90d, 12h, 30m, 45s"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
+    };
+    // A key expiring centuries ahead is a typo, and far enough ahead the
+    // expiry time cannot even be represented (it used to panic).
+    number
+        .checked_mul(seconds)
+        .filter(|&total| total <= MAX_EXPIRES_IN_SECS)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is too long: at most {}d (omit --expires-in for a key that never expires)",
+                MAX_EXPIRES_IN_SECS / 86_400
+            )
+        })
+}
+
+/// The longest `--expires-in`: 100 years.
+const MAX_EXPIRES_IN_SECS: u64 = 100 * 365 * 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("12").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert_eq!(
+            parse_duration("36500d"),
+            Ok(Duration::from_secs(36_500 * 86_400))
+        );
+        for absurd in ["36501d", "200000000000000d", "18446744073709551615s"] {
+            let err = parse_duration(absurd).expect_err("too long");
+            assert!(err.contains("too long"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}
