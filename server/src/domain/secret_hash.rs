@@ -20,63 +20,23 @@ use argon2::{
     password_hash::SaltString,
 };
 use blake2::{
-    Blake2b512, Blake2bMac,
-    digest::{Digest as _, Mac as _, consts::U8},
+    Blake2b512,
+    digest::{Digest as _, Mac as _},
 };
-use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
 use super::key_format::{KeyId, Secret};
 
+mod fingerprint;
+mod pepper;
+
+pub use fingerprint::Fingerprint;
+use fingerprint::{FINGERPRINT_KEY_WITHOUT_PEPPER, FingerprintMac, fingerprint_mac};
+pub use pepper::Pepper;
+
 /// The log target of a debug event per argon2 verification run, e.g.
 /// `RUST_LOG=info,accesskey::argon2=debug` to count them.
 pub const ARGON2_LOG_TARGET: &str = "accesskey::argon2";
-
-/// BLAKE2b keyed, 64-bit output: the fingerprint function.
-type FingerprintMac = Blake2bMac<U8>;
-/// Domain separation: no other BLAKE2b in accesskey uses this persona.
-const FINGERPRINT_PERSONA: &[u8; 16] = b"akey.fp.v1......";
-/// The fingerprint key without a pepper. Public, so a fingerprint without a
-/// pepper is as computable as the key id it is bound to: what protects the
-/// secret is its 256 bits (see [`Fingerprint`]).
-const FINGERPRINT_KEY_WITHOUT_PEPPER: &[u8] = b"accesskey secret fingerprint, no pepper";
-
-/// A 64-bit fingerprint of a key's secret, bound to its key id (and keyed
-/// with the pepper when there is one), stored beside the argon2id hash.
-///
-/// A presented secret whose fingerprint differs is wrong, and is told so
-/// without argon2; only a matching one (in practice, the genuine secret) is
-/// checked by argon2. It weakens nothing: a secret is 43 base62 characters,
-/// about 256 bits, so the 64 bits a stolen fingerprint pins down still leave
-/// about 2^192 equally likely secrets, each needing an argon2 run to tell
-/// apart, and finding even one that matches the fingerprint takes about
-/// 2^64 BLAKE2b runs per key. With a pepper, it cannot be computed at all
-/// without the pepper.
-#[derive(Clone, Copy)]
-pub struct Fingerprint([u8; 8]);
-
-impl Fingerprint {
-    /// As stored: the 8 bytes as a little-endian signed integer, which every
-    /// backend stores natively.
-    pub fn from_stored(value: i64) -> Self {
-        Self(value.to_le_bytes())
-    }
-
-    pub fn to_stored(self) -> i64 {
-        i64::from_le_bytes(self.0)
-    }
-
-    /// Whether two fingerprints are equal, in constant time.
-    pub fn matches(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Fingerprint(redacted)")
-    }
-}
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,49 +138,6 @@ impl fmt::Debug for SecretHasher {
             .field("permits", &self.permits)
             .field("queue_timeout", &self.queue_timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// A server secret mixed into every hash (argon2's secret input), kept
-/// outside the database: a stolen database alone cannot be attacked
-/// offline. Never printed.
-#[derive(Clone)]
-pub struct Pepper(Arc<[u8]>);
-
-impl Pepper {
-    /// Shorter peppers are refused: they would add little.
-    pub const MIN_LEN: usize = 16;
-
-    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
-        if bytes.len() < Self::MIN_LEN {
-            return Err(format!(
-                "the pepper must be at least {} bytes long",
-                Self::MIN_LEN
-            ));
-        }
-        Ok(Self(bytes.into()))
-    }
-}
-
-impl Pepper {
-    /// 32 bits of a hash of the pepper, for logs: replicas started with the
-    /// same pepper show the same value, so one with a wrong (or edited)
-    /// pepper file stands out. Not a secret for a pepper of random bytes,
-    /// as the README asks for; it would narrow a guessable one.
-    pub fn fingerprint(&self) -> String {
-        let digest = Blake2b512::new_with_prefix(b"accesskey pepper id")
-            .chain_update(&self.0)
-            .finalize();
-        digest[..4]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    }
-}
-
-impl std::fmt::Debug for Pepper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pepper(redacted)")
     }
 }
 
@@ -408,11 +325,6 @@ impl SecretHasher {
     }
 }
 
-fn fingerprint_mac(key: &[u8]) -> FingerprintMac {
-    FingerprintMac::new_with_salt_and_personal(key, &[], FINGERPRINT_PERSONA)
-        .unwrap_or_else(|_| unreachable!("a key of at most 64 bytes and a 16-byte persona"))
-}
-
 fn argon2_for(params: HashParams, pepper: Option<&Pepper>) -> Result<Argon2<'_>, HashError> {
     let params = Params::new(
         params.memory_kib,
@@ -431,101 +343,4 @@ fn argon2_for(params: HashParams, pepper: Option<&Pepper>) -> Result<Argon2<'_>,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::key_format::AccessKey;
-
-    #[tokio::test]
-    async fn hashes_are_salted_argon2id_and_verify_only_their_secret() {
-        let hasher = SecretHasher::new(HashParams::OWASP, 2, std::time::Duration::from_secs(5));
-        let key = AccessKey::generate().expect("csprng");
-        let other = AccessKey::generate().expect("csprng");
-        let first = hasher.hash(key.secret()).await.expect("hash");
-        let second = hasher.hash(key.secret()).await.expect("hash");
-        assert!(
-            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{first}"
-        );
-        assert_ne!(first, second, "salts must differ");
-        assert!(hasher.verify(key.secret(), &first).await.expect("verify"));
-        assert!(!hasher.verify(other.secret(), &first).await.expect("verify"));
-    }
-
-    #[test]
-    fn fingerprints_tell_secrets_apart_bound_to_their_key_id_and_pepper() {
-        let timeout = std::time::Duration::from_secs(5);
-        let plain = SecretHasher::new(HashParams::OWASP, 1, timeout);
-        let key = AccessKey::generate().expect("csprng");
-        let other = AccessKey::generate().expect("csprng");
-        let fingerprint = plain.fingerprint(key.key_id(), key.secret());
-        assert!(fingerprint.matches(&plain.fingerprint(key.key_id(), key.secret())));
-        assert!(!fingerprint.matches(&plain.fingerprint(key.key_id(), other.secret())));
-        assert!(
-            !fingerprint.matches(&plain.fingerprint(other.key_id(), key.secret())),
-            "bound to the key id"
-        );
-        let stored = Fingerprint::from_stored(fingerprint.to_stored());
-        assert!(stored.matches(&fingerprint), "survives storage");
-        let peppered = SecretHasher::new(HashParams::OWASP, 1, timeout)
-            .with_pepper(Pepper::new(vec![7; 32]).expect("long enough"));
-        assert!(
-            !fingerprint.matches(&peppered.fingerprint(key.key_id(), key.secret())),
-            "keyed with the pepper"
-        );
-        assert_eq!(format!("{fingerprint:?}"), "Fingerprint(redacted)");
-    }
-
-    #[test]
-    fn a_pepper_is_told_apart_by_its_fingerprint() {
-        let pepper = |byte: u8| Pepper::new(vec![byte; 32]).expect("long enough");
-        assert_eq!(pepper(1).fingerprint(), pepper(1).fingerprint());
-        assert_ne!(pepper(1).fingerprint(), pepper(2).fingerprint());
-        assert_eq!(pepper(1).fingerprint().len(), 8, "32 bits, in hex");
-    }
-
-    #[tokio::test]
-    async fn a_peppered_hash_verifies_only_with_the_same_pepper() {
-        let timeout = std::time::Duration::from_secs(5);
-        let pepper = |byte: u8| Pepper::new(vec![byte; 32]).expect("long enough");
-        let peppered = SecretHasher::new(HashParams::OWASP, 1, timeout).with_pepper(pepper(1));
-        let key = AccessKey::generate().expect("csprng");
-        let stored = peppered.hash(key.secret()).await.expect("hash");
-        assert!(
-            peppered
-                .verify(key.secret(), &stored)
-                .await
-                .expect("verify")
-        );
-        let plain = SecretHasher::new(HashParams::OWASP, 1, timeout);
-        assert!(!plain.verify(key.secret(), &stored).await.expect("verify"));
-        let other = SecretHasher::new(HashParams::OWASP, 1, timeout).with_pepper(pepper(2));
-        assert!(!other.verify(key.secret(), &stored).await.expect("verify"));
-        assert!(Pepper::new(vec![7; Pepper::MIN_LEN - 1]).is_err());
-        assert!(
-            !format!("{peppered:?}").contains("1, 1"),
-            "the pepper is never printed"
-        );
-    }
-
-    #[tokio::test]
-    async fn refuses_stored_hashes_with_absurd_parameters() {
-        let hasher = SecretHasher::new(HashParams::OWASP, 1, std::time::Duration::from_secs(5));
-        let key = AccessKey::generate().expect("csprng");
-        let hash = hasher.hash(key.secret()).await.expect("hash");
-        let tampered = hash.replace("m=19456", "m=4000000");
-        assert!(matches!(
-            hasher.verify(key.secret(), &tampered).await,
-            Err(HashError::UnusableStoredHash(_))
-        ));
-    }
-
-    #[test]
-    fn parameters_below_the_owasp_floor_are_refused() {
-        assert!(HashParams::OWASP.validate().is_ok());
-        let weak = HashParams {
-            memory_kib: 4096,
-            ..HashParams::OWASP
-        };
-        assert!(weak.validate().is_err());
-    }
-}
+mod tests;

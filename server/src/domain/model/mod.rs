@@ -1,0 +1,16 @@
+//! Users, permissions and keys as the rules see them, and the validation that
+//! turns untrusted input into them. A value of these types is valid by
+//! construction.
+
+mod keys;
+mod permissions;
+mod time;
+mod users;
+
+pub use keys::{Credential, KeyInfo, NewKey, Principal};
+pub use permissions::{Permission, PermissionSet, ServicePermission};
+pub use time::Timestamp;
+pub use users::{
+    Etag, IdentityProvider, NewUser, Target, User, UserPatch, UserRef, Username, UsernamePrefix,
+    is_administrator, parse_display_name, parse_email,
+};

@@ -1,0 +1,304 @@
+//! Users: their names and texts as validated, who counts as an
+//! administrator, and the requests that create and change them.
+
+use super::keys::KeyInfo;
+use super::permissions::PermissionSet;
+use super::time::Timestamp;
+use crate::domain::InvalidField;
+
+/// A username: 1-64 characters of `A-Z a-z 0-9 . _ @ + -`, unique
+/// case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
+        if value.is_empty() || value.len() > Self::MAX_LEN {
+            return Err(InvalidField::new(
+                field,
+                format!("must be 1-{} characters long", Self::MAX_LEN),
+            ));
+        }
+        if !value.bytes().all(Self::allowed_byte) {
+            return Err(InvalidField::new(
+                field,
+                "may contain only letters A-Z a-z, digits and . _ @ + -",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    fn allowed_byte(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || b"._@+-".contains(&c)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-folded form that uniqueness and lookups use.
+    pub fn folded(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A case-insensitive username prefix for listing; `_` matches literally.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsernamePrefix(String);
+
+impl UsernamePrefix {
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
+        if value.is_empty() {
+            return Ok(Self::default());
+        }
+        Username::parse(field, value).map(|username| Self(username.folded()))
+    }
+
+    /// The case-folded prefix; empty means every user.
+    pub fn folded(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text shown to people (display names): printable, one line, bounded.
+fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, InvalidField> {
+    if value.chars().count() > max_chars {
+        return Err(InvalidField::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    // Bidirectional overrides and isolates can make a name display as another.
+    let is_bidi_control = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+    if value.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(InvalidField::new(
+            field,
+            "must not contain control or bidirectional-override characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn parse_display_name(field: &str, value: &str) -> Result<String, InvalidField> {
+    parse_text(field, value, 128)
+}
+
+/// An email address, or empty for none. Checked for shape only: accesskey
+/// never sends mail, so it does not pretend to know deliverability.
+pub fn parse_email(field: &str, value: &str) -> Result<String, InvalidField> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    if value.len() > 254 {
+        return Err(InvalidField::new(field, "must be at most 254 characters"));
+    }
+    let well_shaped = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+    }) && value.bytes().all(|b| b.is_ascii_graphic());
+    if !well_shaped {
+        return Err(InvalidField::new(
+            field,
+            "must look like name@domain (printable ASCII, no spaces), or be empty",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Where a user's identity comes from. Only local users may hold a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityProvider {
+    Local,
+    External(String),
+}
+
+impl IdentityProvider {
+    pub const LOCAL: &'static str = "local";
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
+        if value.is_empty() || value == Self::LOCAL {
+            return Ok(Self::Local);
+        }
+        let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._:-".contains(&c);
+        if value.len() > 64 || !value.bytes().all(allowed) {
+            return Err(InvalidField::new(
+                field,
+                "must be empty, `local`, or 1-64 characters of lowercase letters, digits and . _ : -",
+            ));
+        }
+        Ok(Self::External(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Local => Self::LOCAL,
+            Self::External(name) => name,
+        }
+    }
+}
+
+/// Whether a user with these facts is an *administrator*: an enabled, local
+/// user holding every service permission. At least one always remains.
+pub fn is_administrator(
+    disabled: bool,
+    identity_provider: &IdentityProvider,
+    permissions: &PermissionSet,
+) -> bool {
+    !disabled
+        && *identity_provider == IdentityProvider::Local
+        && permissions.holds_every_service_permission()
+}
+
+/// A user as stored, with the public facts about its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: Username,
+    pub email: String,
+    pub display_name: String,
+    pub identity_provider: IdentityProvider,
+    pub permissions: PermissionSet,
+    pub disabled: bool,
+    pub access_key: Option<KeyInfo>,
+    pub create_time: Timestamp,
+    pub update_time: Timestamp,
+    /// Counts the changes made to the user (not its key's uses): the
+    /// version its [`Etag`] names.
+    pub revision: i64,
+}
+
+impl User {
+    pub fn is_administrator(&self) -> bool {
+        is_administrator(self.disabled, &self.identity_provider, &self.permissions)
+    }
+
+    /// The user as it is now, for preconditions on later changes.
+    pub fn etag(&self) -> Etag {
+        Etag(format!("{}.{}", self.id, self.revision))
+    }
+}
+
+/// An opaque version of a user (AIP-154): it changes on every change made
+/// to the user, so a change made with a stale one can be refused. It names
+/// the user too, so another user's etag never matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Etag(String);
+
+impl Etag {
+    const MAX_LEN: usize = 64;
+
+    /// An etag from a request: `None` when empty (no precondition).
+    pub fn parse(field: &str, value: &str) -> Result<Option<Self>, InvalidField> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.len() > Self::MAX_LEN || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidField::new(
+                field,
+                "is not an etag this server issued; send back the `etag` of a user you read, or none",
+            ));
+        }
+        Ok(Some(Self(value.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user about to be changed, as read inside the transaction that
+/// changes it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub user: User,
+    /// Whether it is the only administrator there is.
+    pub sole_administrator: bool,
+}
+
+/// A validated request to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: String,
+    pub display_name: String,
+    pub identity_provider: IdentityProvider,
+    pub permissions: PermissionSet,
+}
+
+impl NewUser {
+    pub fn is_administrator(&self) -> bool {
+        is_administrator(false, &self.identity_provider, &self.permissions)
+    }
+}
+
+/// A validated partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub permissions: Option<PermissionSet>,
+    pub disabled: Option<bool>,
+}
+
+impl UserPatch {
+    /// `user` with this patch applied, at `now`, as its next revision.
+    pub fn applied_to(&self, user: &User, now: Timestamp) -> User {
+        let Self {
+            email,
+            display_name,
+            permissions,
+            disabled,
+        } = self;
+        User {
+            email: email.clone().unwrap_or_else(|| user.email.clone()),
+            display_name: display_name
+                .clone()
+                .unwrap_or_else(|| user.display_name.clone()),
+            permissions: permissions
+                .clone()
+                .unwrap_or_else(|| user.permissions.clone()),
+            disabled: disabled.unwrap_or(user.disabled),
+            update_time: now,
+            revision: user.revision + 1,
+            ..user.clone()
+        }
+    }
+}
+
+/// How a caller names a user.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(i64),
+    Username(Username),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_fold_case_and_reject_other_characters() {
+        let name = Username::parse("username", "Alice.B_c@x+y-z").expect("valid");
+        assert_eq!(name.folded(), "alice.b_c@x+y-z");
+        for bad in ["", "a b", "a%b", "é", "a\0", &"a".repeat(65)] {
+            assert!(
+                Username::parse("username", bad).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(Username::parse("username", &"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn display_names_reject_controls_and_bidi_overrides() {
+        assert!(parse_display_name("display_name", "Ünïcødé 🙂").is_ok());
+        for bad in ["a\nb", "a\0", "\u{202E}evil"] {
+            assert!(parse_display_name("display_name", bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The pepper: a server secret mixed into every hash and fingerprint, kept
+//! outside the database, never printed.
+
+use std::sync::Arc;
+
+use blake2::{Blake2b512, digest::Digest as _};
+
+/// A server secret mixed into every hash (argon2's secret input), kept
+/// outside the database: a stolen database alone cannot be attacked
+/// offline. Never printed.
+#[derive(Clone)]
+pub struct Pepper(pub(super) Arc<[u8]>);
+
+impl Pepper {
+    /// Shorter peppers are refused: they would add little.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "the pepper must be at least {} bytes long",
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(bytes.into()))
+    }
+}
+
+impl Pepper {
+    /// 32 bits of a hash of the pepper, for logs: replicas started with the
+    /// same pepper show the same value, so one with a wrong (or edited)
+    /// pepper file stands out. Not a secret for a pepper of random bytes,
+    /// as the README asks for; it would narrow a guessable one.
+    pub fn fingerprint(&self) -> String {
+        let digest = Blake2b512::new_with_prefix(b"accesskey pepper id")
+            .chain_update(&self.0)
+            .finalize();
+        digest[..4]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper(redacted)")
+    }
+}

@@ -1,0 +1,218 @@
+//! The connections the hot read keeps, the statements it prepares on them
+//! once, and how their failures are told apart.
+
+use std::sync::{Arc, LazyLock};
+
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sqlx::{self, MySql, Postgres, Sqlite, pool::PoolConnection},
+};
+
+use super::BATCH_SIZES;
+use crate::store::{StoreError, error::connection_gone};
+
+/// The read's SQL for each batch size, with `?` placeholders (SQLite and
+/// MySQL) and with `$n` ones (PostgreSQL).
+pub(super) struct Statements {
+    positional: Vec<String>,
+    numbered: Vec<String>,
+}
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+    let statement = |placeholder: &dyn Fn(usize) -> String, size: usize| {
+        let list: Vec<String> = (1..=size).map(placeholder).collect();
+        format!(
+            "SELECT k.key_id, k.secret_hash, k.secret_fingerprint, k.expire_time, \
+             u.id, u.username, u.permissions, u.disabled \
+             FROM access_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_id IN ({})",
+            list.join(", ")
+        )
+    };
+    Statements {
+        positional: BATCH_SIZES
+            .iter()
+            .map(|&size| statement(&|_| "?".to_owned(), size))
+            .collect(),
+        numbered: BATCH_SIZES
+            .iter()
+            .map(|&size| statement(&|n| format!("${n}"), size))
+            .collect(),
+    }
+});
+
+/// key_id, secret_hash, secret_fingerprint, expire_time, user id, username,
+/// permissions, disabled.
+pub(super) type CredentialRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    String,
+    String,
+    bool,
+);
+
+/// The pool under sea-orm's connection, for the hot-path statement.
+#[derive(Debug, Clone)]
+pub(super) enum HotPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
+}
+
+/// A failure of the hot-path read, told apart as sea-orm does: any failure
+/// to get a connection means the database is unavailable.
+pub(super) enum HotError {
+    Acquire(sqlx::Error),
+    Query(sqlx::Error),
+    /// No answer within the statement timeout; the connection is closed.
+    Silent(std::time::Duration),
+}
+
+impl From<HotError> for StoreError {
+    fn from(error: HotError) -> Self {
+        match error {
+            HotError::Acquire(error) => {
+                Self::Unavailable(format!("could not get a database connection: {error}"))
+            }
+            HotError::Query(error) => DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))).into(),
+            HotError::Silent(limit) => Self::Unavailable(format!(
+                "the database did not answer a key read within {} ms",
+                limit.as_millis()
+            )),
+        }
+    }
+}
+
+impl HotPool {
+    pub(super) fn of(db: &DatabaseConnection) -> Result<Self, StoreError> {
+        Ok(match db.get_database_backend() {
+            DbBackend::Sqlite => Self::Sqlite(db.get_sqlite_connection_pool().clone()),
+            DbBackend::Postgres => Self::Postgres(db.get_postgres_connection_pool().clone()),
+            DbBackend::MySql => Self::MySql(db.get_mysql_connection_pool().clone()),
+            other => {
+                return Err(StoreError::Database(format!(
+                    "unsupported database backend {other:?}"
+                )));
+            }
+        })
+    }
+
+    /// Whether reads keep their connections. Not on SQLite: there the
+    /// pool's liveness check is an in-process call rather than a round trip,
+    /// and warm keys are answered from memory anyway, so there is nothing
+    /// to gain.
+    pub(super) fn keeps_connections(&self) -> bool {
+        !matches!(self, Self::Sqlite(_))
+    }
+
+    /// Resolves when the pool is closed.
+    pub(super) fn closed(&self) -> sqlx::pool::CloseEvent {
+        match self {
+            Self::Sqlite(pool) => pool.close_event(),
+            Self::Postgres(pool) => pool.close_event(),
+            Self::MySql(pool) => pool.close_event(),
+        }
+    }
+
+    /// The rows of the keys with `ids` (at most [`MAX_BATCH`], distinct),
+    /// each joined with its user. Ids without a row are simply absent.
+    /// Runs on `kept` if it holds a connection, and leaves the connection
+    /// it used there.
+    /// A read that gets no answer within `statement_timeout` fails, and
+    /// its connection is closed rather than reused.
+    pub(super) async fn rows(
+        &self,
+        kept: &mut Option<KeptConnection>,
+        ids: &[&str],
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<Vec<CredentialRow>, HotError> {
+        let size_index = BATCH_SIZES
+            .iter()
+            .position(|&size| size >= ids.len())
+            .unwrap_or(BATCH_SIZES.len() - 1);
+        let padding = ids.last().copied().unwrap_or_default();
+        let padded: Vec<&str> = ids
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(padding))
+            .take(BATCH_SIZES[size_index])
+            .collect();
+        macro_rules! fetch {
+            ($pool:expr, $kept:ident, $sql:expr) => {{
+                let query = || {
+                    padded
+                        .iter()
+                        .fold(sqlx::query_as::<_, CredentialRow>($sql), |query, id| {
+                            query.bind(*id)
+                        })
+                };
+                // The query on `connection`, or `None` if it went unanswered
+                // (the connection then closed, never reused).
+                macro_rules! answered {
+                    ($connection:ident) => {{
+                        let fetched = query().fetch_all(&mut *$connection);
+                        let answer = match statement_timeout {
+                            Some(limit) => tokio::time::timeout(limit, fetched).await.ok(),
+                            None => Some(fetched.await),
+                        };
+                        if answer.is_none() {
+                            $connection.close_on_drop();
+                        }
+                        answer.ok_or(HotError::Silent(statement_timeout.unwrap_or_default()))?
+                    }};
+                }
+                if let Some(KeptConnection::$kept(mut connection)) = kept.take() {
+                    match answered!(connection) {
+                        Ok(rows) => {
+                            *kept = Some(KeptConnection::$kept(connection));
+                            return Ok(rows);
+                        }
+                        // Kept since an earlier read, it may have died
+                        // meanwhile (a database restart, an idle-session
+                        // timeout): closed, and the read tried once more on
+                        // a connection the pool has just checked.
+                        Err(error) if connection_lost(&error) => connection.close_on_drop(),
+                        Err(error) => {
+                            *kept = Some(KeptConnection::$kept(connection));
+                            return Err(HotError::Query(error));
+                        }
+                    }
+                }
+                let mut connection = $pool.acquire().await.map_err(HotError::Acquire)?;
+                let rows = answered!(connection);
+                if self.keeps_connections() {
+                    *kept = Some(KeptConnection::$kept(connection));
+                }
+                rows.map_err(HotError::Query)
+            }};
+        }
+        match self {
+            Self::Sqlite(pool) => fetch!(pool, Sqlite, STATEMENTS.positional[size_index].as_str()),
+            Self::Postgres(pool) => {
+                fetch!(pool, Postgres, STATEMENTS.numbered[size_index].as_str())
+            }
+            Self::MySql(pool) => fetch!(pool, MySql, STATEMENTS.positional[size_index].as_str()),
+        }
+    }
+}
+
+/// A pooled connection that the hot path keeps from one read to the next.
+pub(super) enum KeptConnection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+    MySql(PoolConnection<MySql>),
+}
+
+/// Whether `error` means the connection itself is gone, rather than the
+/// statement failing on a working one (SQLite's "database is locked", say,
+/// which a retry would only wait out a second time).
+pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| connection_gone(&code)),
+        _ => false,
+    }
+}
