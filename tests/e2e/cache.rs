@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use accesskey_client::{UserChanges, Verification};
 
 use crate::harness::{
-    Backend, Replica, TestDatabase, bootstrap, new_user, on_every_backend, run_accesskeyd,
-    wrong_secret,
+    Backend, Replica, TestDatabase, TestServer, bootstrap, new_user, on_every_backend,
+    run_accesskeyd, wrong_secret,
 };
 
 const NONE: [&str; 0] = [];
@@ -24,56 +24,131 @@ async fn warm(client: &accesskey_client::Client, key: &str, required: &[&str]) {
     }
 }
 
-on_every_backend! {
-    async fn warm_keys_are_refused_right_after_revocation_or_replacement(server: TestServer) {
-        let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
-        warm(&server.admin, &key, &["orders.read"]).await;
-        let replacement = server.admin.generate_access_key(user.id, None).await.expect("regenerate").into_key();
-        assert_eq!(server.admin.verify(&key, NONE).await.expect("verify"), Verification::NotFound);
-        warm(&server.admin, &replacement, &[]).await;
-        server.admin.revoke_access_key(user.id).await.expect("revoke");
-        assert_eq!(server.admin.verify(&replacement, NONE).await.expect("verify"), Verification::NotFound);
-    }
-
-    async fn warm_keys_see_disabling_deletion_and_permission_changes_at_once(server: TestServer) {
-        let (user, key) = server.user_with_key("svc", &["orders.read", "orders.write"]).await;
-        warm(&server.admin, &key, &["orders.write"]).await;
-
-        server.admin.update_user(user.id, UserChanges::new().permissions(["orders.read"])).await.expect("demote");
-        let verdict = server.admin.verify(&key, ["orders.write"]).await.expect("verify");
-        assert!(matches!(verdict, Verification::PermissionDenied { .. }), "{verdict:?}");
-
-        server.admin.update_user(user.id, UserChanges::new().disabled(true)).await.expect("disable");
-        let verdict = server.admin.verify(&key, ["orders.read"]).await.expect("verify");
-        assert!(matches!(verdict, Verification::UserDisabled(_)), "{verdict:?}");
-
-        server.admin.update_user(user.id, UserChanges::new().disabled(false)).await.expect("enable");
-        warm(&server.admin, &key, &["orders.read"]).await;
-        server.admin.delete_user(user.id).await.expect("delete");
-        assert_eq!(server.admin.verify(&key, NONE).await.expect("verify"), Verification::NotFound);
-    }
-
-    async fn warm_keys_expire_on_time(server: TestServer) {
-        let user = server.admin.create_user(new_user("brief", &[])).await.expect("create");
-        let expiry = SystemTime::now() + Duration::from_millis(1500);
-        let key = server.admin.generate_access_key(user.id, Some(expiry)).await.expect("generate").into_key();
-        warm(&server.admin, &key, &[]).await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while SystemTime::now() < expiry && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let verdict = server.admin.verify(&key, NONE).await.expect("verify");
-        assert!(matches!(verdict, Verification::Expired(_)), "{verdict:?}");
-    }
-
-    async fn a_wrong_secret_for_a_warm_key_id_is_still_not_found(server: TestServer) {
-        let (_, key) = server.user_with_key("svc", &[]).await;
-        warm(&server.admin, &key, &[]).await;
-                let impostor = wrong_secret(&key);
-        assert_eq!(server.admin.verify(&impostor, NONE).await.expect("verify"), Verification::NotFound);
-        assert!(server.admin.verify(&key, NONE).await.expect("verify").is_valid(), "the genuine key still works");
-    }
+async fn warm_keys_are_refused_right_after_revocation_or_replacement(server: TestServer) {
+    let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
+    warm(&server.admin, &key, &["orders.read"]).await;
+    let replacement = server
+        .admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("regenerate")
+        .into_key();
+    assert_eq!(
+        server.admin.verify(&key, NONE).await.expect("verify"),
+        Verification::NotFound
+    );
+    warm(&server.admin, &replacement, &[]).await;
+    server
+        .admin
+        .revoke_access_key(user.id)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        server
+            .admin
+            .verify(&replacement, NONE)
+            .await
+            .expect("verify"),
+        Verification::NotFound
+    );
 }
+
+async fn warm_keys_see_disabling_deletion_and_permission_changes_at_once(server: TestServer) {
+    let (user, key) = server
+        .user_with_key("svc", &["orders.read", "orders.write"])
+        .await;
+    warm(&server.admin, &key, &["orders.write"]).await;
+
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().permissions(["orders.read"]))
+        .await
+        .expect("demote");
+    let verdict = server
+        .admin
+        .verify(&key, ["orders.write"])
+        .await
+        .expect("verify");
+    assert!(
+        matches!(verdict, Verification::PermissionDenied { .. }),
+        "{verdict:?}"
+    );
+
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().disabled(true))
+        .await
+        .expect("disable");
+    let verdict = server
+        .admin
+        .verify(&key, ["orders.read"])
+        .await
+        .expect("verify");
+    assert!(
+        matches!(verdict, Verification::UserDisabled(_)),
+        "{verdict:?}"
+    );
+
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().disabled(false))
+        .await
+        .expect("enable");
+    warm(&server.admin, &key, &["orders.read"]).await;
+    server.admin.delete_user(user.id).await.expect("delete");
+    assert_eq!(
+        server.admin.verify(&key, NONE).await.expect("verify"),
+        Verification::NotFound
+    );
+}
+
+async fn warm_keys_expire_on_time(server: TestServer) {
+    let user = server
+        .admin
+        .create_user(new_user("brief", &[]))
+        .await
+        .expect("create");
+    let expiry = SystemTime::now() + Duration::from_millis(1500);
+    let key = server
+        .admin
+        .generate_access_key(user.id, Some(expiry))
+        .await
+        .expect("generate")
+        .into_key();
+    warm(&server.admin, &key, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while SystemTime::now() < expiry && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let verdict = server.admin.verify(&key, NONE).await.expect("verify");
+    assert!(matches!(verdict, Verification::Expired(_)), "{verdict:?}");
+}
+
+async fn a_wrong_secret_for_a_warm_key_id_is_still_not_found(server: TestServer) {
+    let (_, key) = server.user_with_key("svc", &[]).await;
+    warm(&server.admin, &key, &[]).await;
+    let impostor = wrong_secret(&key);
+    assert_eq!(
+        server.admin.verify(&impostor, NONE).await.expect("verify"),
+        Verification::NotFound
+    );
+    assert!(
+        server
+            .admin
+            .verify(&key, NONE)
+            .await
+            .expect("verify")
+            .is_valid(),
+        "the genuine key still works"
+    );
+}
+
+on_every_backend!(
+    warm_keys_are_refused_right_after_revocation_or_replacement,
+    warm_keys_see_disabling_deletion_and_permission_changes_at_once,
+    warm_keys_expire_on_time,
+    a_wrong_secret_for_a_warm_key_id_is_still_not_found
+);
 
 /// SQLite is written by one server only, which therefore answers warm
 /// keys from memory; an operator may still edit the file behind its back

@@ -8,44 +8,77 @@ use tonic::Code;
 
 use crate::{
     authority::{ALL_SERVICE, admin_id},
-    harness::{Backend, Replica, TestDatabase, new_user, on_every_backend, run_accesskeyd},
+    harness::{
+        Backend, Replica, TestDatabase, TestServer, new_user, on_every_backend, run_accesskeyd,
+    },
 };
 
-on_every_backend! {
-    async fn the_host_can_restore_an_administrator(server: TestServer) {
-        let admin = admin_id(&server).await;
-        let (_, second_key) = server.user_with_key("second-admin", &ALL_SERVICE).await;
-        let second = server.client_with_key(&second_key);
-        second
-            .update_user(admin, UserChanges::new().permissions(["users.read"]).disabled(true))
+async fn the_host_can_restore_an_administrator(server: TestServer) {
+    let admin = admin_id(&server).await;
+    let (_, second_key) = server.user_with_key("second-admin", &ALL_SERVICE).await;
+    let second = server.client_with_key(&second_key);
+    second
+        .update_user(
+            admin,
+            UserChanges::new()
+                .permissions(["users.read"])
+                .disabled(true),
+        )
+        .await
+        .expect("one admin demotes and disables the other");
+    let old_admin_key = server.admin_key.clone();
+    let database = server.stop().await;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let key_file = dir.path().join("admin.key");
+    let key_path = key_file.to_str().expect("UTF-8 path");
+    let base = [
+        "--database-url",
+        database.url.as_str(),
+        "bootstrap",
+        "--reissue",
+        "--username",
+        "admin",
+        "--key-file",
+        key_path,
+    ];
+    let refused = run_accesskeyd(&base).await;
+    assert!(
+        !refused.status.success(),
+        "a disabled user gets no key without --restore-admin"
+    );
+    assert!(!key_file.exists());
+
+    let restored = run_accesskeyd(&[&base[..], &["--restore-admin"]].concat()).await;
+    let stderr = String::from_utf8_lossy(&restored.stderr);
+    assert!(restored.status.success(), "{stderr}");
+    assert!(stderr.contains("WARN"), "logged as a warning: {stderr}");
+    let new_key = std::fs::read_to_string(&key_file)
+        .expect("key file")
+        .trim()
+        .to_owned();
+
+    let replica = Replica::spawn(&database.url).await;
+    let client: Client = replica.client(&new_key).await;
+    let me = client
+        .who_am_i()
+        .await
+        .expect("the restored admin authenticates");
+    assert_eq!(me.permissions, ALL_SERVICE);
+    let user = client.get_user(me.user_id).await.expect("get");
+    assert!(!user.disabled);
+    assert!(
+        replica
+            .client(&old_admin_key)
             .await
-            .expect("one admin demotes and disables the other");
-        let old_admin_key = server.admin_key.clone();
-        let database = server.stop().await;
-
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key_file = dir.path().join("admin.key");
-        let key_path = key_file.to_str().expect("UTF-8 path");
-        let base = ["--database-url", database.url.as_str(), "bootstrap", "--reissue", "--username", "admin", "--key-file", key_path];
-        let refused = run_accesskeyd(&base).await;
-        assert!(!refused.status.success(), "a disabled user gets no key without --restore-admin");
-        assert!(!key_file.exists());
-
-        let restored = run_accesskeyd(&[&base[..], &["--restore-admin"]].concat()).await;
-        let stderr = String::from_utf8_lossy(&restored.stderr);
-        assert!(restored.status.success(), "{stderr}");
-        assert!(stderr.contains("WARN"), "logged as a warning: {stderr}");
-        let new_key = std::fs::read_to_string(&key_file).expect("key file").trim().to_owned();
-
-        let replica = Replica::spawn(&database.url).await;
-        let client: Client = replica.client(&new_key).await;
-        let me = client.who_am_i().await.expect("the restored admin authenticates");
-        assert_eq!(me.permissions, ALL_SERVICE);
-        let user = client.get_user(me.user_id).await.expect("get");
-        assert!(!user.disabled);
-        assert!(replica.client(&old_admin_key).await.who_am_i().await.is_err(), "the old key is dead");
-    }
+            .who_am_i()
+            .await
+            .is_err(),
+        "the old key is dead"
+    );
 }
+
+on_every_backend!(the_host_can_restore_an_administrator);
 
 /// One of the ways an administrator can stop being one.
 #[derive(Debug, Clone, Copy)]
@@ -80,69 +113,100 @@ struct Admin {
     client: Client,
 }
 
-on_every_backend! {
-    multi_thread;
+async fn two_administrators_removing_each_other_at_once_leave_one(server: TestServer) {
+    let mut admins = Vec::new();
+    for name in ["admin-a", "admin-b"] {
+        let (user, key) = server.user_with_key(name, &ALL_SERVICE).await;
+        admins.push(Admin {
+            id: user.id,
+            client: server.client_with_key(&key),
+        });
+    }
+    // From here on, a and b are the only two administrators.
+    let bootstrap_admin = admin_id(&server).await;
+    admins[0]
+        .client
+        .update_user(bootstrap_admin, UserChanges::new().disabled(true))
+        .await
+        .expect("disable the bootstrap admin");
 
-    async fn two_administrators_removing_each_other_at_once_leave_one(server: TestServer) {
-        let mut admins = Vec::new();
-        for name in ["admin-a", "admin-b"] {
-            let (user, key) = server.user_with_key(name, &ALL_SERVICE).await;
-            admins.push(Admin { id: user.id, client: server.client_with_key(&key) });
-        }
-        // From here on, a and b are the only two administrators.
-        let bootstrap_admin = admin_id(&server).await;
-        admins[0]
+    let kinds = [Removal::Disable, Removal::StripKeysIssue, Removal::Delete];
+    // Rounds where both calls got past authentication and the
+    // last-administrator rule itself refused one (rather than the
+    // loser's own key being refused because the winner already ran).
+    let mut refused_by_the_rule = 0;
+    for round in 0..21 {
+        let kind = kinds[round % kinds.len()];
+        let (a, b) = (&admins[0], &admins[1]);
+        let (by_a, by_b) = tokio::join!(kind.apply(&a.client, b.id), kind.apply(&b.client, a.id));
+        let succeeded = usize::from(by_a.is_ok()) + usize::from(by_b.is_ok());
+        assert_eq!(
+            succeeded, 1,
+            "round {round} ({kind:?}): a → {by_a:?}, b → {by_b:?}"
+        );
+        let (winner, loser, refusal) = if by_a.is_ok() {
+            (0, 1, by_b)
+        } else {
+            (1, 0, by_a)
+        };
+        let refusal = refusal.expect_err("one refused").code().expect("a status");
+        refused_by_the_rule += usize::from(refusal == Code::FailedPrecondition);
+        assert!(
+            matches!(
+                refusal,
+                Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied
+            ),
+            "round {round} ({kind:?}): the loser got {refusal:?}"
+        );
+
+        // The winner is still a full administrator.
+        let me = admins[winner]
             .client
-            .update_user(bootstrap_admin, UserChanges::new().disabled(true))
+            .who_am_i()
             .await
-            .expect("disable the bootstrap admin");
+            .expect("the winner authenticates");
+        assert_eq!(me.permissions, ALL_SERVICE, "round {round}");
 
-        let kinds = [Removal::Disable, Removal::StripKeysIssue, Removal::Delete];
-        // Rounds where both calls got past authentication and the
-        // last-administrator rule itself refused one (rather than the
-        // loser's own key being refused because the winner already ran).
-        let mut refused_by_the_rule = 0;
-        for round in 0..21 {
-            let kind = kinds[round % kinds.len()];
-            let (a, b) = (&admins[0], &admins[1]);
-            let (by_a, by_b) = tokio::join!(kind.apply(&a.client, b.id), kind.apply(&b.client, a.id));
-            let succeeded = usize::from(by_a.is_ok()) + usize::from(by_b.is_ok());
-            assert_eq!(succeeded, 1, "round {round} ({kind:?}): a → {by_a:?}, b → {by_b:?}");
-            let (winner, loser, refusal) = if by_a.is_ok() { (0, 1, by_b) } else { (1, 0, by_a) };
-            let refusal = refusal.expect_err("one refused").code().expect("a status");
-            refused_by_the_rule += usize::from(refusal == Code::FailedPrecondition);
-            assert!(
-                matches!(refusal, Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied),
-                "round {round} ({kind:?}): the loser got {refusal:?}"
-            );
-
-            // The winner is still a full administrator.
-            let me = admins[winner].client.who_am_i().await.expect("the winner authenticates");
-            assert_eq!(me.permissions, ALL_SERVICE, "round {round}");
-
-            // It restores the loser for the next round.
-            let restorer = admins[winner].client.clone();
-            let loser_id = admins[loser].id;
-            match kind {
-                Removal::Disable => {
-                    restorer.update_user(loser_id, UserChanges::new().disabled(false)).await.expect("enable");
-                }
-                Removal::StripKeysIssue => {
-                    restorer.update_user(loser_id, UserChanges::new().permissions(ALL_SERVICE)).await.expect("restore");
-                }
-                Removal::Delete => {
-                    let user = restorer
-                        .create_user(new_user(&format!("admin-{round}"), &ALL_SERVICE))
-                        .await
-                        .expect("recreate");
-                    let key = restorer.generate_access_key(user.id, None).await.expect("key").into_key();
-                    admins[loser] = Admin { id: user.id, client: server.client_with_key(&key) };
-                }
+        // It restores the loser for the next round.
+        let restorer = admins[winner].client.clone();
+        let loser_id = admins[loser].id;
+        match kind {
+            Removal::Disable => {
+                restorer
+                    .update_user(loser_id, UserChanges::new().disabled(false))
+                    .await
+                    .expect("enable");
+            }
+            Removal::StripKeysIssue => {
+                restorer
+                    .update_user(loser_id, UserChanges::new().permissions(ALL_SERVICE))
+                    .await
+                    .expect("restore");
+            }
+            Removal::Delete => {
+                let user = restorer
+                    .create_user(new_user(&format!("admin-{round}"), &ALL_SERVICE))
+                    .await
+                    .expect("recreate");
+                let key = restorer
+                    .generate_access_key(user.id, None)
+                    .await
+                    .expect("key")
+                    .into_key();
+                admins[loser] = Admin {
+                    id: user.id,
+                    client: server.client_with_key(&key),
+                };
             }
         }
-        assert!(refused_by_the_rule > 0, "no round raced: the test proved nothing");
     }
+    assert!(
+        refused_by_the_rule > 0,
+        "no round raced: the test proved nothing"
+    );
 }
+
+on_every_backend!(multi_thread; two_administrators_removing_each_other_at_once_leave_one);
 
 /// A database created before administrators were tracked keeps them: the
 /// migration marks exactly the enabled, local users holding every service

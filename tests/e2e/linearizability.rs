@@ -16,7 +16,7 @@ use std::{
 use accesskey_client::{Client, UserChanges};
 use tonic::Code;
 
-use crate::harness::on_every_backend;
+use crate::harness::{TestServer, on_every_backend};
 
 const ROUNDS: usize = 20;
 const WORKERS: usize = 32;
@@ -151,98 +151,146 @@ async fn wait_for(counter: &AtomicUsize, target: usize) {
     }
 }
 
-on_every_backend! {
-    multi_thread;
-
-    async fn changes_are_linearizable_under_32_workers(server: TestServer) {
-        let mut connections = Vec::new();
-        for _ in 0..CONNECTIONS {
-            connections.push(
-                Client::builder(server.endpoint())
-                    .access_key(&server.admin_key)
-                    .connect()
-                    .await
-                    .expect("connect"),
-            );
-        }
-        let started = Instant::now();
-        let (mut total_before, mut total_after) = (0, 0);
-        for round_number in 0..ROUNDS {
-            let change = CHANGES[round_number % CHANGES.len()];
-            let (user, key) = server.user_with_key(&format!("lin{round_number}"), &GRANTED).await;
-            let key: Arc<str> = Arc::from(key);
-            // Warm both paths: the key as the subject and as the caller.
-            assert_eq!(attempt(&server.admin, &key, false).await, Ok(true));
-            let as_caller = server.client_with_key(&key);
-            assert_eq!(attempt(&as_caller, &key, true).await, Ok(true));
-
-            let round = Arc::new(Round::default());
-            let workers: Vec<_> = (0..WORKERS)
-                .map(|w| {
-                    let connection = &connections[w % CONNECTIONS];
-                    let caller_side = w % 2 == 1;
-                    let client = if caller_side {
-                        connection.with_access_key(&key).expect("ASCII key")
-                    } else {
-                        connection.clone()
-                    };
-                    tokio::spawn(work(Arc::clone(&round), client, Arc::clone(&key), caller_side))
-                })
-                .collect();
-
-            wait_for(&round.before, REQUESTS_PER_PHASE).await;
-            round.change_sent.store(true, SeqCst);
-            change.apply(&server.admin, user.id).await.expect("the change");
-            round.change_returned.store(true, SeqCst);
-            wait_for(&round.after, REQUESTS_PER_PHASE).await;
-            round.stop.store(true, SeqCst);
-            for worker in workers {
-                worker.await.expect("worker task");
-            }
-
-            let unexpected = round.unexpected.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            assert!(unexpected.is_empty(), "round {round_number} ({change:?}): failed calls {unexpected:?}");
-            assert_eq!(
-                round.stale.load(SeqCst), 0,
-                "round {round_number} ({change:?}): the old state was served after the change was visible"
-            );
-            assert_eq!(
-                round.spurious.load(SeqCst), 0,
-                "round {round_number} ({change:?}): the key was refused before any change"
-            );
-            total_before += round.before.load(SeqCst);
-            total_after += round.after.load(SeqCst);
-        }
-        assert!(total_before >= ROUNDS * REQUESTS_PER_PHASE && total_after >= ROUNDS * REQUESTS_PER_PHASE);
-        eprintln!(
-            "{ROUNDS} rounds, {total_before} requests before and {total_after} after the changes, in {:?}",
-            started.elapsed()
+async fn changes_are_linearizable_under_32_workers(server: TestServer) {
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        connections.push(
+            Client::builder(server.endpoint())
+                .access_key(&server.admin_key)
+                .connect()
+                .await
+                .expect("connect"),
         );
     }
-
-    async fn a_caller_loses_a_removed_permission_on_its_very_next_call(server: TestServer) {
-        let (caller_user, caller_key) = server
-            .user_with_key("auditor", &["keys.verify", "users.read"])
+    let started = Instant::now();
+    let (mut total_before, mut total_after) = (0, 0);
+    for round_number in 0..ROUNDS {
+        let change = CHANGES[round_number % CHANGES.len()];
+        let (user, key) = server
+            .user_with_key(&format!("lin{round_number}"), &GRANTED)
             .await;
-        let caller = server.client_with_key(&caller_key);
-        for _ in 0..2 {
-            caller.get_user(caller_user.id).await.expect("users.read is held");
-            caller.verify("akey_x", REQUIRED).await.expect("keys.verify is held");
+        let key: Arc<str> = Arc::from(key);
+        // Warm both paths: the key as the subject and as the caller.
+        assert_eq!(attempt(&server.admin, &key, false).await, Ok(true));
+        let as_caller = server.client_with_key(&key);
+        assert_eq!(attempt(&as_caller, &key, true).await, Ok(true));
+
+        let round = Arc::new(Round::default());
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let connection = &connections[w % CONNECTIONS];
+                let caller_side = w % 2 == 1;
+                let client = if caller_side {
+                    connection.with_access_key(&key).expect("ASCII key")
+                } else {
+                    connection.clone()
+                };
+                tokio::spawn(work(
+                    Arc::clone(&round),
+                    client,
+                    Arc::clone(&key),
+                    caller_side,
+                ))
+            })
+            .collect();
+
+        wait_for(&round.before, REQUESTS_PER_PHASE).await;
+        round.change_sent.store(true, SeqCst);
+        change
+            .apply(&server.admin, user.id)
+            .await
+            .expect("the change");
+        round.change_returned.store(true, SeqCst);
+        wait_for(&round.after, REQUESTS_PER_PHASE).await;
+        round.stop.store(true, SeqCst);
+        for worker in workers {
+            worker.await.expect("worker task");
         }
 
-        let demote = UserChanges::new().permissions(["keys.verify"]);
-        server.admin.update_user(caller_user.id, demote).await.expect("remove users.read");
-        let err = caller.get_user(caller_user.id).await.expect_err("users.read was removed");
-        assert!(err.is_permission_denied(), "{err}");
-        caller.verify("akey_x", REQUIRED).await.expect("keys.verify is still held");
-
-        let demote = UserChanges::new().permissions(["orders.read"]);
-        server.admin.update_user(caller_user.id, demote).await.expect("remove keys.verify");
-        let err = caller.verify("akey_x", REQUIRED).await.expect_err("keys.verify was removed");
-        assert!(err.is_permission_denied(), "{err}");
-
-        let restore = UserChanges::new().permissions(["keys.verify", "users.read"]);
-        server.admin.update_user(caller_user.id, restore).await.expect("grant again");
-        caller.get_user(caller_user.id).await.expect("granted again, at once");
+        let unexpected = round
+            .unexpected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            unexpected.is_empty(),
+            "round {round_number} ({change:?}): failed calls {unexpected:?}"
+        );
+        assert_eq!(
+            round.stale.load(SeqCst),
+            0,
+            "round {round_number} ({change:?}): the old state was served after the change was visible"
+        );
+        assert_eq!(
+            round.spurious.load(SeqCst),
+            0,
+            "round {round_number} ({change:?}): the key was refused before any change"
+        );
+        total_before += round.before.load(SeqCst);
+        total_after += round.after.load(SeqCst);
     }
+    assert!(
+        total_before >= ROUNDS * REQUESTS_PER_PHASE && total_after >= ROUNDS * REQUESTS_PER_PHASE
+    );
+    eprintln!(
+        "{ROUNDS} rounds, {total_before} requests before and {total_after} after the changes, in {:?}",
+        started.elapsed()
+    );
 }
+
+async fn a_caller_loses_a_removed_permission_on_its_very_next_call(server: TestServer) {
+    let (caller_user, caller_key) = server
+        .user_with_key("auditor", &["keys.verify", "users.read"])
+        .await;
+    let caller = server.client_with_key(&caller_key);
+    for _ in 0..2 {
+        caller
+            .get_user(caller_user.id)
+            .await
+            .expect("users.read is held");
+        caller
+            .verify("akey_x", REQUIRED)
+            .await
+            .expect("keys.verify is held");
+    }
+
+    let demote = UserChanges::new().permissions(["keys.verify"]);
+    server
+        .admin
+        .update_user(caller_user.id, demote)
+        .await
+        .expect("remove users.read");
+    let err = caller
+        .get_user(caller_user.id)
+        .await
+        .expect_err("users.read was removed");
+    assert!(err.is_permission_denied(), "{err}");
+    caller
+        .verify("akey_x", REQUIRED)
+        .await
+        .expect("keys.verify is still held");
+
+    let demote = UserChanges::new().permissions(["orders.read"]);
+    server
+        .admin
+        .update_user(caller_user.id, demote)
+        .await
+        .expect("remove keys.verify");
+    let err = caller
+        .verify("akey_x", REQUIRED)
+        .await
+        .expect_err("keys.verify was removed");
+    assert!(err.is_permission_denied(), "{err}");
+
+    let restore = UserChanges::new().permissions(["keys.verify", "users.read"]);
+    server
+        .admin
+        .update_user(caller_user.id, restore)
+        .await
+        .expect("grant again");
+    caller
+        .get_user(caller_user.id)
+        .await
+        .expect("granted again, at once");
+}
+
+on_every_backend!(multi_thread; changes_are_linearizable_under_32_workers, a_caller_loses_a_removed_permission_on_its_very_next_call);

@@ -30,133 +30,138 @@ async fn list_all(server: &TestServer, page_size: i32, prefix: &str) -> Vec<pb::
     }
 }
 
-on_every_backend! {
-    async fn pages_cover_every_user_exactly_once_despite_concurrent_changes(server: TestServer) {
-        let mut ids = Vec::new();
-        for i in 0..23 {
-            ids.push(server.create_user(&format!("user{i:02}"), &[]).await.id);
-        }
-        // The first page, then churn, then the rest.
-        let first = server
-            .admin
-            .list_users(ListUsers::new().page_size(5))
-            .await
-            .expect("first page");
-        assert_eq!(first.users.len(), 5);
-        server
-            .admin
-            .delete_user(ids[2])
-            .await
-            .expect("delete a seen user");
-        server
-            .admin
-            .delete_user(ids[20])
-            .await
-            .expect("delete an unseen user");
-        let late = server.create_user("latecomer", &[]).await;
-
-        let mut seen: Vec<i64> = first.users.iter().map(|u| u.id).collect();
-        let mut token = first.next_page_token;
-        while !token.is_empty() {
-            let page = server
-                .admin
-                .list_users(ListUsers::new().page_size(5).page_token(token))
-                .await
-                .expect("next page");
-            seen.extend(page.users.iter().map(|u| u.id));
-            token = page.next_page_token;
-        }
-        let unique: BTreeSet<i64> = seen.iter().copied().collect();
-        assert_eq!(unique.len(), seen.len(), "no user twice");
-        for (i, id) in ids.iter().enumerate() {
-            if i != 20 {
-                assert!(unique.contains(id), "user{i:02} missing");
-            }
-        }
-        assert!(!unique.contains(&ids[20]), "deleted before its page");
-        assert!(
-            unique.contains(&late.id),
-            "users added meanwhile appear at the end"
-        );
+async fn pages_cover_every_user_exactly_once_despite_concurrent_changes(server: TestServer) {
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        ids.push(server.create_user(&format!("user{i:02}"), &[]).await.id);
     }
+    // The first page, then churn, then the rest.
+    let first = server
+        .admin
+        .list_users(ListUsers::new().page_size(5))
+        .await
+        .expect("first page");
+    assert_eq!(first.users.len(), 5);
+    server
+        .admin
+        .delete_user(ids[2])
+        .await
+        .expect("delete a seen user");
+    server
+        .admin
+        .delete_user(ids[20])
+        .await
+        .expect("delete an unseen user");
+    let late = server.create_user("latecomer", &[]).await;
 
-    async fn page_size_zero_means_the_default_and_negative_is_invalid(server: TestServer) {
-        for i in 0..3 {
-            server.create_user(&format!("u{i}"), &[]).await;
-        }
+    let mut seen: Vec<i64> = first.users.iter().map(|u| u.id).collect();
+    let mut token = first.next_page_token;
+    while !token.is_empty() {
         let page = server
             .admin
-            .list_users(ListUsers::new())
+            .list_users(ListUsers::new().page_size(5).page_token(token))
             .await
-            .expect("list");
-        assert_eq!(page.users.len(), 4, "three users plus the admin");
-        assert!(page.next_page_token.is_empty());
-        let negative = ListUsers::new().page_size(-1);
-        assert_eq!(
-            code(server.admin.list_users(negative).await),
-            Code::InvalidArgument
-        );
+            .expect("next page");
+        seen.extend(page.users.iter().map(|u| u.id));
+        token = page.next_page_token;
     }
-
-    async fn prefixes_match_case_insensitively_and_literally(server: TestServer) {
-        for name in ["Team_A.svc", "team_b.svc", "teamXa.svc", "other"] {
-            server.create_user(name, &[]).await;
+    let unique: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no user twice");
+    for (i, id) in ids.iter().enumerate() {
+        if i != 20 {
+            assert!(unique.contains(id), "user{i:02} missing");
         }
-        let names = |users: Vec<pb::User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
-        assert_eq!(
-            names(list_all(&server, 1, "TEAM_").await),
-            ["Team_A.svc", "team_b.svc"],
-            "`_` is literal"
-        );
-        assert_eq!(
-            names(list_all(&server, 10, "team").await),
-            ["Team_A.svc", "team_b.svc", "teamXa.svc"]
-        );
-        let wildcard = ListUsers::new().prefix("%");
+    }
+    assert!(!unique.contains(&ids[20]), "deleted before its page");
+    assert!(
+        unique.contains(&late.id),
+        "users added meanwhile appear at the end"
+    );
+}
+
+async fn page_size_zero_means_the_default_and_negative_is_invalid(server: TestServer) {
+    for i in 0..3 {
+        server.create_user(&format!("u{i}"), &[]).await;
+    }
+    let page = server
+        .admin
+        .list_users(ListUsers::new())
+        .await
+        .expect("list");
+    assert_eq!(page.users.len(), 4, "three users plus the admin");
+    assert!(page.next_page_token.is_empty());
+    let negative = ListUsers::new().page_size(-1);
+    assert_eq!(
+        code(server.admin.list_users(negative).await),
+        Code::InvalidArgument
+    );
+}
+
+async fn prefixes_match_case_insensitively_and_literally(server: TestServer) {
+    for name in ["Team_A.svc", "team_b.svc", "teamXa.svc", "other"] {
+        server.create_user(name, &[]).await;
+    }
+    let names = |users: Vec<pb::User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(
+        names(list_all(&server, 1, "TEAM_").await),
+        ["Team_A.svc", "team_b.svc"],
+        "`_` is literal"
+    );
+    assert_eq!(
+        names(list_all(&server, 10, "team").await),
+        ["Team_A.svc", "team_b.svc", "teamXa.svc"]
+    );
+    let wildcard = ListUsers::new().prefix("%");
+    let err = server
+        .admin
+        .list_users(wildcard)
+        .await
+        .expect_err("not a username character");
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
+    assert!(err.to_string().contains("username_prefix"), "{err}");
+}
+
+async fn forged_tampered_or_misused_page_tokens_are_invalid(server: TestServer) {
+    for i in 0..3 {
+        server.create_user(&format!("p{i}"), &[]).await;
+    }
+    let first = server
+        .admin
+        .list_users(ListUsers::new().page_size(1))
+        .await
+        .expect("list");
+    let token = first.next_page_token;
+    assert!(!token.is_empty());
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    for bad in [
+        tampered,
+        "forged".to_owned(),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+    ] {
         let err = server
             .admin
-            .list_users(wildcard)
+            .list_users(ListUsers::new().page_size(1).page_token(bad))
             .await
-            .expect_err("not a username character");
+            .expect_err("invalid token");
         assert_eq!(err.code(), Some(Code::InvalidArgument));
-        assert!(err.to_string().contains("username_prefix"), "{err}");
+        assert!(err.to_string().contains("page_token"), "{err}");
     }
-
-    async fn forged_tampered_or_misused_page_tokens_are_invalid(server: TestServer) {
-        for i in 0..3 {
-            server.create_user(&format!("p{i}"), &[]).await;
-        }
-        let first = server
-            .admin
-            .list_users(ListUsers::new().page_size(1))
-            .await
-            .expect("list");
-        let token = first.next_page_token;
-        assert!(!token.is_empty());
-        let mut tampered = token.clone().into_bytes();
-        let last = tampered.len() - 3;
-        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        let tampered = String::from_utf8(tampered).expect("ascii");
-        for bad in [
-            tampered,
-            "forged".to_owned(),
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
-        ] {
-            let err = server
-                .admin
-                .list_users(ListUsers::new().page_size(1).page_token(bad))
-                .await
-                .expect_err("invalid token");
-            assert_eq!(err.code(), Some(Code::InvalidArgument));
-            assert!(err.to_string().contains("page_token"), "{err}");
-        }
-        let other_query = ListUsers::new().page_size(1).page_token(token).prefix("p");
-        assert_eq!(
-            code(server.admin.list_users(other_query).await),
-            Code::InvalidArgument
-        );
-    }
+    let other_query = ListUsers::new().page_size(1).page_token(token).prefix("p");
+    assert_eq!(
+        code(server.admin.list_users(other_query).await),
+        Code::InvalidArgument
+    );
 }
+
+on_every_backend!(
+    pages_cover_every_user_exactly_once_despite_concurrent_changes,
+    page_size_zero_means_the_default_and_negative_is_invalid,
+    prefixes_match_case_insensitively_and_literally,
+    forged_tampered_or_misused_page_tokens_are_invalid
+);
 
 /// Users may hold 256 permissions of 128 characters: 1,000 of them would
 /// pass the 16 MiB response limit, so a page is also capped by size, and

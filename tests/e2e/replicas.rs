@@ -7,8 +7,8 @@ use accesskey_client::{Client, ListUsers, UserChanges, Verification};
 use accesskey_server::Config;
 
 use crate::harness::{
-    Backend, Replica, TestDatabase, bootstrap, count_valid, new_user, race_create_users,
-    race_generate_keys,
+    Backend, Replica, TestDatabase, bootstrap, count_valid, eventually, new_user,
+    race_create_users, race_generate_keys,
 };
 
 const NO_PERMISSIONS: [&str; 0] = [];
@@ -146,17 +146,17 @@ on_shared_databases! {
             })
             .collect();
         // Let some writes land, then kill A in the middle of them.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually(Duration::from_secs(20), "some writes land", || async {
             let page = b
                 .list_users(ListUsers::new().page_size(1000))
                 .await
                 .expect("B serves throughout");
-            if page.users.len() > 20 || tokio::time::Instant::now() > deadline {
-                break;
+            match page.users.len() {
+                landed if landed > 20 => Ok(()),
+                landed => Err(format!("{landed} users")),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
         cluster.a.kill().await;
 
         let mut acknowledged = BTreeSet::new();
