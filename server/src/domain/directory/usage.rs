@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{DomainError, verified_keys::key_id_of};
+use crate::domain::DomainError;
 
 use super::Directory;
 
@@ -24,7 +24,7 @@ impl Directory {
             }
             let batch: Vec<_> = uses
                 .iter()
-                .map(|(id, time)| (key_id_of(id), *time))
+                .map(|key_use| (key_use.key_id(), key_use.time))
                 .collect();
             if let Err(error) = self.store.record_key_uses(&batch).await {
                 // Noted again for the next flush, like every later chunk.

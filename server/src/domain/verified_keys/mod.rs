@@ -48,7 +48,7 @@ mod usage;
 
 pub use freshness::WriteInProgress;
 pub use single_flight::SingleFlight;
-pub use usage::key_id_of;
+pub use usage::KeyUse;
 
 use freshness::low_bits;
 use slots::{Entries, Slot, StoredName};
@@ -79,7 +79,7 @@ use crate::domain::{
 type KeyMac = Blake2bMac<U12>;
 type MacBytes = [u8; 12];
 /// A key id as its 16 ASCII bytes: the cache's key, with no allocation.
-pub type IdBytes = [u8; KEY_ID_LEN];
+type IdBytes = [u8; KEY_ID_LEN];
 
 /// At most this many distinct permission sets are shared between snapshots;
 /// beyond it each snapshot keeps its own copy (correct, just larger).

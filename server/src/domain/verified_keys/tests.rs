@@ -229,7 +229,7 @@ fn a_use_is_written_again_only_after_the_precision_or_at_shutdown() {
     let taken = |precision| -> Vec<Timestamp> {
         let (uses, rest) = cache.take_usage(0, 10, precision);
         assert_eq!(rest, None);
-        uses.into_iter().map(|(_, time)| time).collect()
+        uses.into_iter().map(|key_use| key_use.time).collect()
     };
     // As verification does: the lookup finds the secret known, and the
     // row read again says the key still authenticates.

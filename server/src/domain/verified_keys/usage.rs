@@ -7,6 +7,20 @@ use crate::domain::{key_format::KeyId, model::Timestamp};
 
 use super::{IdBytes, MICROS_PER_SECOND, SCAN_SLOTS, VACANT, VerifiedKeys, id_bytes};
 
+/// One key's use, taken for writing: which key, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    id: IdBytes,
+    pub time: Timestamp,
+}
+
+impl KeyUse {
+    /// The key id, for writing to the database.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::from_stored(String::from_utf8_lossy(&self.id).into_owned())
+    }
+}
+
 impl VerifiedKeys {
     /// The latest use of `key_id` seen by this process, written or not.
     pub fn latest_use(&self, key_id: &KeyId) -> Option<Timestamp> {
@@ -33,7 +47,7 @@ impl VerifiedKeys {
         start: usize,
         max: usize,
         precision: Duration,
-    ) -> (Vec<(IdBytes, Timestamp)>, Option<usize>) {
+    ) -> (Vec<KeyUse>, Option<usize>) {
         let precision = u32::try_from(precision.as_secs()).unwrap_or(u32::MAX);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let slab = &entries.slab;
@@ -49,7 +63,7 @@ impl VerifiedKeys {
             let due = latest > recorded && (recorded == 0 || latest - recorded >= precision);
             if due && let Some(time) = from_use_seconds(latest) {
                 slot.recorded_use.store(latest, Ordering::Relaxed);
-                uses.push((slot.id, time));
+                uses.push(KeyUse { id: slot.id, time });
                 if uses.len() == max {
                     return (uses, Some(index + 1));
                 }
@@ -60,9 +74,9 @@ impl VerifiedKeys {
 
     /// Marks uses whose write failed as not written, so that the next
     /// flush takes them whatever its precision.
-    pub fn restore_usage(&self, uses: &[(IdBytes, Timestamp)]) {
+    pub fn restore_usage(&self, uses: &[KeyUse]) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        for (id, time) in uses {
+        for KeyUse { id, time } in uses {
             if let Some(slot) = self.find(&entries, id) {
                 let _ = slot.recorded_use.compare_exchange(
                     to_use_seconds(*time),
@@ -84,9 +98,4 @@ pub(super) fn to_use_seconds(time: Timestamp) -> u32 {
 
 pub(super) fn from_use_seconds(seconds: u32) -> Option<Timestamp> {
     (seconds != 0).then(|| Timestamp::from_micros(i64::from(seconds) * MICROS_PER_SECOND))
-}
-
-/// The key id of `id`, for writing to the database.
-pub fn key_id_of(id: &IdBytes) -> KeyId {
-    KeyId::from_stored(String::from_utf8_lossy(id).into_owned())
 }
