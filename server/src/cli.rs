@@ -8,7 +8,10 @@ use std::{
     process::ExitCode,
 };
 
-use crate::{Config, ServerError, domain::model::Username};
+use crate::{
+    Config, ServerError,
+    domain::{DomainError, Refusal, model::Username},
+};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -104,7 +107,10 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             restore_admin,
         } => bootstrap(&config, &username, key_file, reissue, restore_admin)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|error| match error {
+                ServerError::Domain(refused) => worded_for_the_host(&refused),
+                other => other.to_string(),
+            }),
     }
 }
 
@@ -154,6 +160,29 @@ async fn bootstrap(
         }
     }
     Ok(())
+}
+
+/// A refused bootstrap, in the words of the command line (its flags), not
+/// of the gRPC API.
+fn worded_for_the_host(error: &DomainError) -> String {
+    match error {
+        DomainError::Refused(Refusal::AlreadyBootstrapped) => {
+            "the database already has users; bootstrap runs only on an empty database \
+             (use `bootstrap --reissue` to replace the bootstrap admin's lost key)"
+                .to_owned()
+        }
+        DomainError::Refused(Refusal::ReissueForDisabledUser) => {
+            "the user is disabled; add --restore-admin to re-enable it (and give it every \
+             service permission)"
+                .to_owned()
+        }
+        DomainError::Refused(Refusal::ExternalUserCannotHoldKey { provider }) => format!(
+            "--username: users from an external identity provider ({provider}) cannot have an \
+             access key"
+        ),
+        DomainError::NotFound(_) => "--username: no such user".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Creates `path` (never overwriting) readable by its owner only.

@@ -2,10 +2,7 @@
 //! what the line break means, because a replica whose file lacks it (or an
 //! editor that drops it) would reject every key without saying why.
 
-use accesskey_server::{
-    Config, PepperLineBreak,
-    domain::{ReadAhead, model::Username},
-};
+use accesskey_server::{Config, PepperLineBreak, domain::model::Username};
 
 const TEXT: &[u8] = b"5f0c2b9e7a1d4c3b8e6f0a2d9c7b1e4a";
 
@@ -41,10 +38,7 @@ impl Files {
 /// Whether `key` authenticates on a server started with `config`.
 async fn authenticates(config: &Config, key: &str) -> bool {
     let (store, directory) = accesskey_server::open(config).await.expect("open");
-    let authenticated = directory
-        .authenticate(key, &mut ReadAhead::default())
-        .await
-        .is_ok();
+    let authenticated = directory.authenticate(key).await.is_ok();
     drop(directory);
     store.close().await.expect("close");
     authenticated

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use accesskey_server::{
     Config,
     domain::{
-        Directory, DomainError, ReadAhead, Verdict,
+        Directory, DomainError, Verdict,
         key_format::AccessKey,
         model::{IdentityProvider, NewUser, PermissionSet, Principal, Username},
     },
@@ -42,7 +42,7 @@ async fn fixture_with(configure: impl FnOnce(&mut Config)) -> Fixture {
         .expect("bootstrap")
         .expose_plaintext();
     let admin = directory
-        .authenticate(&admin_key, &mut ReadAhead::default())
+        .authenticate(&admin_key)
         .await
         .expect("the admin authenticates");
     Fixture {
@@ -101,7 +101,7 @@ async fn wrong_secrets_cost_no_argon2_and_lock_nobody_out() {
             .expect("an answer");
         assert_eq!(verdict, Verdict::NotFound);
         let refused = directory
-            .authenticate(&wrong_secret(&key), &mut ReadAhead::default())
+            .authenticate(&wrong_secret(&key))
             .await
             .expect_err("a wrong secret");
         assert!(

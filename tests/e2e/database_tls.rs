@@ -119,6 +119,8 @@ async fn postgres_connections_use_tls_and_verify_full_checks_the_ca() {
     .await;
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
+    // Said as what it is, not as a database that is down.
+    assert!(message.contains("TLS to the database failed"), "{message}");
     assert!(message.contains("certificate"), "{message}");
     assert!(
         !message.contains("postgres@"),

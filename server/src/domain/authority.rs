@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use super::{
-    DomainError, InvalidField,
+    Denial, DomainError, InvalidField, Refusal, SelfLockout,
     model::{
         Etag, IdentityProvider, Permission, PermissionSet, Principal, Target, Timestamp, User,
         UserPatch,
@@ -46,18 +46,17 @@ pub fn first_unheld<'a>(
 pub fn ensure_may_act_on(
     caller: &Principal,
     target: &User,
-    field: &str,
+    field: &'static str,
 ) -> Result<(), DomainError> {
     if caller.user_id == target.id {
         return Ok(());
     }
     match first_unheld(&caller.permissions, &target.permissions) {
         None => Ok(()),
-        Some(permission) => Err(DomainError::PermissionDenied(format!(
-            "{field}: the user holds `{}`, which the caller lacks; acting on another user \
-             needs every service permission it holds",
-            permission.as_str()
-        ))),
+        Some(permission) => Err(DomainError::PermissionDenied(Denial::OutranksCaller {
+            field,
+            permission: permission.clone(),
+        })),
     }
 }
 
@@ -67,16 +66,15 @@ pub fn ensure_may_grant<'a>(
     caller: &Principal,
     granted: impl Iterator<Item = &'a Permission>,
 ) -> Result<(), DomainError> {
-    let forbidden: Vec<&str> = granted
+    let forbidden: Vec<Permission> = granted
         .filter(|p| p.is_service_permission() && !caller.permissions.contains(p))
-        .map(Permission::as_str)
+        .cloned()
         .collect();
     if forbidden.is_empty() {
         Ok(())
     } else {
-        Err(DomainError::PermissionDenied(format!(
-            "permissions: the caller cannot grant service permissions it does not hold itself ({})",
-            forbidden.join(", ")
+        Err(DomainError::PermissionDenied(Denial::CannotGrant(
+            forbidden,
         )))
     }
 }
@@ -85,12 +83,10 @@ pub fn ensure_may_grant<'a>(
 pub fn ensure_etag_matches(
     expected: Option<&Etag>,
     user: &User,
-    field: &str,
+    field: &'static str,
 ) -> Result<(), DomainError> {
     match expected {
-        Some(expected) if *expected != user.etag() => Err(DomainError::Aborted(format!(
-            "{field}: the user has changed since this etag was read; read it again and retry"
-        ))),
+        Some(expected) if *expected != user.etag() => Err(DomainError::StaleEtag { field }),
         _ => Ok(()),
     }
 }
@@ -100,13 +96,10 @@ pub fn ensure_etag_matches(
 fn ensure_an_administrator_remains(
     target: &Target,
     after: &User,
-    field: &str,
+    field: &'static str,
 ) -> Result<(), DomainError> {
     if target.sole_administrator && !after.is_administrator() {
-        return Err(DomainError::FailedPrecondition(format!(
-            "{field}: this is the last administrator (an enabled, local user holding every \
-             service permission); make another user an administrator first"
-        )));
+        return Err(DomainError::Refused(Refusal::LastAdministrator { field }));
     }
     Ok(())
 }
@@ -125,23 +118,17 @@ pub fn check_update(
     ensure_may_grant(caller, after.permissions.missing_from(&current.permissions))?;
     ensure_etag_matches(expected, current, "user.etag")?;
     if caller.user_id == current.id {
-        let dropped: Vec<&str> = current
+        let dropped: Vec<Permission> = current
             .permissions
             .service_permissions()
             .filter(|p| !after.permissions.contains(p))
-            .map(Permission::as_str)
+            .cloned()
             .collect();
         if !dropped.is_empty() {
-            return Err(DomainError::FailedPrecondition(format!(
-                "permissions: a caller cannot remove service permissions from itself ({}); \
-                 ask another admin",
-                dropped.join(", ")
-            )));
+            return Err(lockout(SelfLockout::DropOwnServicePermissions(dropped)));
         }
         if after.disabled && !current.disabled {
-            return Err(DomainError::FailedPrecondition(
-                "disabled: a caller cannot disable its own user".to_owned(),
-            ));
+            return Err(lockout(SelfLockout::DisableSelf));
         }
     }
     ensure_an_administrator_remains(target, &after, "user.id")
@@ -157,16 +144,12 @@ pub fn check_delete(
     ensure_may_act_on(caller, current, "user_id")?;
     ensure_etag_matches(expected, current, "etag")?;
     if caller.user_id == current.id {
-        return Err(DomainError::FailedPrecondition(
-            "user_id: a caller cannot delete its own user".to_owned(),
-        ));
+        return Err(lockout(SelfLockout::DeleteSelf));
     }
     if target.sole_administrator {
-        return Err(DomainError::FailedPrecondition(
-            "user_id: this is the last administrator (an enabled, local user holding every \
-             service permission); make another user an administrator first"
-                .to_owned(),
-        ));
+        return Err(DomainError::Refused(Refusal::LastAdministrator {
+            field: "user_id",
+        }));
     }
     Ok(())
 }
@@ -197,9 +180,11 @@ pub fn check_own_key_lifetime(
 pub fn ensure_local(user: &User) -> Result<(), DomainError> {
     match &user.identity_provider {
         IdentityProvider::Local => Ok(()),
-        IdentityProvider::External(provider) => Err(DomainError::FailedPrecondition(format!(
-            "user_id: users from an external identity provider ({provider}) cannot have an access key"
-        ))),
+        IdentityProvider::External(provider) => {
+            Err(DomainError::Refused(Refusal::ExternalUserCannotHoldKey {
+                provider: provider.clone(),
+            }))
+        }
     }
 }
 
@@ -207,9 +192,7 @@ pub fn ensure_local(user: &User) -> Result<(), DomainError> {
 pub fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
     ensure_local(user)?;
     if user.disabled {
-        return Err(DomainError::FailedPrecondition(
-            "user_id: the user is disabled; enable it before issuing a key".to_owned(),
-        ));
+        return Err(DomainError::Refused(Refusal::DisabledUserCannotGetKey));
     }
     Ok(())
 }
@@ -224,12 +207,13 @@ pub fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainErro
 pub fn check_key_revocation(caller: &Principal, user: &User) -> Result<(), DomainError> {
     ensure_may_act_on(caller, user, "user_id")?;
     if caller.user_id == user.id {
-        return Err(DomainError::FailedPrecondition(
-            "user_id: a caller cannot revoke its own key (generate a new one to rotate it)"
-                .to_owned(),
-        ));
+        return Err(lockout(SelfLockout::RevokeOwnKey));
     }
     Ok(())
+}
+
+fn lockout(how: SelfLockout) -> DomainError {
+    DomainError::Refused(Refusal::SelfLockout(how))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use accesskey_proto::credential;
 use tonic::{Request, Status};
 use tracing::{debug, info, warn};
 
-use crate::domain::{Directory, DomainError, ReadAhead, key_format::AccessKey, model::Principal};
+use crate::domain::{Directory, DomainError, key_format::AccessKey, model::Principal};
 
 /// Authenticates the caller of `request`, logging the outcome as a security
 /// event (key id and peer, never the key).
@@ -14,18 +14,22 @@ pub(super) async fn authenticate<T>(
     request: &Request<T>,
     rpc: &'static str,
 ) -> Result<Principal, Status> {
-    let (principal, _) = authenticate_reading_ahead(directory, request, rpc, None).await?;
+    let (principal, ()) = authenticate_with(request, rpc, async |key| {
+        Ok((directory.authenticate(key).await?, ()))
+    })
+    .await?;
     Ok(principal)
 }
 
-/// [`authenticate`], also reading ahead, in the same database query, what
-/// checking `presented` (a key the request carries) will need.
-pub(super) async fn authenticate_reading_ahead<T>(
-    directory: &Directory,
+/// [`authenticate`] through `call`, a domain operation that authenticates
+/// the caller's key (given to it) as its first step and also returns what
+/// it did after. Failures of that first step are logged like any other
+/// caller's; what follows is for the handler to conclude.
+pub(super) async fn authenticate_with<T, R>(
     request: &Request<T>,
     rpc: &'static str,
-    presented: Option<&str>,
-) -> Result<(Principal, ReadAhead), Status> {
+    call: impl AsyncFnOnce(&str) -> Result<(Principal, R), DomainError>,
+) -> Result<(Principal, R), Status> {
     let peer = request
         .remote_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
@@ -36,17 +40,7 @@ pub(super) async fn authenticate_reading_ahead<T>(
         .and_then(|key| AccessKey::parse(key).ok())
         .map_or_else(|| "-".to_owned(), |key| key.key_id().to_string());
     let outcome = match credential {
-        Ok(key) => {
-            async {
-                let mut ahead = match presented {
-                    Some(presented) => directory.read_ahead(key, presented).await?,
-                    None => ReadAhead::default(),
-                };
-                let principal = directory.authenticate(key, &mut ahead).await?;
-                Ok((principal, ahead))
-            }
-            .await
-        }
+        Ok(key) => call(key).await,
         Err(failure) => Err(DomainError::Unauthenticated(failure.into())),
     };
     match &outcome {

@@ -4,13 +4,10 @@ use accesskey_proto::pb::{self, key_auth_server::KeyAuth};
 use tonic::{Request, Response, Status};
 
 use super::{
-    caller::{authenticate, authenticate_reading_ahead},
+    caller::{authenticate, authenticate_with},
     conclude,
 };
-use crate::domain::{
-    Directory,
-    model::{PermissionSet, ServicePermission},
-};
+use crate::domain::Directory;
 
 /// The KeyAuth service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
@@ -31,22 +28,16 @@ impl KeyAuth for KeyAuthService {
         request: Request<pb::VerifyAccessKeyRequest>,
     ) -> Result<Response<pb::VerifyAccessKeyResponse>, Status> {
         const RPC: &str = "VerifyAccessKey";
-        // The caller's key and the presented one are read in one query.
-        let presented = Some(request.get_ref().access_key.as_str());
-        let (caller, mut ahead) =
-            authenticate_reading_ahead(&self.directory, &request, RPC, presented).await?;
-        let result = async {
-            caller.require(ServicePermission::KeysVerify)?;
+        let (caller, result) = authenticate_with(&request, RPC, async |caller_key| {
             let pb::VerifyAccessKeyRequest {
                 access_key,
                 required_permissions,
-            } = request.into_inner();
-            let required = PermissionSet::parse("required_permissions", &required_permissions)?;
+            } = request.get_ref();
             self.directory
-                .verify_with(&access_key, &required, &mut ahead)
+                .verify_for(caller_key, access_key, required_permissions)
                 .await
-        }
-        .await;
+        })
+        .await?;
         let verdict = conclude(RPC, &caller, result)?;
         Ok(Response::new(verdict.into()))
     }

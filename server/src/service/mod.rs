@@ -32,19 +32,16 @@ fn conclude<T>(
             rpc,
             key_id = %caller.key_id,
             user_id = caller.user_id,
-            %reason,
+            reason = ?reason,
         ),
         // Load shed or throttled: worth a line, or an attack goes unseen.
-        Err(DomainError::ResourceExhausted {
-            message,
-            retry_after,
-        }) => tracing::warn!(
+        Err(DomainError::ResourceExhausted { what, retry_after }) => tracing::warn!(
             event = "shed",
             rpc,
             key_id = %caller.key_id,
             user_id = caller.user_id,
             retry_after_ms = retry_after.as_millis(),
-            %message,
+            busy = ?what,
         ),
         _ => {}
     }

@@ -162,16 +162,7 @@ impl Store {
                 Ok(Checked::Done(current.access_key))
             }
             .await;
-            self.written(outcome)
-                .map_err(|error| match error {
-                    // The only unique key an upsert on user_id can still hit is
-                    // key_id: a 95-bit collision, not a duplicate username.
-                    StoreError::UsernameTaken => {
-                        StoreError::Database("key id collision".to_owned())
-                    }
-                    other => other,
-                })?
-                .into_result()
+            self.written(outcome)?.into_result()
         })
         .await
     }

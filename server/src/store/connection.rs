@@ -273,7 +273,7 @@ impl Store {
     /// up on must not leave a pooled connection with an answer on the way.
     pub async fn ping(&self, limit: Duration) -> Result<(), StoreError> {
         let silent =
-            || StoreError::Unavailable(format!("no answer within {} ms", limit.as_millis()));
+            || StoreError::unavailable(format!("no answer within {} ms", limit.as_millis()));
         if self.db.get_database_backend() == DbBackend::Sqlite {
             return tokio::time::timeout(limit, self.db.ping())
                 .await
@@ -297,7 +297,7 @@ impl Store {
             }
             match probe.as_ref() {
                 Some(db) => Ok(db.ping().await?),
-                None => Err(StoreError::Unavailable("no probe connection".to_owned())),
+                None => Err(StoreError::unavailable("no probe connection".to_owned())),
             }
         })
         .await
@@ -350,7 +350,7 @@ impl Store {
             .await
             .unwrap_or_else(|_| {
                 self.discards.discard_all();
-                Err(StoreError::Unavailable(format!(
+                Err(StoreError::unavailable(format!(
                     "the database did not answer within {} ms",
                     deadline.as_millis()
                 )))

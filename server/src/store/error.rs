@@ -1,35 +1,120 @@
 //! Storage failures, classified for the domain: what is worth retrying
 //! (the database unreachable, silent or busy) and what is not.
 
+use std::{error::Error as StdError, sync::Arc};
+
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 
-/// Storage failures, classified for the domain.
+/// The error a [`StoreError`] came from, kept for programs to inspect
+/// (`source()`, downcast) and shared, since one failed read can answer
+/// many waiting callers.
+pub type Cause = Arc<dyn StdError + Send + Sync>;
+
+/// Storage failures, classified for the domain. Each keeps the error it
+/// came from, if any, as its `source()`; its text is already in `reason`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with this username already exists")]
     UsernameTaken,
+    /// Two keys drew the same 95-bit key id: astronomically rare, and
+    /// never the caller's fault.
+    #[error("a key with this key id already exists")]
+    KeyIdTaken,
     #[error("the user does not exist")]
     UserMissing,
     /// The database could not be reached or was too busy; retrying may work.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("database error: {0}")]
-    Database(String),
+    #[error("database unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// TLS to the database failed: its certificate is not trusted (see
+    /// `--database-ca-file`), or the handshake failed. Not transient.
+    #[error("TLS to the database failed: {reason}")]
+    Tls {
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    #[error("database error: {reason}")]
+    Database {
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// Another process holds the database exclusively.
     #[error("{0}")]
     InUse(String),
 }
 
 impl StoreError {
+    /// Unavailable for a reason with no error value of its own.
+    pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// Unavailable for `reason`, caused by `cause`; a TLS failure says so.
+    pub(crate) fn unavailable_because(reason: impl Into<String>, cause: sqlx::Error) -> Self {
+        let reason = format!("{}: {cause}", reason.into());
+        let tls = is_tls_failure(&cause);
+        let cause: Option<Cause> = Some(Arc::new(cause));
+        if tls {
+            Self::Tls { reason, cause }
+        } else {
+            Self::Unavailable { reason, cause }
+        }
+    }
+
+    /// A database fault with no error value of its own.
+    pub(crate) fn database(reason: impl Into<String>) -> Self {
+        Self::Database {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// A database fault `reason`, caused by `cause`.
+    pub(crate) fn database_because(
+        reason: impl Into<String>,
+        cause: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Database {
+            reason: format!("{}: {cause}", reason.into()),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+
     /// This error with every occurrence of `url` in its text replaced by
-    /// its [`redacted_url`].
+    /// its [`redacted_url`]. A cause whose text held the URL is dropped, so
+    /// that no `Debug` print can show the password either.
     pub(super) fn scrubbed(self, url: &str) -> Self {
-        let scrub = |text: String| text.replace(url, &redacted_url(url));
+        let scrub = |reason: String, cause: Option<Cause>| {
+            if reason.contains(url) {
+                (reason.replace(url, &redacted_url(url)), None)
+            } else {
+                (reason, cause)
+            }
+        };
         match self {
-            Self::Unavailable(detail) => Self::Unavailable(scrub(detail)),
-            Self::Database(detail) => Self::Database(scrub(detail)),
-            Self::InUse(detail) => Self::InUse(scrub(detail)),
+            Self::Unavailable { reason, cause } => {
+                let (reason, cause) = scrub(reason, cause);
+                Self::Unavailable { reason, cause }
+            }
+            Self::Tls { reason, cause } => {
+                let (reason, cause) = scrub(reason, cause);
+                Self::Tls { reason, cause }
+            }
+            Self::Database { reason, cause } => {
+                let (reason, cause) = scrub(reason, cause);
+                Self::Database { reason, cause }
+            }
+            Self::InUse(detail) => Self::InUse(detail.replace(url, &redacted_url(url))),
             Self::UsernameTaken => Self::UsernameTaken,
+            Self::KeyIdTaken => Self::KeyIdTaken,
             Self::UserMissing => Self::UserMissing,
         }
     }
@@ -67,22 +152,54 @@ pub fn redacted_url(url: &str) -> String {
 impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         match error.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => return Self::UsernameTaken,
+            // Which unique index: every backend's message names the column
+            // (SQLite) or the index (PostgreSQL, MySQL), and only the users
+            // table's holds "username".
+            Some(SqlErr::UniqueConstraintViolation(message)) => {
+                return if message.contains("key_id") {
+                    Self::KeyIdTaken
+                } else if message.contains("username") {
+                    Self::UsernameTaken
+                } else {
+                    Self::database_because("an unexpected unique constraint", error)
+                };
+            }
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => return Self::UserMissing,
             _ => {}
         }
-        if is_transient(&error) {
-            Self::Unavailable(error.to_string())
+        let reason = error.to_string();
+        let is_tls = sqlx_error(&error).is_some_and(is_tls_failure);
+        let transient = is_transient(&error);
+        let cause: Option<Cause> = Some(Arc::new(error));
+        if is_tls {
+            Self::Tls { reason, cause }
+        } else if transient {
+            Self::Unavailable { reason, cause }
         } else {
-            Self::Database(error.to_string())
+            Self::Database { reason, cause }
         }
     }
 }
 
-/// The sqlx error under a sea-orm statement error, if there is one.
+/// Whether `error` is a failed TLS handshake with the database: sqlx
+/// reports rustls's verdict (an untrusted certificate, say) either as its
+/// own TLS error or inside an I/O error.
+fn is_tls_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
+/// The sqlx error under a sea-orm error, if there is one.
 fn sqlx_error(error: &DbErr) -> Option<&sqlx::Error> {
     match error {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e),
         _ => None,
     }
 }

@@ -78,7 +78,7 @@ impl ExclusiveUse {
             .write(true)
             .open(&lock_path)
             .map_err(|e| {
-                StoreError::Database(format!("cannot open {}: {e}", lock_path.display()))
+                StoreError::database_because(format!("cannot open {}", lock_path.display()), e)
             })?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
@@ -88,10 +88,10 @@ impl ExclusiveUse {
                  PostgreSQL or MySQL to run several replicas",
                 lock_path.display()
             ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(format!(
-                "cannot lock {}: {e}",
-                lock_path.display()
-            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::database_because(
+                format!("cannot lock {}", lock_path.display()),
+                e,
+            )),
         }
     }
 }

@@ -78,7 +78,7 @@ impl KeyReads {
         &self,
         key_ids: &[&KeyId],
     ) -> Result<Vec<Credential>, StoreError> {
-        let closed = || StoreError::Unavailable("the database connection is closed".to_owned());
+        let closed = || StoreError::unavailable("the database connection is closed".to_owned());
         let (answer, answered) = oneshot::channel();
         let key_ids = key_ids
             .iter()
@@ -88,7 +88,7 @@ impl KeyReads {
         self.queue
             .try_send(Waiter { key_ids, answer })
             .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => StoreError::Unavailable(format!(
+                mpsc::error::TrySendError::Full(_) => StoreError::unavailable(format!(
                     "more than {MAX_QUEUED} key reads are waiting; shedding load"
                 )),
                 mpsc::error::TrySendError::Closed(_) => closed(),

@@ -26,7 +26,7 @@ mod usage;
 mod users;
 
 pub use connection::StoreOptions;
-pub use error::{StoreError, redacted_url};
+pub use error::{Cause, StoreError, redacted_url};
 pub use exclusive::{ExclusiveUse, sqlite_path};
 pub use outside_writes::OutsideWrites;
 

@@ -83,7 +83,7 @@ impl OutsideWrites {
         on_write: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self, StoreError> {
         let unavailable = |error: sqlx::Error| {
-            StoreError::Unavailable(format!("could not open the database: {error}"))
+            StoreError::unavailable_because("could not open the database", error)
         };
         // A connection of its own, open until the pool closes: while one
         // is open, SQLite keeps the `-shm` file (it removes it when the
@@ -138,7 +138,7 @@ impl OutsideWrites {
     pub fn seen(&self) -> Result<(), StoreError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::unavailable(
                 "the database connection is closed".to_owned(),
             ));
         }

@@ -33,7 +33,8 @@ impl Store {
     pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
         self.bounded(async {
             let mut fresh = [0u8; 32];
-            getrandom::fill(&mut fresh).map_err(|e| StoreError::Database(e.to_string()))?;
+            getrandom::fill(&mut fresh)
+                .map_err(|e| StoreError::database_because("no OS randomness", e))?;
             let candidate = setting::ActiveModel {
                 name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
                 value: Set(to_hex(&fresh)),
@@ -48,9 +49,9 @@ impl Store {
             let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
                 .one(&self.db)
                 .await?
-                .ok_or_else(|| StoreError::Database("the page-token key vanished".to_owned()))?;
+                .ok_or_else(|| StoreError::database("the page-token key vanished".to_owned()))?;
             from_hex(&stored.value).ok_or_else(|| {
-                StoreError::Database("the stored page-token key is not hex".to_owned())
+                StoreError::database("the stored page-token key is not hex".to_owned())
             })
         })
         .await
@@ -96,10 +97,10 @@ impl Store {
                     .await,
             )?;
             let id = i64::try_from(inserted.last_insert_id()).map_err(|_| {
-                StoreError::Database("the new user's id is out of range".to_owned())
+                StoreError::database("the new user's id is out of range".to_owned())
             })?;
             self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
-                StoreError::Database("the new user is missing right after its insert".to_owned())
+                StoreError::database("the new user is missing right after its insert".to_owned())
             })
         })
         .await

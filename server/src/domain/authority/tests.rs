@@ -50,7 +50,15 @@ const ALL: [&str; 4] = ["keys.issue", "keys.verify", "users.read", "users.write"
 const NOW: Timestamp = Timestamp::from_micros(1_800_000_000_000_000);
 
 fn denied_naming(result: Result<(), DomainError>, permission: &str) -> bool {
-    matches!(result, Err(DomainError::PermissionDenied(message)) if message.contains(permission))
+    match result {
+        Err(DomainError::PermissionDenied(Denial::OutranksCaller { permission: p, .. })) => {
+            p.as_str() == permission
+        }
+        Err(DomainError::PermissionDenied(Denial::CannotGrant(granted))) => {
+            granted.iter().any(|p| p.as_str() == permission)
+        }
+        _ => false,
+    }
 }
 
 #[test]
@@ -129,11 +137,11 @@ fn a_stale_etag_is_aborted_after_the_permission_checks() {
     let target = target(current.clone(), false);
     assert!(matches!(
         check_update(&admin, &target, &patch, Some(&stale.etag()), NOW),
-        Err(DomainError::Aborted(_))
+        Err(DomainError::StaleEtag { .. })
     ));
     assert!(matches!(
         check_delete(&admin, &target, Some(&stale.etag())),
-        Err(DomainError::Aborted(_))
+        Err(DomainError::StaleEtag { .. })
     ));
     assert!(check_update(&admin, &target, &patch, Some(&current.etag()), NOW).is_ok());
     // Another user's etag at the same revision does not match either.
@@ -156,13 +164,13 @@ fn the_last_administrator_remains() {
     ] {
         assert!(matches!(
             check_update(&admin, &target(other.clone(), true), &patch, None, NOW),
-            Err(DomainError::FailedPrecondition(_))
+            Err(DomainError::Refused(Refusal::LastAdministrator { .. }))
         ));
         assert!(check_update(&admin, &target(other.clone(), false), &patch, None, NOW).is_ok());
     }
     assert!(matches!(
         check_delete(&admin, &target(other.clone(), true), None),
-        Err(DomainError::FailedPrecondition(_))
+        Err(DomainError::Refused(Refusal::LastAdministrator { .. }))
     ));
     // Changes that keep it an administrator are fine.
     let rename = UserPatch {
@@ -190,20 +198,28 @@ fn a_caller_cannot_lock_itself_out() {
     };
     assert!(matches!(
         check_update(&me, &myself, &disable, None, NOW),
-        Err(DomainError::FailedPrecondition(_))
+        Err(DomainError::Refused(Refusal::SelfLockout(
+            SelfLockout::DisableSelf
+        )))
     ));
     assert!(matches!(
         check_update(&me, &myself, &demote, None, NOW),
-        Err(DomainError::FailedPrecondition(_))
+        Err(DomainError::Refused(Refusal::SelfLockout(
+            SelfLockout::DropOwnServicePermissions(_)
+        )))
     ));
     assert!(check_update(&me, &myself, &grow, None, NOW).is_ok());
     assert!(matches!(
         check_delete(&me, &myself, None),
-        Err(DomainError::FailedPrecondition(_))
+        Err(DomainError::Refused(Refusal::SelfLockout(
+            SelfLockout::DeleteSelf
+        )))
     ));
     assert!(matches!(
         check_key_revocation(&me, &myself.user),
-        Err(DomainError::FailedPrecondition(_))
+        Err(DomainError::Refused(Refusal::SelfLockout(
+            SelfLockout::RevokeOwnKey
+        )))
     ));
 }
 

@@ -3,7 +3,7 @@
 use tracing::warn;
 
 use crate::domain::{
-    DomainError, authority,
+    DomainError, Refusal, authority,
     key_format::AccessKey,
     model::{IdentityProvider, NewUser, PermissionSet, Timestamp, UserPatch, UserRef, Username},
 };
@@ -15,11 +15,7 @@ impl Directory {
     /// Refuses when any user exists, so it cannot happen twice by accident.
     pub async fn bootstrap(&self, username: Username) -> Result<AccessKey, DomainError> {
         if self.store.any_user().await? {
-            return Err(DomainError::FailedPrecondition(
-                "the database already has users; bootstrap runs only on an empty database \
-                 (use `bootstrap --reissue` to replace the bootstrap admin's lost key)"
-                    .to_owned(),
-            ));
+            return Err(DomainError::Refused(Refusal::AlreadyBootstrapped));
         }
         let admin = NewUser {
             username,
@@ -50,11 +46,7 @@ impl Directory {
             .await?;
         authority::ensure_local(&user)?;
         if user.disabled && !restore_admin {
-            return Err(DomainError::FailedPrecondition(
-                "the user is disabled; add --restore-admin to re-enable it (and give it every \
-                 service permission)"
-                    .to_owned(),
-            ));
+            return Err(DomainError::Refused(Refusal::ReissueForDisabledUser));
         }
         let user_id = user.id;
         if restore_admin {

@@ -3,7 +3,7 @@
 use tracing::info;
 
 use crate::domain::{
-    DomainError, authority,
+    DomainError, Missing, authority,
     key_format::AccessKey,
     model::{KeyInfo, NewKey, Principal, ServicePermission, Timestamp, User, UserRef},
 };
@@ -104,9 +104,7 @@ impl Directory {
             })
             .await??;
         let Some(revoked) = revoked else {
-            return Err(DomainError::NotFound(
-                "user_id: the user has no access key".to_owned(),
-            ));
+            return Err(DomainError::NotFound(Missing::Key));
         };
         info!(
             event = "key_revoked",

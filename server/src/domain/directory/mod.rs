@@ -13,12 +13,12 @@ mod users;
 mod verification;
 
 pub use users::{DEFAULT_PAGE_SIZE, MAX_PAGE_BYTES, MAX_PAGE_SIZE, Page};
-pub use verification::{ReadAhead, Verdict};
+pub use verification::Verdict;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use crate::domain::{
-    DomainError,
+    Denial, DomainError, Missing,
     model::{Principal, ServicePermission, User, UserRef},
     page_token::{BadPageToken, PageTokenSigner},
     secret_hash::SecretHasher,
@@ -40,20 +40,6 @@ pub struct Directory {
     outside: Option<OutsideWrites>,
 }
 
-impl From<StoreError> for DomainError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::UsernameTaken => Self::AlreadyExists(
-                "username: a user with this name (ignoring case) already exists".to_owned(),
-            ),
-            StoreError::UserMissing => Self::NotFound("user_id: no such user".to_owned()),
-            StoreError::Unavailable(detail) => Self::Unavailable(detail),
-            StoreError::Database(detail) => Self::Internal(detail),
-            StoreError::InUse(detail) => Self::FailedPrecondition(detail),
-        }
-    }
-}
-
 impl From<BadPageToken> for DomainError {
     fn from(error: BadPageToken) -> Self {
         Self::InvalidArgument(crate::domain::InvalidField::new(
@@ -69,9 +55,8 @@ impl Principal {
         if self.permissions.holds(permission) {
             Ok(())
         } else {
-            Err(DomainError::PermissionDenied(format!(
-                "the caller lacks the `{}` permission",
-                permission.as_str()
+            Err(DomainError::PermissionDenied(Denial::MissingPermission(
+                permission,
             )))
         }
     }
@@ -85,9 +70,8 @@ impl Directory {
         failures: FailureThrottle,
     ) -> Result<Self, DomainError> {
         let key = store.page_token_key().await?;
-        let page_tokens = PageTokenSigner::new(&key).map_err(|_| {
-            DomainError::Internal("the stored page-token key has a bad length".to_owned())
-        })?;
+        let page_tokens = PageTokenSigner::new(&key)
+            .map_err(|_| DomainError::internal("the stored page-token key has a bad length"))?;
         let verified = Arc::new(verified);
         let outside = store
             .watch_outside_writes({
@@ -152,18 +136,18 @@ impl Directory {
             Ok(result) => Ok(result?),
             Err(_) => {
                 self.verified.invalidate();
-                Err(DomainError::Internal(
-                    "a database write was interrupted".to_owned(),
-                ))
+                Err(DomainError::internal("a database write was interrupted"))
             }
         }
     }
 
     async fn existing_user(&self, user: &UserRef) -> Result<User, DomainError> {
         self.store.user(user).await?.ok_or_else(|| {
-            DomainError::NotFound(match user {
-                UserRef::Id(_) => "user_id: no such user".to_owned(),
-                UserRef::Username(_) => "username: no such user".to_owned(),
+            DomainError::NotFound(Missing::User {
+                field: match user {
+                    UserRef::Id(_) => "user_id",
+                    UserRef::Username(_) => "username",
+                },
             })
         })
     }

@@ -3,7 +3,7 @@
 use tracing::info;
 
 use crate::domain::{
-    DomainError, authority,
+    DomainError, Missing, authority,
     model::{
         Etag, NewUser, Permission, Principal, ServicePermission, Timestamp, User, UserPatch,
         UserRef, UsernamePrefix,
@@ -152,9 +152,9 @@ impl Directory {
                     })
                     .await;
                 match outcome {
-                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(
-                        "user.id: no such user".to_owned(),
-                    ))),
+                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(Missing::User {
+                        field: "user.id",
+                    }))),
                     other => other,
                 }
             })

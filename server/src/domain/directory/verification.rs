@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tracing::warn;
 
 use crate::domain::{
-    AuthFailure, DomainError,
+    AuthFailure, Busy, DomainError,
     key_format::{AccessKey, KeyId, MalformedKey},
-    model::{Credential, Permission, PermissionSet, Principal, Timestamp},
+    model::{Credential, Permission, PermissionSet, Principal, ServicePermission, Timestamp},
     secret_hash::Fingerprint,
     verified_keys::Known,
 };
@@ -34,7 +34,7 @@ pub enum Verdict {
 /// and the one to verify), so that both cost one database round trip.
 /// Rows read after the request started are as current as any later read.
 #[derive(Debug, Default)]
-pub struct ReadAhead {
+struct ReadAhead {
     generation: u64,
     rows: Vec<(KeyId, Option<Credential>)>,
     /// Whether writes made around this process were looked for since the
@@ -68,11 +68,33 @@ impl Directory {
             .await
     }
 
+    /// VerifyAccessKey's one entry point: authenticates the caller by
+    /// `caller_key` (an `Err` is the caller's failure), then, as the
+    /// second result, whether it may verify, whether `required` names valid
+    /// permissions, and what `presented` is worth. Both keys' rows are read
+    /// in one query.
+    pub async fn verify_for(
+        &self,
+        caller_key: &str,
+        presented: &str,
+        required: &[String],
+    ) -> Result<(Principal, Result<Verdict, DomainError>), DomainError> {
+        let mut ahead = self.read_ahead(caller_key, presented).await?;
+        let caller = self.authenticate_with(caller_key, &mut ahead).await?;
+        let verdict = async {
+            caller.require(ServicePermission::KeysVerify)?;
+            let required = PermissionSet::parse("required_permissions", required)?;
+            self.verify_with(presented, &required, &mut ahead).await
+        }
+        .await;
+        Ok((caller, verdict))
+    }
+
     /// Reads, in one query, the rows that authenticating `caller_key` and
     /// then verifying `presented` will need: none for a key answered from
     /// memory, and nothing at all when the caller's key is malformed (the
     /// request fails before `presented` matters).
-    pub async fn read_ahead(
+    async fn read_ahead(
         &self,
         caller_key: &str,
         presented: &str,
@@ -140,7 +162,7 @@ impl Directory {
     }
 
     /// [`verify`](Self::verify), using rows from [`read_ahead`](Self::read_ahead).
-    pub async fn verify_with(
+    async fn verify_with(
         &self,
         presented: &str,
         required: &PermissionSet,
@@ -253,7 +275,7 @@ impl Directory {
         // also when this check is cancelled midway.
         let attempt = self.failures.attempt(key.key_id()).map_err(|retry_after| {
             DomainError::ResourceExhausted {
-                message: "too many failed attempts for this key id; retry later".to_owned(),
+                what: Busy::FailedAttempts,
                 retry_after,
             }
         })?;
@@ -294,7 +316,12 @@ impl Directory {
 
     /// Authenticates a caller by its own key: any genuine, current key of an
     /// enabled user. What it may do is checked per RPC with [`Principal::require`].
-    pub async fn authenticate(
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal, DomainError> {
+        self.authenticate_with(presented, &mut ReadAhead::default())
+            .await
+    }
+
+    async fn authenticate_with(
         &self,
         presented: &str,
         ahead: &mut ReadAhead,

@@ -75,10 +75,10 @@ impl From<HotError> for StoreError {
     fn from(error: HotError) -> Self {
         match error {
             HotError::Acquire(error) => {
-                Self::Unavailable(format!("could not get a database connection: {error}"))
+                Self::unavailable_because("could not get a database connection", error)
             }
             HotError::Query(error) => DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))).into(),
-            HotError::Silent(limit) => Self::Unavailable(format!(
+            HotError::Silent(limit) => Self::unavailable(format!(
                 "the database did not answer a key read within {} ms",
                 limit.as_millis()
             )),
@@ -93,7 +93,7 @@ impl HotPool {
             DbBackend::Postgres => Self::Postgres(db.get_postgres_connection_pool().clone()),
             DbBackend::MySql => Self::MySql(db.get_mysql_connection_pool().clone()),
             other => {
-                return Err(StoreError::Database(format!(
+                return Err(StoreError::database(format!(
                     "unsupported database backend {other:?}"
                 )));
             }

@@ -1,0 +1,197 @@
+//! Every way a domain operation can fail, by what went wrong. The words a
+//! caller reads are chosen at the edges: `service/status.rs` for gRPC, the
+//! `accesskeyd` command line for the host; `Display` here is for logs.
+
+use std::{error::Error as StdError, fmt, time::Duration};
+
+use super::{
+    key_format,
+    model::{Permission, ServicePermission},
+};
+use crate::store::StoreError;
+
+/// A request field that failed validation, and why. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Why a caller could not be authenticated. The messages are safe to return:
+/// they describe the caller's own credential, never echo it, and the states
+/// beyond "not valid" are only reported once its secret matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// No single usable credential in the request (the contract's rule).
+    #[error(transparent)]
+    Credential(#[from] accesskey_proto::credential::CredentialError),
+    #[error("the caller's access key is malformed: {0}")]
+    Malformed(key_format::MalformedKey),
+    #[error("the caller's access key is not valid (unknown, revoked or replaced)")]
+    NotValid,
+    #[error("the caller's access key has expired")]
+    Expired,
+    #[error("the caller's user is disabled")]
+    UserDisabled,
+}
+
+/// A call the caller's permissions do not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The RPC needs a service permission the caller lacks.
+    MissingPermission(ServicePermission),
+    /// The user named by request field `field` holds `permission`, a service
+    /// permission the caller lacks: acting on it needs every one it holds.
+    OutranksCaller {
+        field: &'static str,
+        permission: Permission,
+    },
+    /// Service permissions the caller tried to grant without holding them.
+    CannotGrant(Vec<Permission>),
+}
+
+/// What a call named that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// No user has the id or name in request field `field`.
+    User { field: &'static str },
+    /// The user exists and has no key.
+    Key,
+}
+
+/// How a caller would lock itself out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelfLockout {
+    /// Removing these service permissions from itself.
+    DropOwnServicePermissions(Vec<Permission>),
+    DisableSelf,
+    DeleteSelf,
+    RevokeOwnKey,
+}
+
+/// A change refused because of the state it starts from or would leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user named by request field `field` is the last administrator
+    /// (enabled, local, holding every service permission), and would stop
+    /// being one.
+    LastAdministrator {
+        field: &'static str,
+    },
+    SelfLockout(SelfLockout),
+    /// Users from an external identity provider authenticate there and
+    /// never hold a key.
+    ExternalUserCannotHoldKey {
+        provider: String,
+    },
+    /// A disabled user is not issued a key.
+    DisabledUserCannotGetKey,
+    /// Bootstrap on a database that has users.
+    AlreadyBootstrapped,
+    /// Reissuing a disabled admin's key without restoring it.
+    ReissueForDisabledUser,
+}
+
+/// What is too busy to take the call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// Every argon2 worker is taken, and the wait would be too long.
+    Argon2Workers,
+    /// Too many failed attempts for this key id recently.
+    FailedAttempts,
+}
+
+/// Every way a domain operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(InvalidField),
+    #[error(transparent)]
+    Unauthenticated(AuthFailure),
+    #[error("permission denied: {0:?}")]
+    PermissionDenied(Denial),
+    #[error("not found: {0:?}")]
+    NotFound(Missing),
+    /// A user with this name, ignoring case, exists.
+    #[error("a user with this username exists")]
+    UsernameTaken,
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    /// The user changed since the etag the caller sent (in request field
+    /// `field`) was read: read again and retry.
+    #[error("stale etag in {field}")]
+    StaleEtag { field: &'static str },
+    /// Too much work asked of a bounded resource; retry after the delay.
+    #[error("busy: {what:?} (retry after {retry_after:?})")]
+    ResourceExhausted { what: Busy, retry_after: Duration },
+    /// Storage is temporarily unreachable or overloaded; the call may be
+    /// retried.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] StoreError),
+    /// A bug or an unexpected fault. The detail is for logs, not callers.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl DomainError {
+    /// An internal error described by `detail` (for faults with no error
+    /// value of their own).
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::Internal(detail.into().into())
+    }
+}
+
+impl From<InvalidField> for DomainError {
+    fn from(invalid: InvalidField) -> Self {
+        Self::InvalidArgument(invalid)
+    }
+}
+
+impl From<super::secret_hash::HashError> for DomainError {
+    fn from(error: super::secret_hash::HashError) -> Self {
+        match error {
+            super::secret_hash::HashError::Busy(waited) => Self::ResourceExhausted {
+                what: Busy::Argon2Workers,
+                retry_after: waited,
+            },
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<getrandom::Error> for DomainError {
+    fn from(error: getrandom::Error) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::UserMissing => Self::NotFound(Missing::User { field: "user_id" }),
+            // A certificate the database presents that is not trusted is
+            // not transient, but for a caller it is the same: storage
+            // cannot be reached; the log says why.
+            StoreError::Unavailable { .. } | StoreError::Tls { .. } => Self::Unavailable(error),
+            StoreError::KeyIdTaken | StoreError::Database { .. } | StoreError::InUse(_) => {
+                Self::Internal(Box::new(error))
+            }
+        }
+    }
+}
