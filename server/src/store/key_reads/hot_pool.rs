@@ -5,39 +5,71 @@ use std::sync::{Arc, LazyLock};
 
 use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sea_query::{
+        Expr, ExprTrait as _, MysqlQueryBuilder, PostgresQueryBuilder, Query, SelectStatement,
+        SqliteQueryBuilder,
+    },
     sqlx::{self, MySql, Postgres, Sqlite, pool::PoolConnection},
 };
 
 use super::BATCH_SIZES;
-use crate::store::{StoreError, error::connection_gone};
+use crate::store::{
+    StoreError,
+    entity::{access_key, user},
+    error::connection_gone,
+};
 
-/// The read's SQL for each batch size, with `?` placeholders (SQLite and
-/// MySQL) and with `$n` ones (PostgreSQL).
+/// The read's SQL for each batch size, in each backend's dialect (quoting,
+/// placeholders). Built once, from the entities,
+/// by sea-query: what is hand-made here is only that it is prepared once per
+/// connection and run through sqlx directly, because sea-orm's query
+/// building and row mapping cost several times the CPU of the indexed
+/// lookup itself (BENCHMARKS.md, session 4).
 pub(super) struct Statements {
-    positional: Vec<String>,
-    numbered: Vec<String>,
+    sqlite: Vec<String>,
+    postgres: Vec<String>,
+    mysql: Vec<String>,
+}
+
+/// A key's row joined with its user's, for `size` key ids.
+pub(super) fn credential_read(size: usize) -> SelectStatement {
+    Query::select()
+        .columns([
+            (access_key::Entity, access_key::Column::KeyId),
+            (access_key::Entity, access_key::Column::SecretHash),
+            (access_key::Entity, access_key::Column::SecretFingerprint),
+            (access_key::Entity, access_key::Column::ExpireTime),
+        ])
+        .columns([
+            (user::Entity, user::Column::Id),
+            (user::Entity, user::Column::Username),
+            (user::Entity, user::Column::Permissions),
+            (user::Entity, user::Column::Disabled),
+        ])
+        .from(access_key::Entity)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((access_key::Entity, access_key::Column::UserId)),
+        )
+        .and_where(
+            Expr::col((access_key::Entity, access_key::Column::KeyId))
+                .is_in(std::iter::repeat_n("", size)),
+        )
+        .to_owned()
 }
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
-    let statement = |placeholder: &dyn Fn(usize) -> String, size: usize| {
-        let list: Vec<String> = (1..=size).map(placeholder).collect();
-        format!(
-            "SELECT k.key_id, k.secret_hash, k.secret_fingerprint, k.expire_time, \
-             u.id, u.username, u.permissions, u.disabled \
-             FROM access_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_id IN ({})",
-            list.join(", ")
-        )
+    let each_size = |build: &dyn Fn(SelectStatement) -> String| {
+        BATCH_SIZES
+            .iter()
+            .map(|&size| build(credential_read(size)))
+            .collect()
     };
     Statements {
-        positional: BATCH_SIZES
-            .iter()
-            .map(|&size| statement(&|_| "?".to_owned(), size))
-            .collect(),
-        numbered: BATCH_SIZES
-            .iter()
-            .map(|&size| statement(&|n| format!("${n}"), size))
-            .collect(),
+        sqlite: each_size(&|read| read.build(SqliteQueryBuilder).0),
+        postgres: each_size(&|read| read.build(PostgresQueryBuilder).0),
+        mysql: each_size(&|read| read.build(MysqlQueryBuilder).0),
     }
 });
 
@@ -190,11 +222,11 @@ impl HotPool {
             }};
         }
         match self {
-            Self::Sqlite(pool) => fetch!(pool, Sqlite, STATEMENTS.positional[size_index].as_str()),
+            Self::Sqlite(pool) => fetch!(pool, Sqlite, STATEMENTS.sqlite[size_index].as_str()),
             Self::Postgres(pool) => {
-                fetch!(pool, Postgres, STATEMENTS.numbered[size_index].as_str())
+                fetch!(pool, Postgres, STATEMENTS.postgres[size_index].as_str())
             }
-            Self::MySql(pool) => fetch!(pool, MySql, STATEMENTS.positional[size_index].as_str()),
+            Self::MySql(pool) => fetch!(pool, MySql, STATEMENTS.mysql[size_index].as_str()),
         }
     }
 }

@@ -64,3 +64,14 @@ async fn reads_past_the_bound_are_shed_and_the_queue_recovers() {
         .expect("the queue drained");
     assert!(read.expect("read").is_empty());
 }
+
+#[test]
+fn the_hot_read_is_the_join_the_entities_describe() {
+    use super::hot_pool::credential_read;
+    use sea_orm::sea_query::PostgresQueryBuilder;
+
+    assert_eq!(
+        credential_read(2).build(PostgresQueryBuilder).0,
+        r#"SELECT "access_keys"."key_id", "access_keys"."secret_hash", "access_keys"."secret_fingerprint", "access_keys"."expire_time", "users"."id", "users"."username", "users"."permissions", "users"."disabled" FROM "access_keys" INNER JOIN "users" ON "users"."id" = "access_keys"."user_id" WHERE "access_keys"."key_id" IN ($1, $2)"#
+    );
+}
