@@ -73,19 +73,31 @@ fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
     }
 }
 
-/// The pool hooks every backend gets: a connection that predates the last
-/// discard ([`Discards`]) is closed instead of handed out, and one released
-/// inside a transaction is closed instead of kept ([`outside_transaction`]).
-fn retiring<DB: sqlx::Database>(
+/// A connection that predates the last discard ([`Discards`]) is closed
+/// instead of handed out, on every backend. Through sea-orm's own
+/// `before_acquire` slot, so that it composes with sea-orm's liveness test
+/// rather than replacing it.
+fn retiring(connect: &mut ConnectOptions, discards: &Arc<Discards>) {
+    macro_rules! for_backend {
+        ($before_acquire:ident) => {{
+            let discards = Arc::clone(discards);
+            connect.$before_acquire(move |_, connection| {
+                let usable = !discards.predates_last(connection.age);
+                Box::pin(async move { Ok(usable) })
+            });
+        }};
+    }
+    for_backend!(map_sqlx_sqlite_before_acquire);
+    for_backend!(map_sqlx_postgres_before_acquire);
+    for_backend!(map_sqlx_mysql_before_acquire);
+}
+
+/// A connection released inside a transaction is closed instead of kept
+/// ([`outside_transaction`]).
+fn closing_unfinished<DB: sqlx::Database>(
     pool: sqlx::pool::PoolOptions<DB>,
-    discards: &Arc<Discards>,
 ) -> sqlx::pool::PoolOptions<DB> {
-    let discards = Arc::clone(discards);
-    pool.before_acquire(move |_, connection| {
-        let usable = !discards.predates_last(connection.age);
-        Box::pin(async move { Ok(usable) })
-    })
-    .after_release(|connection, _| {
+    pool.after_release(|connection, _| {
         let keep = outside_transaction::<DB>(connection);
         Box::pin(async move { Ok(keep) })
     })
@@ -182,19 +194,20 @@ impl Store {
                     // connections would otherwise hold 20 MiB.
                     .pragma("cache_size", "-1024")
             });
+        // sea-orm's default liveness test (a ping on every acquire) stays:
+        // only an idle-time test was measured against the hot read's kept
+        // connections, and lost on both counts (BENCHMARKS.md, session 7).
         let discards = Arc::new(Discards::default());
-        let discarded = Arc::clone(&discards);
-        connect.map_sqlx_sqlite_pool_opts(move |pool| retiring(pool, &discarded));
+        retiring(&mut connect, &discards);
+        connect.map_sqlx_sqlite_pool_opts(closing_unfinished);
+        connect.map_sqlx_postgres_pool_opts(closing_unfinished);
         // The database server ends a statement running past the timeout
         // itself, freeing its locks, whether or not anyone still waits.
         with_server_settings(&mut connect, options);
         let statement_secs = options.statement_timeout.as_secs_f64();
         let statement_ms = options.statement_timeout.as_millis();
-        let discarded = Arc::clone(&discards);
-        connect.map_sqlx_postgres_pool_opts(move |pool| retiring(pool, &discarded));
-        let discarded = Arc::clone(&discards);
         connect.map_sqlx_mysql_pool_opts(move |pool| {
-            retiring(pool, &discarded).after_connect(move |connection, _| {
+            closing_unfinished(pool).after_connect(move |connection, _| {
                 Box::pin(async move {
                     // MariaDB's name (seconds) first, then MySQL's (ms, reads
                     // only); a server that has neither keeps the client-side
