@@ -277,31 +277,10 @@ fn time_or(time: Option<prost_types::Timestamp>, absent: &str) -> String {
     time.map_or_else(|| absent.to_owned(), rfc3339)
 }
 
-/// RFC 3339 in UTC with second precision, e.g. `2026-11-26T10:41:24Z`.
+/// RFC 3339 in UTC with second precision, e.g. `2026-11-26T10:41:24Z`
+/// (prost-types prints a `Timestamp` so).
 fn rfc3339(time: prost_types::Timestamp) -> String {
-    let days = time.seconds.div_euclid(86_400);
-    let second_of_day = time.seconds.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3_600,
-        second_of_day % 3_600 / 60,
-        second_of_day % 60
-    )
+    prost_types::Timestamp { nanos: 0, ..time }.to_string()
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ impl Store {
                 .map_err(|e| StoreError::database_because("no OS randomness", e))?;
             let candidate = setting::ActiveModel {
                 name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
-                value: Set(to_hex(&fresh)),
+                value: Set(hex::encode(fresh)),
             };
             // Insert-if-absent, then read: concurrent replicas all read the winner.
             self.written(
@@ -50,7 +50,7 @@ impl Store {
                 .one(&self.db)
                 .await?
                 .ok_or_else(|| StoreError::database("the page-token key vanished".to_owned()))?;
-            from_hex(&stored.value).ok_or_else(|| {
+            hex::decode(&stored.value).map_err(|_| {
                 StoreError::database("the stored page-token key is not hex".to_owned())
             })
         })
@@ -204,18 +204,4 @@ fn escape_like(text: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }

@@ -35,10 +35,7 @@ impl Pepper {
         let digest = Blake2b512::new_with_prefix(b"accesskey pepper id")
             .chain_update(&self.0)
             .finalize();
-        digest[..4]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        hex::encode(&digest[..4])
     }
 }
 
