@@ -294,3 +294,65 @@ fn trailing_line_break(bytes: &[u8]) -> usize {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser};
+
+    use super::Config;
+
+    /// `accesskeyd`'s flags alone, as its command line flattens them.
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn the_embedding_defaults_are_the_command_lines() {
+        let parsed = Flags::try_parse_from([
+            "accesskeyd",
+            "--database-url",
+            "sqlite://x.db",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .expect("parses");
+        assert_eq!(
+            format!("{:?}", parsed.config),
+            format!("{:?}", Config::for_database("sqlite://x.db"))
+        );
+    }
+
+    /// The README's flag table states each default exactly as clap has it,
+    /// so the documentation cannot drift from the code.
+    #[test]
+    fn the_readme_states_every_flags_default() {
+        let readme = include_str!("../../README.md");
+        for argument in Flags::command().get_arguments() {
+            let Some(long) = argument.get_long() else {
+                continue;
+            };
+            let flag = format!("`--{long}`");
+            let row = readme
+                .lines()
+                .find(|line| {
+                    line.starts_with("| `--")
+                        && line.split('|').nth(1).is_some_and(|cell| cell.contains(&flag))
+                })
+                .unwrap_or_else(|| panic!("README's flag table lacks {flag}"));
+            let documented = row.split('|').nth(3).unwrap_or_default().trim();
+            match argument.get_default_values() {
+                [default] => assert_eq!(
+                    documented.trim_matches('`'),
+                    default.to_string_lossy(),
+                    "{flag}'s default"
+                ),
+                _ => assert!(
+                    documented.starts_with("none") || documented.contains("CPU cores"),
+                    "{flag} has no default, the README says {documented}"
+                ),
+            }
+        }
+    }
+}
