@@ -22,7 +22,7 @@ use accesskey_client::{
     Client, NewUser, RetryPolicy,
     pb::{VerifyResult, key_auth_client::KeyAuthClient, user_admin_client::UserAdminClient},
 };
-use accesskey_server::domain::key_format::AccessKey;
+use accesskey_server::testing::key_format::AccessKey;
 use clap::Parser as _;
 use tokio::task::JoinSet;
 use tonic::{

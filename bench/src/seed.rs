@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use accesskey_server::domain::{
+use accesskey_server::testing::{
     key_format::{AccessKey, Secret},
     secret_hash::{HashParams, SecretHasher},
 };

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accesskey_server::domain::secret_hash::ARGON2_LOG_TARGET;
+use accesskey_server::testing::secret_hash::ARGON2_LOG_TARGET;
 
 use crate::BoxError;
 

@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use accesskey_server::domain::key_format::{AccessKey, KEY_LEN, KEY_PREFIX};
+use accesskey_server::testing::key_format::{AccessKey, KEY_LEN, KEY_PREFIX};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

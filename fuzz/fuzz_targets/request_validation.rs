@@ -7,8 +7,8 @@
 
 use accesskey_proto::pb;
 use accesskey_server::{
-    domain::DomainError,
-    service::validation::{AnyRequest, validate_request},
+    testing::DomainError,
+    testing::validation::{AnyRequest, validate_request},
 };
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

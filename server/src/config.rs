@@ -338,7 +338,10 @@ mod tests {
                 .lines()
                 .find(|line| {
                     line.starts_with("| `--")
-                        && line.split('|').nth(1).is_some_and(|cell| cell.contains(&flag))
+                        && line
+                            .split('|')
+                            .nth(1)
+                            .is_some_and(|cell| cell.contains(&flag))
                 })
                 .unwrap_or_else(|| panic!("README's flag table lacks {flag}"));
             let documented = row.split('|').nth(3).unwrap_or_default().trim();

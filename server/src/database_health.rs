@@ -16,14 +16,14 @@ use crate::{
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 
 /// How often the database is probed.
-pub const PROBE_PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const PROBE_PERIOD: Duration = Duration::from_secs(1);
 /// How long one probe may take before the database counts as silent.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Probes the database every [`PROBE_PERIOD`] until `stop` resolves,
 /// reporting the outcome through `health`. `database` names it in the
 /// log (its URL without credentials).
-pub async fn watch(
+pub(crate) async fn watch(
     directory: Directory,
     health: HealthReporter,
     database: String,
@@ -72,7 +72,7 @@ pub async fn watch(
 }
 
 /// Sets the accesskey services' status, and the whole server's (`""`).
-pub async fn set(health: &HealthReporter, status: ServingStatus) {
+pub(crate) async fn set(health: &HealthReporter, status: ServingStatus) {
     health
         .set_service_status(
             <UserAdminServer<UserAdminService> as tonic::server::NamedService>::NAME,

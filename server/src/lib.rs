@@ -1,20 +1,35 @@
 //! accesskeyd: a gRPC service that issues one access key per user and tells
 //! backend services whether a presented key is genuine and what its user may do.
 //!
-//! Layers, outermost first: [`service`] (gRPC: callers, validation,
-//! conversion), [`domain`] (the rules), [`store`] (sea-orm). Nothing leaks
-//! upward. [`run`] serves on a listener the caller has already bound, so
-//! production binds from [`Config`] and tests bind port 0.
+//! Layers, outermost first: `service` (gRPC: callers, validation,
+//! conversion), `domain` (the rules), `store` (sea-orm). Nothing leaks
+//! upward, and none of them is public: the crate's API is [`run`], [`open`],
+//! [`Config`] and the command line ([`cli::main`]). [`run`] serves on a
+//! listener the caller has already bound, so production binds from
+//! [`Config`] and tests bind port 0.
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;
 mod connection;
-pub mod database_health;
-pub mod domain;
-pub mod service;
-pub mod store;
+mod database_health;
+mod domain;
+mod service;
+mod store;
+
+/// Internals that the end-to-end tests, the benchmark and the fuzz targets
+/// reach into. Not an API: anything here may change without notice.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::domain::{
+        directory::{Directory, verification::Verdict},
+        error::DomainError,
+        key_format, model, secret_hash,
+    };
+    pub use crate::service::validation;
+    pub use crate::store::{entity, migration::Migrator};
+}
 
 use std::{future::Future, time::Duration};
 

@@ -5,7 +5,7 @@ use accesskey_client::{
     ListUsers, UserChanges,
     pb::{self, key_auth_client::KeyAuthClient},
 };
-use accesskey_server::domain::key_format::AccessKey;
+use accesskey_server::testing::key_format::AccessKey;
 use tonic::{Code, Request, metadata::MetadataValue};
 
 use crate::harness::{TestServer, code, on_every_backend, wrong_secret};

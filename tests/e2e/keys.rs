@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use accesskey_client::{UserChanges, Verification, pb};
-use accesskey_server::domain::key_format::{AccessKey, KEY_PREFIX};
+use accesskey_server::testing::key_format::{AccessKey, KEY_PREFIX};
 use tonic::Code;
 
 use crate::harness::{

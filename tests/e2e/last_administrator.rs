@@ -212,7 +212,7 @@ on_every_backend!(multi_thread; two_administrators_removing_each_other_at_once_l
 /// migration marks exactly the enabled, local users holding every service
 /// permission, so the last-administrator rule counts them from the start.
 async fn upgrading_keeps_the_existing_administrators(backend: Backend) {
-    use accesskey_server::store::migration::Migrator;
+    use accesskey_server::testing::Migrator;
     use sea_orm::{ConnectionTrait as _, Database};
     use sea_orm_migration::MigratorTrait as _;
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use accesskey_client::{ListUsers, UserChanges, Verification};
-use accesskey_server::store::entity::access_key;
+use accesskey_server::testing::entity::access_key;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use tonic::Code;
 
@@ -155,7 +155,7 @@ on_every_backend!(
 /// write per verification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_uses_are_flushed_to_the_database_in_batches() {
-    use accesskey_server::domain::key_format::AccessKey;
+    use accesskey_server::testing::key_format::AccessKey;
     use sea_orm::Database;
 
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
@@ -256,7 +256,7 @@ async fn use_in_a_new_second(server: &TestServer, user_id: i64, key: &str) -> i6
 
 #[tokio::test]
 async fn a_key_in_constant_use_is_written_once_per_precision_and_exactly_on_shutdown() {
-    use accesskey_server::domain::key_format::AccessKey;
+    use accesskey_server::testing::key_format::AccessKey;
 
     for precision_secs in [3_600, 1] {
         let server = TestServer::start_configured(Backend::Sqlite, |config| {

@@ -2,7 +2,7 @@
 //! nowhere else: not in the database files, not in any log line, not in any
 //! error or metadata a client receives.
 
-use accesskey_server::domain::key_format::{
+use accesskey_server::testing::key_format::{
     AccessKey, KEY_ID_LEN, KEY_LEN, KEY_PREFIX, SECRET_LEN,
 };
 

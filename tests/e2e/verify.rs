@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use accesskey_client::{UserChanges, Verification};
-use accesskey_server::domain::key_format::AccessKey;
+use accesskey_server::testing::key_format::AccessKey;
 use tonic::Code;
 
 use crate::harness::{TestServer, code, on_every_backend, wrong_secret};

@@ -28,11 +28,11 @@ use super::{
 
 /// The least time ahead a caller's own new key may expire, so that renewing
 /// it (which kills the key the caller is using) cannot lock the caller out.
-pub const OWN_KEY_MIN_LIFETIME: Duration = Duration::from_secs(5 * 60);
+pub(crate) const OWN_KEY_MIN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// The first service permission (in name order) of `target` that `caller`
 /// lacks: what makes `target` more powerful than `caller`.
-pub fn first_unheld<'a>(
+pub(crate) fn first_unheld<'a>(
     caller: &PermissionSet,
     target: &'a PermissionSet,
 ) -> Option<&'a Permission> {
@@ -43,7 +43,7 @@ pub fn first_unheld<'a>(
 
 /// The power order, for a call on `target` (named by `field` in errors).
 /// Acting on oneself needs no power over oneself.
-pub fn ensure_may_act_on(
+pub(crate) fn ensure_may_act_on(
     caller: &Principal,
     target: &User,
     field: &'static str,
@@ -62,7 +62,7 @@ pub fn ensure_may_act_on(
 
 /// The grant rule: service permissions may only be granted by a caller who
 /// holds them.
-pub fn ensure_may_grant<'a>(
+pub(crate) fn ensure_may_grant<'a>(
     caller: &Principal,
     granted: impl Iterator<Item = &'a Permission>,
 ) -> Result<(), DomainError> {
@@ -80,7 +80,7 @@ pub fn ensure_may_grant<'a>(
 }
 
 /// A precondition on the user's version, if the caller gave one.
-pub fn ensure_etag_matches(
+pub(crate) fn ensure_etag_matches(
     expected: Option<&Etag>,
     user: &User,
     field: &'static str,
@@ -105,7 +105,7 @@ fn ensure_an_administrator_remains(
 }
 
 /// UpdateUser: may `caller` apply `patch` to `target`?
-pub fn check_update(
+pub(crate) fn check_update(
     caller: &Principal,
     target: &Target,
     patch: &UserPatch,
@@ -135,7 +135,7 @@ pub fn check_update(
 }
 
 /// DeleteUser: may `caller` delete `target`?
-pub fn check_delete(
+pub(crate) fn check_delete(
     caller: &Principal,
     target: &Target,
     expected: Option<&Etag>,
@@ -156,7 +156,7 @@ pub fn check_delete(
 
 /// GenerateAccessKey, before anything is read: a caller renewing its own
 /// key must not be able to lock itself out with an expiry just ahead.
-pub fn check_own_key_lifetime(
+pub(crate) fn check_own_key_lifetime(
     caller: &Principal,
     user_id: i64,
     expire_time: Option<Timestamp>,
@@ -177,7 +177,7 @@ pub fn check_own_key_lifetime(
 
 /// Only local users may ever hold a key: an external identity provider's
 /// users authenticate there.
-pub fn ensure_local(user: &User) -> Result<(), DomainError> {
+pub(crate) fn ensure_local(user: &User) -> Result<(), DomainError> {
     match &user.identity_provider {
         IdentityProvider::Local => Ok(()),
         IdentityProvider::External(provider) => {
@@ -189,7 +189,7 @@ pub fn ensure_local(user: &User) -> Result<(), DomainError> {
 }
 
 /// Whether `user` may be issued a key now: local and enabled.
-pub fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
+pub(crate) fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
     ensure_local(user)?;
     if user.disabled {
         return Err(DomainError::Refused(Refusal::DisabledUserCannotGetKey));
@@ -198,13 +198,13 @@ pub fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
 }
 
 /// GenerateAccessKey: may `caller` issue `user` a key?
-pub fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainError> {
+pub(crate) fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainError> {
     ensure_may_act_on(caller, user, "user_id")?;
     ensure_may_hold_key(user)
 }
 
 /// RevokeAccessKey: may `caller` revoke `user`'s key?
-pub fn check_key_revocation(caller: &Principal, user: &User) -> Result<(), DomainError> {
+pub(crate) fn check_key_revocation(caller: &Principal, user: &User) -> Result<(), DomainError> {
     ensure_may_act_on(caller, user, "user_id")?;
     if caller.user_id == user.id {
         return Err(lockout(SelfLockout::RevokeOwnKey));

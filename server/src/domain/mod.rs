@@ -2,17 +2,17 @@
 //! presented key is worth. Knows nothing of gRPC; reaches storage only
 //! through [`crate::store::Store`]'s domain-level methods.
 
-pub mod authority;
-pub mod directory;
-mod error;
+pub(crate) mod authority;
+pub(crate) mod directory;
+pub(crate) mod error;
 pub mod key_format;
 pub mod model;
-pub mod page_token;
+pub(crate) mod page_token;
 pub mod secret_hash;
-pub mod throttle;
-pub mod verified_keys;
+pub(crate) mod throttle;
+pub(crate) mod verified_keys;
 
-pub use directory::{Directory, Page, Verdict};
-pub use error::{
+pub(crate) use directory::{Directory, Verdict};
+pub(crate) use error::{
     AuthFailure, Busy, Denial, DomainError, InvalidField, Missing, Refusal, SelfLockout,
 };

@@ -19,7 +19,7 @@ type TokenMac = Blake2bMac<U16>;
 
 /// Signs and checks page tokens with one secret key.
 #[derive(Clone)]
-pub struct PageTokenSigner {
+pub(crate) struct PageTokenSigner {
     keyed: TokenMac,
 }
 
@@ -40,7 +40,7 @@ pub enum BadPageToken {
 
 impl PageTokenSigner {
     /// `key` is secret randomness; BLAKE2b takes 1 to 64 bytes of it.
-    pub fn new(key: &[u8]) -> Result<Self, blake2::digest::InvalidLength> {
+    pub(crate) fn new(key: &[u8]) -> Result<Self, blake2::digest::InvalidLength> {
         Ok(Self {
             keyed: TokenMac::new_from_slice(key)?,
         })
@@ -50,7 +50,7 @@ impl PageTokenSigner {
         self.keyed.clone()
     }
 
-    pub fn sign(&self, last_id: i64, prefix: &str) -> String {
+    pub(crate) fn sign(&self, last_id: i64, prefix: &str) -> String {
         let mut payload = Vec::with_capacity(1 + 8 + prefix.len() + MAC_LEN);
         payload.push(VERSION);
         payload.extend_from_slice(&last_id.to_be_bytes());
@@ -62,7 +62,7 @@ impl PageTokenSigner {
     }
 
     /// The cursor in `token`, if it is genuine and was issued for `prefix`.
-    pub fn open(&self, token: &str, prefix: &str) -> Result<i64, BadPageToken> {
+    pub(crate) fn open(&self, token: &str, prefix: &str) -> Result<i64, BadPageToken> {
         let bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| BadPageToken::Forged)?;

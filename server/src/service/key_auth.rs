@@ -11,12 +11,12 @@ use crate::domain::Directory;
 
 /// The KeyAuth service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
-pub struct KeyAuthService {
+pub(crate) struct KeyAuthService {
     directory: Directory,
 }
 
 impl KeyAuthService {
-    pub fn new(directory: Directory) -> Self {
+    pub(crate) fn new(directory: Directory) -> Self {
         Self { directory }
     }
 }

@@ -16,7 +16,7 @@ use crate::limits;
 /// Refuses a call whose metadata exceeds [`limits::MAX_METADATA_BYTES`],
 /// counted as HTTP/2 counts a header list (RFC 9113 §6.5.2: name, value
 /// and 32 bytes per field).
-pub fn limit_metadata(request: Request<()>) -> Result<Request<()>, Status> {
+pub(crate) fn limit_metadata(request: Request<()>) -> Result<Request<()>, Status> {
     let size: usize = request
         .metadata()
         .as_ref()

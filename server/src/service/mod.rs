@@ -14,10 +14,9 @@ use tonic::Status;
 
 use crate::domain::{DomainError, model::Principal};
 
-pub use accesskey_proto::credential::ACCESS_KEY_HEADER;
-pub use key_auth::KeyAuthService;
-pub use metadata_limit::limit_metadata;
-pub use user_admin::UserAdminService;
+pub(crate) use key_auth::KeyAuthService;
+pub(crate) use metadata_limit::limit_metadata;
+pub(crate) use user_admin::UserAdminService;
 
 /// Turns a domain result into the RPC's result, logging permission denials
 /// and shed calls as security events on the way.

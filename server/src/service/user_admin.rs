@@ -15,12 +15,12 @@ use crate::domain::{
 
 /// The UserAdmin service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
-pub struct UserAdminService {
+pub(crate) struct UserAdminService {
     directory: Directory,
 }
 
 impl UserAdminService {
-    pub fn new(directory: Directory) -> Self {
+    pub(crate) fn new(directory: Directory) -> Self {
         Self { directory }
     }
 }

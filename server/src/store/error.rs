@@ -8,7 +8,7 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 /// The error a [`StoreError`] came from, kept for programs to inspect
 /// (`source()`, downcast) and shared, since one failed read can answer
 /// many waiting callers.
-pub type Cause = Arc<dyn StdError + Send + Sync>;
+pub(crate) type Cause = Arc<dyn StdError + Send + Sync>;
 
 /// Storage failures, classified for the domain. Each keeps the error it
 /// came from, if any, as its `source()`; its text is already in `reason`.
@@ -124,7 +124,7 @@ impl StoreError {
 /// query parameter replaced by `***`, fit to print:
 /// `postgres://***@db.internal/accesskey`. Works on text that does not parse
 /// as a URL too, since that is when it gets printed.
-pub fn redacted_url(url: &str) -> String {
+pub(crate) fn redacted_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();
     };

@@ -19,14 +19,14 @@ use super::StoreError;
 
 /// Held while serving; dropping it releases the lock.
 #[derive(Debug)]
-pub struct ExclusiveUse {
+pub(crate) struct ExclusiveUse {
     _file: File,
 }
 
 /// The file a `sqlite:` URL names, read exactly as sqlx reads it
 /// (percent-decoded), or `None` for other backends and for in-memory
 /// databases.
-pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_path(database_url: &str) -> Option<PathBuf> {
     if !database_url.starts_with("sqlite:") {
         return None;
     }
@@ -63,7 +63,7 @@ fn canonical(path: &Path) -> PathBuf {
 impl ExclusiveUse {
     /// Takes the lock for `database_url` if it is a SQLite file; fails at
     /// once, naming the lock file, if another process holds it.
-    pub fn acquire(database_url: &str) -> Result<Option<Self>, StoreError> {
+    pub(crate) fn acquire(database_url: &str) -> Result<Option<Self>, StoreError> {
         let Some(database) = sqlite_path(database_url) else {
             return Ok(None);
         };

@@ -20,15 +20,15 @@ mod error;
 mod exclusive;
 mod key_reads;
 mod keys;
-pub mod migration;
+pub(crate) mod migration;
 mod outside_writes;
 mod usage;
 mod users;
 
-pub use connection::StoreOptions;
-pub use error::{Cause, StoreError, redacted_url};
-pub use exclusive::{ExclusiveUse, sqlite_path};
-pub use outside_writes::OutsideWrites;
+pub(crate) use connection::StoreOptions;
+pub(crate) use error::{StoreError, redacted_url};
+pub(crate) use exclusive::{ExclusiveUse, sqlite_path};
+pub(crate) use outside_writes::OutsideWrites;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 

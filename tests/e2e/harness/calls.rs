@@ -98,7 +98,7 @@ pub async fn count_valid(client: &Client, keys: &[String]) -> usize {
 
 /// `key`'s key id with a fresh random secret: well-formed, and never valid.
 pub fn wrong_secret(key: &str) -> String {
-    use accesskey_server::domain::key_format::AccessKey;
+    use accesskey_server::testing::key_format::AccessKey;
     AccessKey::parse(key)
         .expect("a genuine key")
         .with_secret_of(&AccessKey::generate().expect("csprng"))

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use accesskey_client::{Client, pb};
-use accesskey_server::{Config, domain::model::Username};
+use accesskey_server::{Config, testing::model::Username};
 use sea_orm::{ConnectionTrait as _, Database};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 

@@ -10,10 +10,9 @@ mod bootstrap;
 mod keys;
 mod usage;
 mod users;
-mod verification;
+pub(crate) mod verification;
 
-pub use users::{DEFAULT_PAGE_SIZE, MAX_PAGE_BYTES, MAX_PAGE_SIZE, Page};
-pub use verification::Verdict;
+pub(crate) use verification::Verdict;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

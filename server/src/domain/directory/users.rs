@@ -14,11 +14,11 @@ use crate::store::StoreError;
 use super::Directory;
 
 /// ListUsers page sizes.
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 1_000;
+pub(crate) const DEFAULT_PAGE_SIZE: u64 = 50;
+pub(crate) const MAX_PAGE_SIZE: u64 = 1_000;
 /// A ListUsers page holds at most about this many bytes of users (and at
 /// least one user): a quarter of the 16 MiB response limit.
-pub const MAX_PAGE_BYTES: usize = 4 << 20;
+pub(crate) const MAX_PAGE_BYTES: usize = 4 << 20;
 
 /// How many of `users`, from the first, fit in `budget` bytes of response
 /// (at least one). An estimate from the variable-length fields, plus a

@@ -46,10 +46,6 @@ mod single_flight;
 mod slots;
 mod usage;
 
-pub use freshness::WriteInProgress;
-pub use single_flight::SingleFlight;
-pub use usage::KeyUse;
-
 use freshness::low_bits;
 use slots::{Entries, Slot, StoredName};
 use usage::to_use_seconds;
