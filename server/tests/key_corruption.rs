@@ -11,7 +11,7 @@
 
 use accesskey_server::{
     Config,
-    domain::{
+    testing::{
         Directory, Verdict,
         key_format::{AccessKey, CHECKSUM_LEN, KEY_LEN},
         model::{PermissionSet, Username},

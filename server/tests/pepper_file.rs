@@ -2,7 +2,7 @@
 //! what the line break means, because a replica whose file lacks it (or an
 //! editor that drops it) would reject every key without saying why.
 
-use accesskey_server::{Config, PepperLineBreak, domain::model::Username};
+use accesskey_server::{Config, PepperLineBreak, testing::model::Username};
 
 const TEXT: &[u8] = b"5f0c2b9e7a1d4c3b8e6f0a2d9c7b1e4a";
 

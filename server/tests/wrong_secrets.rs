@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use accesskey_server::{
     Config,
-    domain::{
+    testing::{
         Directory, DomainError, Verdict,
         key_format::AccessKey,
         model::{IdentityProvider, NewUser, PermissionSet, Principal, Username},
