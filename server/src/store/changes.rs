@@ -70,24 +70,14 @@ impl Store {
         now: Timestamp,
         check: impl FnOnce(&Target) -> Result<UserPatch, E>,
     ) -> Result<Result<(User, User), E>, StoreError> {
-        self.bounded(async {
-            let outcome = async {
-                let (txn, target, patch) =
-                    match self.begin_approved::<Target, _, _, _>(id, check).await? {
-                        Ok(approved) => approved,
-                        Err(stopped) => return Ok(stopped),
-                    };
-                let after = patch.applied_to(&target.user, now);
-                user::Entity::update_many()
-                    .set(changed_row(&after))
-                    .filter(user::Column::Id.eq(id))
-                    .exec(&txn)
-                    .await?;
-                txn.commit().await?;
-                Ok(Checked::Done((target.user, after)))
-            }
-            .await;
-            self.written(outcome)?.into_result()
+        self.checked_change(id, check, async |txn, target: Target, patch: UserPatch| {
+            let after = patch.applied_to(&target.user, now);
+            user::Entity::update_many()
+                .set(changed_row(&after))
+                .filter(user::Column::Id.eq(id))
+                .exec(txn)
+                .await?;
+            Ok((target.user, after))
         })
         .await
     }
@@ -99,19 +89,9 @@ impl Store {
         id: i64,
         check: impl FnOnce(&Target) -> Result<(), E>,
     ) -> Result<Result<User, E>, StoreError> {
-        self.bounded(async {
-            let outcome = async {
-                let (txn, target, ()) =
-                    match self.begin_approved::<Target, _, _, _>(id, check).await? {
-                        Ok(approved) => approved,
-                        Err(stopped) => return Ok(stopped),
-                    };
-                user::Entity::delete_by_id(id).exec(&txn).await?;
-                txn.commit().await?;
-                Ok(Checked::Done(target.user))
-            }
-            .await;
-            self.written(outcome)?.into_result()
+        self.checked_change(id, check, async |txn, target: Target, ()| {
+            user::Entity::delete_by_id(id).exec(txn).await?;
+            Ok(target.user)
         })
         .await
     }
@@ -125,44 +105,34 @@ impl Store {
         key: &NewKey,
         check: impl FnOnce(&User) -> Result<(), E>,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
-        self.bounded(async {
-            let row = access_key::ActiveModel {
-                id: NotSet,
-                user_id: Set(user_id),
-                key_id: Set(key.key_id.as_str().to_owned()),
-                secret_hash: Set(key.secret_hash.clone()),
-                secret_fingerprint: Set(Some(key.secret_fingerprint.to_stored())),
-                create_time: Set(key.create_time.as_micros()),
-                expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
-                last_used_time: Set(None),
-            };
-            let outcome = async {
-                let (txn, current, ()) =
-                    match self.begin_approved::<User, _, _, _>(user_id, check).await? {
-                        Ok(approved) => approved,
-                        Err(stopped) => return Ok(stopped),
-                    };
-                access_key::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(access_key::Column::UserId)
-                            .update_columns([
-                                access_key::Column::KeyId,
-                                access_key::Column::SecretHash,
-                                access_key::Column::SecretFingerprint,
-                                access_key::Column::CreateTime,
-                                access_key::Column::ExpireTime,
-                                access_key::Column::LastUsedTime,
-                            ])
-                            .to_owned(),
-                    )
-                    .exec_without_returning(&txn)
-                    .await?;
-                bump_revision(&txn, user_id).await?;
-                txn.commit().await?;
-                Ok(Checked::Done(current.access_key))
-            }
-            .await;
-            self.written(outcome)?.into_result()
+        let row = access_key::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            key_id: Set(key.key_id.as_str().to_owned()),
+            secret_hash: Set(key.secret_hash.clone()),
+            secret_fingerprint: Set(Some(key.secret_fingerprint.to_stored())),
+            create_time: Set(key.create_time.as_micros()),
+            expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
+            last_used_time: Set(None),
+        };
+        self.checked_change(user_id, check, async |txn, current: User, ()| {
+            access_key::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(access_key::Column::UserId)
+                        .update_columns([
+                            access_key::Column::KeyId,
+                            access_key::Column::SecretHash,
+                            access_key::Column::SecretFingerprint,
+                            access_key::Column::CreateTime,
+                            access_key::Column::ExpireTime,
+                            access_key::Column::LastUsedTime,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+            bump_revision(txn, user_id).await?;
+            Ok(current.access_key)
         })
         .await
     }
@@ -174,24 +144,39 @@ impl Store {
         user_id: i64,
         check: impl FnOnce(&User) -> Result<(), E>,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
+        self.checked_change(user_id, check, async |txn, current: User, ()| {
+            let deleted = access_key::Entity::delete_many()
+                .filter(access_key::Column::UserId.eq(user_id))
+                .exec(txn)
+                .await?;
+            if deleted.rows_affected == 0 {
+                // Nothing changed: the commit writes nothing either.
+                return Ok(None);
+            }
+            bump_revision(txn, user_id).await?;
+            Ok(current.access_key)
+        })
+        .await
+    }
+
+    /// Every checked change: [`begin_approved`](Self::begin_approved), then
+    /// `change` in the same transaction with what was read and decided, and
+    /// the commit; within the store's deadline, and noting a refused write.
+    async fn checked_change<R: LockedRead, P, T, E>(
+        &self,
+        id: i64,
+        check: impl FnOnce(&R) -> Result<P, E>,
+        change: impl AsyncFnOnce(&DatabaseTransaction, R, P) -> Result<T, DbErr>,
+    ) -> Result<Result<T, E>, StoreError> {
         self.bounded(async {
             let outcome = async {
-                let (txn, current, ()) =
-                    match self.begin_approved::<User, _, _, _>(user_id, check).await? {
-                        Ok(approved) => approved,
-                        Err(stopped) => return Ok(stopped),
-                    };
-                let deleted = access_key::Entity::delete_many()
-                    .filter(access_key::Column::UserId.eq(user_id))
-                    .exec(&txn)
-                    .await?;
-                if deleted.rows_affected == 0 {
-                    txn.rollback().await?;
-                    return Ok(Checked::Done(None));
-                }
-                bump_revision(&txn, user_id).await?;
+                let (txn, read, decision) = match self.begin_approved(id, check).await? {
+                    Ok(approved) => approved,
+                    Err(stopped) => return Ok(stopped),
+                };
+                let done = change(&txn, read, decision).await?;
                 txn.commit().await?;
-                Ok(Checked::Done(current.access_key))
+                Ok(Checked::Done(done))
             }
             .await;
             self.written(outcome)?.into_result()
