@@ -11,6 +11,7 @@ use std::{
 use crate::{
     Config, ServerError,
     domain::{DomainError, Refusal, model::Username},
+    healthcheck::Healthcheck,
 };
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long, requires = "reissue")]
         restore_admin: bool,
     },
+    /// Ask a running accesskeyd whether it serves (its grpc.health.v1
+    /// status): exit 0 if SERVING, 1 otherwise, for a service manager.
+    Healthcheck(Healthcheck),
 }
 
 /// Runs `accesskeyd` with the process's arguments.
@@ -111,6 +115,7 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
                 ServerError::Domain(refused) => worded_for_the_host(&refused),
                 other => other.to_string(),
             }),
+        Command::Healthcheck(check) => check.run(&config).await,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 mod connection;
 mod database_health;
 mod domain;
+mod healthcheck;
 mod service;
 mod store;
 

@@ -15,7 +15,7 @@ use tonic_types::StatusExt as _;
 
 use crate::{
     fault_proxy::{Fault, FaultProxy, upstream_of},
-    harness::{Backend, TestServer, captured_logs, eventually, new_user},
+    harness::{Backend, TestServer, captured_logs, eventually, new_user, run_accesskeyd},
 };
 
 const ACQUIRE_MS: u64 = 1_000;
@@ -164,11 +164,19 @@ async fn a_silent_database_fails_calls_fast_and_health_follows(backend: Backend)
         noticed <= Duration::from_secs(5),
         "NOT_SERVING after {noticed:?}"
     );
+    // And a service manager asking `accesskeyd healthcheck` hears it.
+    let endpoint = server.endpoint();
+    let check = run_accesskeyd(&["healthcheck", "--endpoint", &endpoint]).await;
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(said.contains("NOT_SERVING"), "{said}");
 
     // Silent for 10 s in all.
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(silent.elapsed())).await;
     proxy.set(Fault::None);
     health_becomes(&server, ServingStatus::Serving, Duration::from_secs(5)).await;
+    let check = run_accesskeyd(&["healthcheck", "--endpoint", &endpoint]).await;
+    assert!(check.status.success(), "{check:?}");
     eventually(Duration::from_secs(5), "verification recovers", || async {
         match server.admin.verify(&key, ["orders.read"]).await {
             Ok(verdict) => {

@@ -10,7 +10,7 @@ use tonic_reflection::pb::v1::{
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, run_accesskeyd};
 
 #[tokio::test]
 async fn health_reports_both_services_serving_without_a_key() {
@@ -60,4 +60,27 @@ async fn reflection_lists_the_accesskey_services() {
     );
     // The generated types are what a stock client would decode with.
     let _ = pb::WhoAmIRequest {};
+}
+
+/// `accesskeyd healthcheck`, as a service manager runs it: exit 0 while the
+/// server serves (as a whole and per service), 1 with the reason once it
+/// is gone.
+#[tokio::test]
+async fn the_healthcheck_subcommand_exits_zero_only_while_serving() {
+    let server = TestServer::start().await;
+    let endpoint = server.endpoint();
+    for service in ["", "accesskey.v1.KeyAuth", "accesskey.v1.UserAdmin"] {
+        let check =
+            run_accesskeyd(&["healthcheck", "--endpoint", &endpoint, "--service", service]).await;
+        assert!(check.status.success(), "{service}: {check:?}");
+    }
+    let unknown =
+        run_accesskeyd(&["healthcheck", "--endpoint", &endpoint, "--service", "x.Y"]).await;
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+
+    drop(server.stop().await);
+    let gone = run_accesskeyd(&["healthcheck", "--endpoint", &endpoint]).await;
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(said.contains("cannot reach accesskeyd"), "{said}");
 }
