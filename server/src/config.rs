@@ -17,6 +17,15 @@ pub enum PepperLineBreak {
     Keep,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line, with the request span's fields (its id).
+    Json,
+}
+
 /// How `accesskeyd` runs. Never logged whole: the database URL may carry a
 /// password.
 #[derive(Debug, Clone, clap::Args)]
@@ -167,6 +176,16 @@ pub struct Config {
     )]
     pub last_used_precision_secs: u64,
 
+    /// Log lines as `text` or `json` (one object per line, for a log
+    /// shipper).
+    #[arg(long, env = "ACCESSKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// One access-log line per call at info (target `accesskey::access`):
+    /// method, status code, latency, caller key id, request id, peer.
+    #[arg(long, env = "ACCESSKEY_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
@@ -200,6 +219,8 @@ impl Config {
             tls_client_ca: None,
             pepper_file: None,
             pepper_line_break: PepperLineBreak::Refuse,
+            log_format: LogFormat::Text,
+            access_log: true,
             reflection: true,
         }
     }

@@ -235,6 +235,8 @@ pub async fn run(
         .http2_keepalive_timeout(Some(limits::HTTP2_KEEPALIVE_TIMEOUT))
         .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
         .max_connection_age(limits::MAX_CONNECTION_AGE)
+        // Outermost, so that calls the metadata limit refuses are logged too.
+        .layer(service::RequestLogLayer::new(config.access_log))
         .layer(tonic::service::InterceptorLayer::new(
             service::limit_metadata,
         ));

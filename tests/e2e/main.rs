@@ -23,6 +23,7 @@ mod last_administrator;
 mod last_use;
 mod limits;
 mod linearizability;
+mod logs;
 mod malformed_keys;
 mod middleware;
 mod paging;

@@ -74,7 +74,7 @@ async fn no_plaintext_key_reaches_the_database_or_the_logs() {
 /// URL-safe, at each of the three alignments it can have inside a longer
 /// encoded string; the last characters, which depend on what follows, are
 /// left out).
-fn leak_forms(key: &str) -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn leak_forms(key: &str) -> Vec<(&'static str, Vec<u8>)> {
     use base64::{
         Engine as _,
         engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD},
@@ -103,7 +103,7 @@ fn leak_forms(key: &str) -> Vec<(&'static str, Vec<u8>)> {
 
 /// Whether `needle` (ASCII) occurs in `haystack`; `str::contains` is fast
 /// on the megabytes a trace log grows to, unlike a naive byte search.
-fn contains(haystack: &str, needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &str, needle: &[u8]) -> bool {
     std::str::from_utf8(needle).is_ok_and(|needle| !needle.is_empty() && haystack.contains(needle))
 }
 

@@ -6,6 +6,7 @@ mod caller;
 mod convert;
 mod key_auth;
 mod metadata_limit;
+mod request_log;
 mod status;
 mod user_admin;
 pub mod validation;
@@ -16,6 +17,7 @@ use crate::domain::{DomainError, model::Principal};
 
 pub(crate) use key_auth::KeyAuthService;
 pub(crate) use metadata_limit::limit_metadata;
+pub(crate) use request_log::RequestLogLayer;
 pub(crate) use user_admin::UserAdminService;
 
 /// Turns a domain result into the RPC's result, logging permission denials

@@ -26,20 +26,30 @@ impl Replica {
 
     /// Like [`spawn`](Self::spawn), with `RUST_LOG` set to `filter`.
     pub async fn spawn_logging(database_url: &str, filter: &str) -> Self {
+        Self::spawn_with(database_url, filter, &[]).await
+    }
+
+    /// Like [`spawn_logging`](Self::spawn_logging), with more flags.
+    pub async fn spawn_with(database_url: &str, filter: &str, flags: &[&str]) -> Self {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-accesskeyd"));
         command
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
+            .args(flags)
             .env("RUST_LOG", filter);
         let output = Output::default();
-        // The server announces itself on stderr: "… accesskeyd listening address=IP:PORT …".
+        // The server announces itself on stderr: "… accesskeyd listening
+        // address=IP:PORT …", or in JSON `…"address":"IP:PORT"…`.
         let (child, address) = spawn_announcing(
             command,
             Announces::OnStderr,
             |line| {
-                let rest = line.split("address=").nth(1)?;
-                line.contains("accesskeyd listening")
-                    .then(|| rest.split_whitespace().next())
-                    .flatten()
+                if !line.contains("accesskeyd listening") {
+                    return None;
+                }
+                match line.split("address=").nth(1) {
+                    Some(rest) => rest.split_whitespace().next(),
+                    None => line.split("\"address\":\"").nth(1)?.split('"').next(),
+                }
             },
             Some(output.clone()),
         )

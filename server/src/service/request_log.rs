@@ -1,0 +1,199 @@
+//! One tower layer around every call: its request id (the caller's
+//! `x-request-id`, or a new one), returned in the response metadata and
+//! carried by a span that every log line inside the call inherits; and one
+//! access-log line per call (target `accesskey::access`, at info) with the
+//! method, the gRPC status code, the latency, the caller's key id (public,
+//! never the key) and the peer.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use accesskey_proto::credential::presented_credential;
+use http::{HeaderValue, Request, Response};
+use tonic::transport::server::TcpConnectInfo;
+use tower::{Layer, Service};
+use tracing::{Instrument as _, info};
+
+use crate::domain::key_format::AccessKey;
+
+/// The metadata key of a call's request id, in both directions.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The log target of the access log, to filter it on its own
+/// (`RUST_LOG=info,accesskey::access=off`).
+pub(crate) const ACCESS_LOG_TARGET: &str = "accesskey::access";
+/// Longest request id taken from a caller; a longer or non-printable one
+/// is replaced, so logs never carry a caller's arbitrary bytes at length.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Adds request ids, request spans and (if `access_log`) the access log.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestLogLayer {
+    access_log: bool,
+    ids: Arc<RequestIds>,
+}
+
+impl RequestLogLayer {
+    pub(crate) fn new(access_log: bool) -> Self {
+        Self {
+            access_log,
+            ids: Arc::new(RequestIds::new()),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLog {
+            inner,
+            access_log: self.access_log,
+            ids: Arc::clone(&self.ids),
+        }
+    }
+}
+
+/// New request ids: a random prefix per process and a counter, so ids are
+/// unique across replicas without a random draw per call.
+#[derive(Debug)]
+struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut prefix = [0u8; 4];
+        // Without OS randomness, ids are still unique within the process.
+        let _ = getrandom::fill(&mut prefix);
+        Self {
+            prefix: u32::from_le_bytes(prefix),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn fresh(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.prefix)
+    }
+}
+
+/// The caller's request id if it is one we keep as it is: 1 to 128
+/// visible ASCII characters.
+fn callers_id(value: &HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    let printable = text.bytes().all(|byte| byte.is_ascii_graphic());
+    (printable && !text.is_empty() && text.len() <= MAX_REQUEST_ID_LEN).then_some(text)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RequestLog<S> {
+    inner: S,
+    access_log: bool,
+    ids: Arc<RequestIds>,
+}
+
+impl<S, B, R> Service<Request<B>> for RequestLog<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let id = match request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(callers_id)
+        {
+            Some(id) => id.to_owned(),
+            None => self.ids.fresh(),
+        };
+        let method = request.uri().path().to_owned();
+        let span = tracing::info_span!("request", id = %id, method = %method);
+        // What the access log says about the caller, read before the call
+        // consumes the request: the key id only (public), never the key.
+        let caller = self.access_log.then(|| {
+            let key_id = presented_credential(request.headers())
+                .ok()
+                .and_then(|key| AccessKey::parse(key).ok())
+                .map_or_else(|| "-".to_owned(), |key| key.key_id().to_string());
+            let peer = request
+                .extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(TcpConnectInfo::remote_addr)
+                .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
+            (key_id, peer)
+        });
+        let call = self.inner.call(request).instrument(span.clone());
+        Box::pin(async move {
+            let mut response = call.await?;
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            if let Some((key_id, peer)) = caller {
+                // A unary call's error travels in the headers (trailers-only
+                // response); a success's status, OK, in the trailers.
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|code| code.to_str().ok())
+                    .and_then(|code| code.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from);
+                span.in_scope(|| {
+                    info!(
+                        target: ACCESS_LOG_TARGET,
+                        code = ?code,
+                        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        key_id = %key_id,
+                        peer = %peer,
+                        "call"
+                    );
+                });
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_request_id_is_kept_only_when_it_is_short_printable_text() {
+        assert_eq!(
+            callers_id(&HeaderValue::from_static("req-42")),
+            Some("req-42")
+        );
+        let long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
+        assert_eq!(
+            callers_id(&HeaderValue::from_str(&long).expect("ASCII")),
+            None
+        );
+        assert_eq!(callers_id(&HeaderValue::from_static("a b")), None);
+        assert_eq!(callers_id(&HeaderValue::from_static("")), None);
+    }
+
+    #[test]
+    fn fresh_request_ids_differ() {
+        let ids = RequestIds::new();
+        assert_ne!(ids.fresh(), ids.fresh());
+    }
+}

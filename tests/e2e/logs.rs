@@ -1,0 +1,126 @@
+//! Request ids, the access log and JSON logs: every call gets an id (the
+//! caller's `x-request-id`, or a new one) that comes back in the response
+//! metadata and is on every log line of the call; one access-log line per
+//! call; with `--log-format json`, every line is one JSON object. Never a
+//! key in any of it.
+
+use accesskey_client::pb;
+use serde_json::Value;
+use tonic::metadata::MetadataValue;
+
+use crate::{
+    harness::{Backend, Replica, TestDatabase, TestServer, bootstrap, new_user, wrong_secret},
+    secrets::{contains, leak_forms},
+};
+
+/// WhoAmI with `request_id` in its metadata, if any; the response's id.
+async fn who_am_i_with(server: &TestServer, request_id: Option<&'static str>) -> String {
+    let mut request = tonic::Request::new(pb::WhoAmIRequest {});
+    if let Some(id) = request_id {
+        request
+            .metadata_mut()
+            .insert("x-request-id", MetadataValue::from_static(id));
+    }
+    let response = server
+        .admin
+        .key_auth_stub()
+        .who_am_i(request)
+        .await
+        .expect("who am i");
+    response
+        .metadata()
+        .get("x-request-id")
+        .expect("a request id in the response")
+        .to_str()
+        .expect("text")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_call_gets_a_request_id_back_the_callers_if_it_sent_one() {
+    let server = TestServer::start().await;
+    assert_eq!(who_am_i_with(&server, Some("e2e-req-1")).await, "e2e-req-1");
+    let first = who_am_i_with(&server, None).await;
+    let second = who_am_i_with(&server, None).await;
+    assert!(!first.is_empty() && first != second, "{first} {second}");
+    // An id with spaces (or too long) is not taken as it is.
+    let replaced = who_am_i_with(&server, Some("two words")).await;
+    assert_ne!(replaced, "two words");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id_and_no_key() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");
+    let admin_key = bootstrap(&accesskey_server::Config::for_database(
+        database.url.clone(),
+    ))
+    .await;
+    let mut server = Replica::spawn_with(&database.url, "debug", &["--log-format", "json"]).await;
+    let admin = server.client(&admin_key).await;
+    let user = admin
+        .create_user(new_user("canary", &["orders.read"]))
+        .await
+        .expect("create");
+    let canary = admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("generate")
+        .into_key();
+    for presented in [canary.clone(), wrong_secret(&canary)] {
+        admin
+            .verify(&presented, ["orders.read"])
+            .await
+            .expect("verify");
+    }
+    let mut request = tonic::Request::new(pb::WhoAmIRequest {});
+    request
+        .metadata_mut()
+        .insert("x-request-id", MetadataValue::from_static("e2e-json-7"));
+    admin
+        .with_access_key(&canary)
+        .expect("ascii")
+        .key_auth_stub()
+        .who_am_i(request)
+        .await
+        .expect("the canary's own who am i");
+    server.terminate().await;
+
+    let output = String::from_utf8(server.output()).expect("UTF-8 logs");
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.len() > 10, "{} lines", lines.len());
+    for line in &lines {
+        for field in ["timestamp", "level", "target", "fields"] {
+            assert!(line.get(field).is_some(), "no {field}: {line}");
+        }
+    }
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["target"] == "accesskey::access")
+        .collect();
+    // create, generate, two verifications and the who-am-i, at least.
+    assert!(access.len() >= 5, "{access:?}");
+    let mine = access
+        .iter()
+        .find(|line| line["span"]["id"] == "e2e-json-7")
+        .unwrap_or_else(|| panic!("no access line for e2e-json-7: {access:?}"));
+    assert_eq!(mine["span"]["method"], "/accesskey.v1.KeyAuth/WhoAmI");
+    assert_eq!(mine["fields"]["code"], "Ok");
+    let canary_id = &canary[5..21];
+    assert_eq!(mine["fields"]["key_id"], canary_id, "the caller's key id");
+    assert!(mine["fields"]["latency_us"].is_u64() && mine["fields"]["peer"].is_string());
+    // Lines inside the call carry its id too (its authentication, at debug).
+    assert!(
+        lines.iter().any(|line| line["span"]["id"] == "e2e-json-7"
+            && line["target"] != "accesskey::access"),
+        "only the access line has the request id"
+    );
+    for (part, form) in leak_forms(&canary) {
+        assert!(
+            !contains(&output, &form),
+            "the canary's {part} is in the logs"
+        );
+    }
+}
