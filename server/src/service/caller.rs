@@ -30,15 +30,21 @@ pub(super) async fn authenticate_with<T, R>(
     rpc: &'static str,
     call: impl AsyncFnOnce(&str) -> Result<(Principal, R), DomainError>,
 ) -> Result<(Principal, R), Status> {
-    let peer = request
-        .remote_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
     let credential = credential::presented_credential(request.metadata().as_ref());
-    // The key id a failed attempt named, for the log: public, never the key.
-    let attempted = credential
-        .ok()
-        .and_then(|key| AccessKey::parse(key).ok())
-        .map_or_else(|| "-".to_owned(), |key| key.key_id().to_string());
+    // Only for the log lines below, so computed only for a line that is
+    // written: a successful call (debug, off by default) pays for neither.
+    let peer = || {
+        request
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string())
+    };
+    // The key id a failed attempt named: public, never the key.
+    let attempted = || {
+        credential
+            .ok()
+            .and_then(|key| AccessKey::parse(key).ok())
+            .map_or_else(|| "-".to_owned(), |key| key.key_id().to_string())
+    };
     let outcome = match credential {
         Ok(key) => call(key).await,
         Err(failure) => Err(DomainError::Unauthenticated(failure.into())),
@@ -50,7 +56,7 @@ pub(super) async fn authenticate_with<T, R>(
             event = "auth",
             outcome = "success",
             rpc,
-            %peer,
+            peer = %peer(),
             key_id = %principal.key_id,
             user_id = principal.user_id,
         ),
@@ -58,16 +64,16 @@ pub(super) async fn authenticate_with<T, R>(
             event = "auth",
             outcome = "failure",
             rpc,
-            %peer,
-            key_id = %attempted,
+            peer = %peer(),
+            key_id = %attempted(),
             reason = %failure,
         ),
         Err(DomainError::ResourceExhausted { retry_after, .. }) => warn!(
             event = "auth",
             outcome = "shed",
             rpc,
-            %peer,
-            key_id = %attempted,
+            peer = %peer(),
+            key_id = %attempted(),
             retry_after_ms = retry_after.as_millis(),
         ),
         Err(_) => {}
