@@ -61,11 +61,24 @@ impl StoreError {
     pub(crate) fn unavailable_because(reason: impl Into<String>, cause: sqlx::Error) -> Self {
         let reason = format!("{}: {cause}", reason.into());
         let tls = is_tls_failure(&cause);
+        Self::classified(reason, cause, tls, true)
+    }
+
+    /// The one place a driver error's class is decided: a failed TLS
+    /// handshake, else transient (unavailable), else a database fault.
+    fn classified(
+        reason: String,
+        cause: impl StdError + Send + Sync + 'static,
+        tls: bool,
+        transient: bool,
+    ) -> Self {
         let cause: Option<Cause> = Some(Arc::new(cause));
         if tls {
             Self::Tls { reason, cause }
-        } else {
+        } else if transient {
             Self::Unavailable { reason, cause }
+        } else {
+            Self::Database { reason, cause }
         }
     }
 
@@ -168,16 +181,9 @@ impl From<DbErr> for StoreError {
             _ => {}
         }
         let reason = error.to_string();
-        let is_tls = sqlx_error(&error).is_some_and(is_tls_failure);
+        let tls = sqlx_error(&error).is_some_and(is_tls_failure);
         let transient = is_transient(&error);
-        let cause: Option<Cause> = Some(Arc::new(error));
-        if is_tls {
-            Self::Tls { reason, cause }
-        } else if transient {
-            Self::Unavailable { reason, cause }
-        } else {
-            Self::Database { reason, cause }
-        }
+        Self::classified(reason, error, tls, transient)
     }
 }
 
