@@ -82,11 +82,8 @@ impl Client {
         let request = changes.into_request(user_id);
         // Without an etag, a repeated update could undo a change another
         // admin made in between.
-        let guarded = request
-            .user
-            .as_ref()
-            .is_some_and(|user| !user.etag.is_empty());
-        let repeat = if guarded { Repeat::Safe } else { Repeat::Once };
+        let etag = request.user.as_ref().map_or("", |user| user.etag.as_str());
+        let repeat = Repeat::guarded_by(etag);
         let response = self
             .call_admin(repeat, request, |mut admin, request| async move {
                 admin.update_user(request).await
@@ -161,11 +158,7 @@ impl Client {
     }
 
     async fn delete(&self, request: pb::DeleteUserRequest) -> Result<(), Error> {
-        let repeat = if request.etag.is_empty() {
-            Repeat::Once
-        } else {
-            Repeat::Safe
-        };
+        let repeat = Repeat::guarded_by(&request.etag);
         self.call_admin(repeat, request, |mut admin, request| async move {
             admin.delete_user(request).await
         })

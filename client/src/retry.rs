@@ -84,6 +84,18 @@ pub(crate) enum Repeat {
     Once,
 }
 
+impl Repeat {
+    /// A write is safe to repeat when an etag guards it: a second attempt
+    /// after one that landed finds the etag stale and changes nothing.
+    pub(crate) fn guarded_by(etag: &str) -> Self {
+        if etag.is_empty() {
+            Self::Once
+        } else {
+            Self::Safe
+        }
+    }
+}
+
 /// Runs `call`, retrying under `policy` (if any).
 pub(crate) async fn with_retries<T, F, Fut>(
     policy: Option<RetryPolicy>,
