@@ -153,9 +153,9 @@ where
                 let code = response
                     .headers()
                     .get("grpc-status")
-                    .and_then(|code| code.to_str().ok())
-                    .and_then(|code| code.parse::<i32>().ok())
-                    .map_or(tonic::Code::Ok, tonic::Code::from);
+                    .map_or(tonic::Code::Ok, |code| {
+                        tonic::Code::from_bytes(code.as_bytes())
+                    });
                 span.in_scope(|| {
                     info!(
                         target: ACCESS_LOG_TARGET,
