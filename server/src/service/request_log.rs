@@ -125,8 +125,7 @@ where
             Some(id) => id.to_owned(),
             None => self.ids.fresh(),
         };
-        let method = request.uri().path().to_owned();
-        let span = tracing::info_span!("request", id = %id, method = %method);
+        let span = tracing::info_span!("request", id = %id, method = %request.uri().path());
         // What the access log says about the caller, read before the call
         // consumes the request: the key id only (public), never the key.
         let caller = self.access_log.then(|| {
