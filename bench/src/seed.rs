@@ -39,7 +39,13 @@ const BATCH: usize = 2_000;
 /// The permission every seeded user holds, and that warm verification asks for.
 pub(crate) const APP_PERMISSION: &str = "orders.read";
 /// The caller's permissions, sorted as the server stores them.
-const CALLER_PERMISSIONS: [&str; 4] = ["keys.issue", "keys.verify", "users.read", "users.write"];
+const CALLER_PERMISSIONS: [&str; 5] = [
+    "audit.read",
+    "keys.issue",
+    "keys.verify",
+    "users.read",
+    "users.write",
+];
 pub(crate) const CALLER_USERNAME: &str = "bench-verifier";
 
 /// Cheap enough to verify a million keys once in the warm-up; the cost of a

@@ -202,7 +202,7 @@ impl Client {
 
 impl Client {
     /// One `UserAdmin` call of `request`, retried under the client's policy.
-    async fn call_admin<Req, T, F, Fut>(
+    pub(crate) async fn call_admin<Req, T, F, Fut>(
         &self,
         repeat: Repeat,
         request: Req,

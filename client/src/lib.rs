@@ -29,6 +29,7 @@ pub mod cli;
 pub mod middleware;
 
 mod admin;
+mod audit;
 mod builder;
 mod credentials;
 mod error;
@@ -41,6 +42,7 @@ use pb::{key_auth_client::KeyAuthClient, user_admin_client::UserAdminClient};
 use tonic::transport::Channel;
 
 pub use admin::MODIFY_ATTEMPTS;
+pub use audit::{AuditQuery, AuditWatch};
 pub use builder::ClientBuilder;
 pub use credentials::{AccessKeyInterceptor, AuthenticatedChannel};
 pub use error::Error;

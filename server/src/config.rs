@@ -176,6 +176,11 @@ pub struct Config {
     )]
     pub last_used_precision_secs: u64,
 
+    /// Days audit events are kept before the background prune deletes them
+    /// (0: kept forever).
+    #[arg(long, env = "ACCESSKEY_AUDIT_RETENTION_DAYS", default_value_t = 400)]
+    pub audit_retention_days: u64,
+
     /// Log lines as `text` or `json` (one object per line, for a log
     /// shipper).
     #[arg(long, env = "ACCESSKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -214,6 +219,7 @@ impl Config {
             last_used_flush_secs: 60,
             last_used_precision_secs: 3_600,
             handshake_timeout_ms: 10_000,
+            audit_retention_days: 400,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod background;
 pub mod cli;
 pub mod config;
 mod connection;
@@ -184,12 +185,28 @@ pub async fn run(
     let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
     let (stop_flushing, flushing_stopped) = tokio::sync::oneshot::channel();
-    let flusher = tokio::spawn(flush_key_usage_every(
+    let flusher = tokio::spawn(background::flush_key_usage_every(
         directory.clone(),
         Duration::from_secs(config.last_used_flush_secs.max(1)),
         Duration::from_secs(config.last_used_precision_secs),
         flushing_stopped,
     ));
+    let (stop_pruning, pruning_stopped) = tokio::sync::oneshot::channel();
+    let pruner = (config.audit_retention_days > 0).then(|| {
+        tokio::spawn(background::prune_audit_events_every(
+            directory.clone(),
+            Duration::from_secs(config.audit_retention_days.saturating_mul(86_400)),
+            pruning_stopped,
+        ))
+    });
+    // Audit streams never end on their own: told to at shutdown, or the
+    // graceful shutdown would wait for them forever.
+    let (stop_watchers, watchers_stopping) = tokio::sync::watch::channel(false);
+    let watchers = service::AuditWatchers::new(watchers_stopping);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_watchers.send(true);
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     database_health::set(&health, tonic_health::ServingStatus::Serving).await;
@@ -247,7 +264,7 @@ pub async fn run(
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(
-            UserAdminServer::new(UserAdminService::new(directory.clone()))
+            UserAdminServer::new(UserAdminService::new(directory.clone(), watchers))
                 .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
         )
@@ -264,6 +281,10 @@ pub async fn run(
     // short would lose them from the final one below.
     let _ = stop_probing.send(());
     let _ = prober.await;
+    let _ = stop_pruning.send(());
+    if let Some(pruner) = pruner {
+        let _ = pruner.await;
+    }
     let _ = stop_flushing.send(());
     let _ = flusher.await;
     // Exact on the way out: every use newer than the one written.
@@ -272,26 +293,4 @@ pub async fn run(
     }
     store.close().await?;
     Ok(())
-}
-
-/// Writes due key uses every `period`, so `last_used_time` costs batched
-/// writes instead of a write per verification, and a key in constant use
-/// is written once per `precision` instead of once per period.
-async fn flush_key_usage_every(
-    directory: Directory,
-    period: Duration,
-    precision: Duration,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = &mut stop => return,
-        }
-        if let Err(error) = directory.flush_key_usage(precision).await {
-            tracing::warn!(%error, "could not record key uses; will retry");
-        }
-    }
 }

@@ -10,7 +10,7 @@ use accesskey_server::{
     testing::{
         Directory, DomainError, Verdict,
         key_format::AccessKey,
-        model::{IdentityProvider, NewUser, PermissionSet, Principal, Username},
+        model::{IdentityProvider, NewUser, Origin, PermissionSet, Principal, Username},
     },
 };
 use sea_orm::{ConnectionTrait as _, Database};
@@ -59,6 +59,7 @@ async fn user_with_key(fixture: &Fixture, name: &str) -> String {
         .directory
         .create_user(
             &fixture.admin,
+            &Origin::host(),
             NewUser {
                 username: Username::parse("username", name).expect("valid name"),
                 email: String::new(),
@@ -71,7 +72,7 @@ async fn user_with_key(fixture: &Fixture, name: &str) -> String {
         .expect("create");
     let (key, _) = fixture
         .directory
-        .generate_key(&fixture.admin, user.id, None)
+        .generate_key(&fixture.admin, &Origin::host(), user.id, None)
         .await
         .expect("generate");
     key.expose_plaintext()

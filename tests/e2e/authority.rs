@@ -12,7 +12,13 @@ use tonic::Code;
 use crate::harness::{TestServer, new_user, on_every_backend, run_cli_at};
 
 /// accesskey's own permissions: an administrator holds all of them.
-pub const ALL_SERVICE: [&str; 4] = ["keys.issue", "keys.verify", "users.read", "users.write"];
+pub const ALL_SERVICE: [&str; 5] = [
+    "audit.read",
+    "keys.issue",
+    "keys.verify",
+    "users.read",
+    "users.write",
+];
 
 /// The bootstrap admin's user id.
 pub async fn admin_id(server: &TestServer) -> i64 {
@@ -48,7 +54,7 @@ async fn keys_issue_cannot_take_over_a_more_powerful_user(server: TestServer) {
 
     // The bootstrap admin: its key stays the only one, and it keeps working.
     let admin = admin_id(&server).await;
-    assert_denied_naming(issuer.generate_access_key(admin, None).await, "keys.verify");
+    assert_denied_naming(issuer.generate_access_key(admin, None).await, "audit.read");
     assert!(
         works(&server, &server.admin_key).await,
         "the admin's key survived"
@@ -92,7 +98,7 @@ async fn keys_issue_cannot_revoke_a_more_powerful_users_key(server: TestServer) 
     let (_, issuer_key) = server.user_with_key("issuer", &["keys.issue"]).await;
     let issuer = server.client_with_key(&issuer_key);
     let admin = admin_id(&server).await;
-    assert_denied_naming(issuer.revoke_access_key(admin).await, "keys.verify");
+    assert_denied_naming(issuer.revoke_access_key(admin).await, "audit.read");
     assert!(works(&server, &server.admin_key).await);
 
     // An equal or weaker user is fair game.
@@ -141,9 +147,9 @@ async fn users_write_cannot_disable_delete_demote_or_edit_a_key_issuer(server: T
         writer
             .update_user(admin, UserChanges::new().disabled(true))
             .await,
-        "keys.issue",
+        "audit.read",
     );
-    assert_denied_naming(writer.delete_user(admin).await, "keys.issue");
+    assert_denied_naming(writer.delete_user(admin).await, "audit.read");
 
     // Nothing changed.
     let after = server.admin.get_user(issuer.id).await.expect("still there");

@@ -43,7 +43,13 @@ async fn both_metadata_forms_authenticate(server: TestServer) {
     assert_eq!(by_header.username, "admin");
     assert_eq!(
         by_header.permissions,
-        ["keys.issue", "keys.verify", "users.read", "users.write"]
+        [
+            "audit.read",
+            "keys.issue",
+            "keys.verify",
+            "users.read",
+            "users.write"
+        ]
     );
 }
 

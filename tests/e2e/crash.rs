@@ -1,7 +1,8 @@
 //! SIGKILL at random moments under a mixed write load, twenty times over
 //! one SQLite file: every acknowledged write survives, every acknowledged
-//! revoke or regenerate stays in force, no user ever has two valid keys, and
-//! the file passes `PRAGMA integrity_check`.
+//! revoke or regenerate stays in force, no user ever has two valid keys,
+//! every change has its audit event and every event its change, and the
+//! file passes `PRAGMA integrity_check`.
 
 use std::{
     sync::{
@@ -181,6 +182,44 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write() {
         .expect("a row");
     let verdict: String = row.try_get_by_index(0).expect("text");
     assert_eq!(verdict, "ok");
+
+    // Every change bumps its user's revision and records one event, in one
+    // transaction: after twenty kills, the two still agree for every user,
+    // and no event names a user that never existed.
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT u.username, u.revision, \
+             (SELECT COUNT(*) FROM audit_events e WHERE e.target_user_id = u.id \
+              AND e.action IN ('user.updated', 'key.generated', 'key.revoked')), \
+             (SELECT COUNT(*) FROM audit_events e WHERE e.target_user_id = u.id \
+              AND e.action = 'user.created') \
+             FROM users u",
+        ))
+        .await
+        .expect("revisions and events");
+    assert!(rows.len() > ROUNDS, "users were created: {}", rows.len());
+    for row in rows {
+        let username: String = row.try_get_by_index(0).expect("username");
+        let revision: i64 = row.try_get_by_index(1).expect("revision");
+        let changes: i64 = row.try_get_by_index(2).expect("count");
+        let created: i64 = row.try_get_by_index(3).expect("count");
+        assert_eq!(
+            (created, changes),
+            (1, revision - 1),
+            "{username}: a change without its event, or an event without its change"
+        );
+    }
+    let orphans = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM audit_events WHERE target_user_id NOT IN (SELECT id FROM users)",
+        ))
+        .await
+        .expect("orphans")
+        .expect("a row");
+    let orphans: i64 = orphans.try_get_by_index(0).expect("count");
+    assert_eq!(orphans, 0, "events of changes that never happened");
 }
 
 /// SIGTERM under load: accepted calls finish or fail cleanly, the process

@@ -210,7 +210,9 @@ on_every_backend!(multi_thread; two_administrators_removing_each_other_at_once_l
 
 /// A database created before administrators were tracked keeps them: the
 /// migration marks exactly the enabled, local users holding every service
-/// permission, so the last-administrator rule counts them from the start.
+/// permission, so the last-administrator rule counts them from the start;
+/// and the later one that introduced `audit.read` gave it to exactly the
+/// users holding every earlier service permission.
 async fn upgrading_keeps_the_existing_administrators(backend: Backend) {
     use accesskey_server::testing::Migrator;
     use sea_orm::{ConnectionTrait as _, Database};
@@ -229,12 +231,13 @@ async fn upgrading_keeps_the_existing_administrators(backend: Backend) {
     Migrator::up(&db, Some(3))
         .await
         .expect("the schema before administrators were tracked");
-    let all = ALL_SERVICE.join("\n");
+    // The service permissions before `audit.read` existed.
+    let all = "keys.issue\nkeys.verify\nusers.read\nusers.write";
     for (name, permissions, disabled, provider) in [
-        ("old-admin", all.as_str(), false, "local"),
-        ("second-admin", all.as_str(), false, "local"),
-        ("disabled-admin", all.as_str(), true, "local"),
-        ("external-admin", all.as_str(), false, "okta"),
+        ("old-admin", all, false, "local"),
+        ("second-admin", all, false, "local"),
+        ("disabled-admin", all, true, "local"),
+        ("external-admin", all, false, "okta"),
         (
             "operator",
             "keys.issue\norders.read\nusers.read\nusers.write",
@@ -285,6 +288,38 @@ async fn upgrading_keeps_the_existing_administrators(backend: Backend) {
         .map(|row| row.try_get_by_index(0).expect("username"))
         .collect();
     assert_eq!(marked, ["old-admin", "second-admin"]);
+    // `audit.read` came later: whoever held every earlier service
+    // permission was given it; nobody else was.
+    let granted = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT username, permissions FROM users ORDER BY username",
+        ))
+        .await
+        .expect("read the permissions");
+    let granted: Vec<(String, String)> = granted
+        .iter()
+        .map(|row| {
+            (
+                row.try_get_by_index(0).expect("username"),
+                row.try_get_by_index(1).expect("permissions"),
+            )
+        })
+        .collect();
+    let with_audit = ALL_SERVICE.join("\n");
+    assert_eq!(
+        granted,
+        [
+            ("disabled-admin".to_owned(), with_audit.clone()),
+            ("external-admin".to_owned(), with_audit.clone()),
+            ("old-admin".to_owned(), with_audit.clone()),
+            (
+                "operator".to_owned(),
+                "keys.issue\norders.read\nusers.read\nusers.write".to_owned()
+            ),
+            ("second-admin".to_owned(), with_audit),
+        ]
+    );
     db.close().await.expect("close");
 
     // The rule sees the other administrator: disabling it is allowed.

@@ -9,6 +9,9 @@ mod fault_proxy;
 mod harness;
 
 mod abuse;
+mod audit;
+mod audit_tools;
+mod audit_watch;
 mod authority;
 mod bad_input;
 mod cache;

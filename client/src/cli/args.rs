@@ -1,6 +1,9 @@
 //! The command line's shape: commands, their arguments and how they parse.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -88,6 +91,51 @@ pub(super) enum Command {
     },
     /// Show who your own key belongs to.
     Whoami,
+    /// Read the audit trail (needs `audit.read`).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AuditCommand {
+    /// List recorded changes, newest first.
+    List {
+        #[command(flatten)]
+        filters: AuditFilters,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Print changes as they are recorded, oldest first, until interrupted
+    /// (JSON output: one object per line).
+    Watch {
+        /// Start after this event id (0: every event kept); by default,
+        /// only changes from now on.
+        #[arg(long)]
+        after: Option<i64>,
+    },
+}
+
+/// Which events `audit list` shows.
+#[derive(Debug, Clone, Args)]
+pub(super) struct AuditFilters {
+    /// Changes made to this user (username, or `id:<number>` for a deleted
+    /// one).
+    #[arg(long)]
+    pub(super) user: Option<String>,
+    /// Changes made by this user (username or `id:<number>`).
+    #[arg(long)]
+    pub(super) actor: Option<String>,
+    /// Only this action: user.created, user.updated, user.deleted,
+    /// key.generated, key.revoked.
+    #[arg(long)]
+    pub(super) action: Option<String>,
+    /// Only events since this long ago (e.g. 24h, 7d) or this RFC 3339 time.
+    #[arg(long, value_parser = parse_point_in_time)]
+    pub(super) since: Option<SystemTime>,
+    /// Only events before this long ago or this RFC 3339 time.
+    #[arg(long, value_parser = parse_point_in_time)]
+    pub(super) until: Option<SystemTime>,
 }
 
 /// A user, by username or as `id:<number>`.
@@ -205,6 +253,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
+/// A point in time given as how long ago (`24h`) or as RFC 3339 text.
+fn parse_point_in_time(text: &str) -> Result<SystemTime, String> {
+    if text.contains('T') {
+        let time: prost_types::Timestamp = text
+            .parse()
+            .map_err(|_| format!("`{text}`: expected RFC 3339, e.g. 2026-12-01T09:00:00Z"))?;
+        return SystemTime::try_from(time).map_err(|_| format!("`{text}`: out of range"));
+    }
+    let ago = parse_duration(text)?;
+    SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("`{text}`: too long ago"))
+}
+
 /// The longest `--expires-in`: 100 years.
 const MAX_EXPIRES_IN_SECS: u64 = 100 * 365 * 86_400;
 
@@ -227,6 +289,22 @@ mod tests {
             let err = parse_duration(absurd).expect_err("too long");
             assert!(err.contains("too long"), "{err}");
         }
+    }
+
+    #[test]
+    fn points_in_time_are_durations_ago_or_rfc3339() {
+        let day_ago = parse_point_in_time("24h").expect("a duration");
+        let elapsed = SystemTime::now()
+            .duration_since(day_ago)
+            .expect("in the past");
+        assert!(elapsed >= Duration::from_secs(86_400) && elapsed < Duration::from_secs(86_460));
+        let exact = parse_point_in_time("2026-12-01T09:00:00Z").expect("RFC 3339");
+        assert_eq!(
+            exact.duration_since(SystemTime::UNIX_EPOCH).ok(),
+            Some(Duration::from_secs(1_796_115_600))
+        );
+        assert!(parse_point_in_time("yesterday").is_err());
+        assert!(parse_point_in_time("2026-13-01T00:00:00Z").is_err());
     }
 
     #[test]

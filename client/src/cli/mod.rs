@@ -7,6 +7,7 @@
 //! valid), 5 accesskey unreachable.
 
 mod args;
+mod audit;
 mod failure;
 mod key_files;
 mod output;
@@ -82,6 +83,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             .await
             .map_err(fail)?,
         Command::Key(command) => key_command(&client, &printer, command, &endpoint).await?,
+        Command::Audit(command) => audit::audit_command(&client, cli.output, command)
+            .await
+            .map_err(fail)?,
     }
     Ok(0)
 }

@@ -252,7 +252,7 @@ impl Printer {
     }
 }
 
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+pub(super) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -279,7 +279,7 @@ fn time_or(time: Option<prost_types::Timestamp>, absent: &str) -> String {
 
 /// RFC 3339 in UTC with second precision, e.g. `2026-11-26T10:41:24Z`
 /// (prost-types prints a `Timestamp` so).
-fn rfc3339(time: prost_types::Timestamp) -> String {
+pub(super) fn rfc3339(time: prost_types::Timestamp) -> String {
     prost_types::Timestamp { nanos: 0, ..time }.to_string()
 }
 

@@ -114,6 +114,8 @@ pub enum Busy {
     Argon2Workers,
     /// Too many failed attempts for this key id recently.
     FailedAttempts,
+    /// As many audit streams are open as the server allows.
+    AuditWatchers,
 }
 
 /// Every way a domain operation can fail.

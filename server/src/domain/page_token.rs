@@ -1,8 +1,10 @@
-//! Opaque, tamper-evident ListUsers page tokens.
+//! Opaque, tamper-evident page tokens (ListUsers, ListAuditEvents).
 //!
-//! A token is a cursor (the last user id returned) bound to the query's
-//! username prefix, authenticated with a keyed BLAKE2b MAC. The MAC key lives
-//! in the database, so every replica accepts every other replica's tokens,
+//! A token is a cursor (the last id returned) bound to the query it pages
+//! (ListUsers' username prefix, or ListAuditEvents' filters, written with
+//! NUL bytes no prefix holds, so neither RPC accepts the other's tokens),
+//! authenticated with a keyed BLAKE2b MAC. The MAC key lives in the
+//! database, so every replica accepts every other replica's tokens,
 //! and a forged or edited token is refused rather than silently paging from
 //! somewhere else.
 
@@ -34,7 +36,7 @@ impl std::fmt::Debug for PageTokenSigner {
 pub enum BadPageToken {
     #[error("is not a page token issued by this service")]
     Forged,
-    #[error("was issued for a different username_prefix")]
+    #[error("was issued for a different query (username_prefix or filters)")]
     OtherQuery,
 }
 

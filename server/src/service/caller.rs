@@ -5,7 +5,29 @@ use accesskey_proto::credential;
 use tonic::{Request, Status};
 use tracing::{debug, info, warn};
 
-use crate::domain::{Directory, DomainError, key_format::AccessKey, model::Principal};
+use super::request_log::RequestId;
+use crate::domain::{
+    Directory, DomainError,
+    key_format::AccessKey,
+    model::{Actor, Origin, Principal},
+};
+
+/// Where a change made by `caller` through `request` comes from, for the
+/// audit trail: the caller, the call's request id and the peer's address.
+pub(super) fn origin<T>(request: &Request<T>, caller: &Principal) -> Origin {
+    Origin {
+        actor: Actor::from(caller),
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default(),
+        peer: request
+            .remote_addr()
+            .map(|addr| addr.to_string())
+            .unwrap_or_default(),
+    }
+}
 
 /// Authenticates the caller of `request`, logging the outcome as a security
 /// event (key id and peer, never the key).

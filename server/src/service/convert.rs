@@ -176,7 +176,7 @@ pub(super) fn timestamp(
         .transpose()
 }
 
-fn to_proto_time(time: Timestamp) -> prost_types::Timestamp {
+pub(super) fn to_proto_time(time: Timestamp) -> prost_types::Timestamp {
     let (seconds, nanos) = time.to_parts();
     prost_types::Timestamp { seconds, nanos }
 }

@@ -2,6 +2,7 @@
 //! delegates to the [`Directory`], and maps its errors to statuses. No rule
 //! lives here and no storage type reaches here.
 
+mod audit;
 mod caller;
 mod convert;
 mod key_auth;
@@ -15,6 +16,7 @@ use tonic::Status;
 
 use crate::domain::{DomainError, model::Principal};
 
+pub(crate) use audit::AuditWatchers;
 pub(crate) use key_auth::KeyAuthService;
 pub(crate) use metadata_limit::limit_metadata;
 pub(crate) use request_log::RequestLogLayer;

@@ -33,6 +33,11 @@ pub(crate) const ACCESS_LOG_TARGET: &str = "accesskey::access";
 /// is replaced, so logs never carry a caller's arbitrary bytes at length.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// A call's request id, in its request's extensions for the handlers (the
+/// audit trail records it).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
 /// Adds request ids, request spans and (if `access_log`) the access log.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLogLayer {
@@ -115,7 +120,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let started = Instant::now();
         let id = match request
             .headers()
@@ -140,6 +145,7 @@ where
                 .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
             (key_id, peer)
         });
+        request.extensions_mut().insert(RequestId(id.clone()));
         let call = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
             let mut response = call.await?;

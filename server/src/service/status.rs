@@ -129,5 +129,6 @@ fn busy(what: Busy) -> &'static str {
     match what {
         Busy::Argon2Workers => "the server is busy checking other keys; retry shortly",
         Busy::FailedAttempts => "too many failed attempts for this key id; retry later",
+        Busy::AuditWatchers => "too many audit streams are open; retry later",
     }
 }

@@ -4,12 +4,13 @@ use accesskey_proto::pb::{self, user_admin_server::UserAdmin};
 use tonic::{Request, Response, Status};
 
 use super::{
-    caller::authenticate,
+    audit::{self, AuditQuery, AuditWatchers},
+    caller::{self, authenticate, origin},
     conclude,
     convert::{self, ListQuery, UserDeletion, UserUpdate},
 };
 use crate::domain::{
-    Directory, DomainError,
+    Directory, DomainError, InvalidField,
     model::{NewUser, UserRef},
 };
 
@@ -17,25 +18,33 @@ use crate::domain::{
 #[derive(Debug, Clone)]
 pub(crate) struct UserAdminService {
     directory: Directory,
+    watchers: AuditWatchers,
 }
 
 impl UserAdminService {
-    pub(crate) fn new(directory: Directory) -> Self {
-        Self { directory }
+    /// `watchers` bounds the audit streams and ends them at shutdown.
+    pub(crate) fn new(directory: Directory, watchers: AuditWatchers) -> Self {
+        Self {
+            directory,
+            watchers,
+        }
     }
 }
 
 #[tonic::async_trait]
 impl UserAdmin for UserAdminService {
+    type WatchAuditEventsStream = audit::EventStream;
+
     async fn create_user(
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         const RPC: &str = "CreateUser";
         let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
         let result = async {
             let new_user = NewUser::try_from(request.into_inner())?;
-            self.directory.create_user(&caller, new_user).await
+            self.directory.create_user(&caller, &origin, new_user).await
         }
         .await;
         let user = conclude(RPC, &caller, result)?;
@@ -87,6 +96,7 @@ impl UserAdmin for UserAdminService {
     ) -> Result<Response<pb::UpdateUserResponse>, Status> {
         const RPC: &str = "UpdateUser";
         let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
         let result = async {
             let UserUpdate {
                 user_id,
@@ -94,7 +104,7 @@ impl UserAdmin for UserAdminService {
                 expected,
             } = UserUpdate::try_from(request.into_inner())?;
             self.directory
-                .update_user(&caller, user_id, patch, expected)
+                .update_user(&caller, &origin, user_id, patch, expected)
                 .await
         }
         .await;
@@ -110,9 +120,12 @@ impl UserAdmin for UserAdminService {
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         const RPC: &str = "DeleteUser";
         let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
         let result = async {
             let UserDeletion { user_id, expected } = UserDeletion::try_from(request.into_inner())?;
-            self.directory.delete_user(&caller, user_id, expected).await
+            self.directory
+                .delete_user(&caller, &origin, user_id, expected)
+                .await
         }
         .await;
         conclude(RPC, &caller, result)?;
@@ -125,6 +138,7 @@ impl UserAdmin for UserAdminService {
     ) -> Result<Response<pb::GenerateAccessKeyResponse>, Status> {
         const RPC: &str = "GenerateAccessKey";
         let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
         let result = async {
             let pb::GenerateAccessKeyRequest {
                 user_id,
@@ -133,7 +147,7 @@ impl UserAdmin for UserAdminService {
             let user_id = convert::user_id("user_id", user_id)?;
             let expire_time = convert::timestamp("expire_time", expire_time)?;
             self.directory
-                .generate_key(&caller, user_id, expire_time)
+                .generate_key(&caller, &origin, user_id, expire_time)
                 .await
         }
         .await;
@@ -147,13 +161,59 @@ impl UserAdmin for UserAdminService {
     ) -> Result<Response<pb::RevokeAccessKeyResponse>, Status> {
         const RPC: &str = "RevokeAccessKey";
         let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
         let result: Result<(), DomainError> = async {
             let pb::RevokeAccessKeyRequest { user_id } = request.into_inner();
             let user_id = convert::user_id("user_id", user_id)?;
-            self.directory.revoke_key(&caller, user_id).await
+            self.directory.revoke_key(&caller, &origin, user_id).await
         }
         .await;
         conclude(RPC, &caller, result)?;
         Ok(Response::new(pb::RevokeAccessKeyResponse {}))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        const RPC: &str = "ListAuditEvents";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let query = AuditQuery::try_from(request.into_inner())?;
+            self.directory
+                .list_audit_events(&caller, &query.filter, query.page_size, &query.page_token)
+                .await
+        }
+        .await;
+        let page = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page.events.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn watch_audit_events(
+        &self,
+        request: Request<pb::WatchAuditEventsRequest>,
+    ) -> Result<Response<Self::WatchAuditEventsStream>, Status> {
+        const RPC: &str = "WatchAuditEvents";
+        let (caller, key) = caller::authenticate_with(&request, RPC, async |key| {
+            Ok((self.directory.authenticate(key).await?, key.to_owned()))
+        })
+        .await?;
+        let pb::WatchAuditEventsRequest { after_id } = request.into_inner();
+        let result = async {
+            let after_id = match after_id {
+                Some(id) if id < 0 => {
+                    return Err(InvalidField::new("after_id", "must not be negative").into());
+                }
+                Some(id) => id,
+                None => self.directory.latest_audit_event_id(&caller).await?,
+            };
+            self.watchers.watch(&self.directory, &caller, key, after_id)
+        }
+        .await;
+        let stream = conclude(RPC, &caller, result)?;
+        Ok(Response::new(stream))
     }
 }

@@ -20,22 +20,22 @@
 //!   wrote would fail at once with SQLITE_BUSY when another writer went
 //!   first, whatever the busy timeout).
 //!
-//! Every change bumps the user's `revision` (its etag) and keeps its
-//! `administrator` column true to its state.
+//! Every change bumps the user's `revision` (its etag), keeps its
+//! `administrator` column true to its state, and records its audit event
+//! in the same transaction ([`super::audit`]).
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait as _, ExprTrait as _, QueryFilter as _, QuerySelect as _, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait as _,
+    EntityTrait as _, ExprTrait as _, QueryFilter as _, QuerySelect as _,
     sea_query::{Expr, OnConflict},
 };
 
 use super::{
-    Store, StoreError, entity,
+    Store, StoreError, audit, entity,
     users::{join_permissions, to_user},
 };
-use crate::domain::model::{KeyInfo, NewKey, Target, Timestamp, User, UserPatch};
+use crate::domain::model::{KeyInfo, NewAuditEvent, NewKey, Target, Timestamp, User, UserPatch};
 use entity::{access_key, setting, user};
 
 /// The `settings` row that updates and deletions of users lock first
@@ -62,13 +62,15 @@ impl<T, E> Checked<T, E> {
 
 impl Store {
     /// Applies the patch `check` returns for the user as it is now (locked),
-    /// or nothing if `check` refuses. Returns the user as it was and as
+    /// or nothing if `check` refuses, recording the event `describe` makes
+    /// of the user before and after. Returns the user as it was and as
     /// changed.
     pub async fn update_user_checked<E>(
         &self,
         id: i64,
         now: Timestamp,
         check: impl FnOnce(&Target) -> Result<UserPatch, E>,
+        describe: impl FnOnce(&User, &User) -> NewAuditEvent,
     ) -> Result<Result<(User, User), E>, StoreError> {
         self.checked_change(id, check, async |txn, target: Target, patch: UserPatch| {
             let after = patch.applied_to(&target.user, now);
@@ -77,20 +79,24 @@ impl Store {
                 .filter(user::Column::Id.eq(id))
                 .exec(txn)
                 .await?;
+            audit::record(txn, &describe(&target.user, &after)).await?;
             Ok((target.user, after))
         })
         .await
     }
 
     /// Deletes the user (and by cascade its key) if `check` approves of it
-    /// as it is now (locked). Returns the user as it was.
+    /// as it is now (locked), recording the event `describe` makes of it.
+    /// Returns the user as it was.
     pub async fn delete_user_checked<E>(
         &self,
         id: i64,
         check: impl FnOnce(&Target) -> Result<(), E>,
+        describe: impl FnOnce(&User) -> NewAuditEvent,
     ) -> Result<Result<User, E>, StoreError> {
         self.checked_change(id, check, async |txn, target: Target, ()| {
             user::Entity::delete_by_id(id).exec(txn).await?;
+            audit::record(txn, &describe(&target.user)).await?;
             Ok(target.user)
         })
         .await
@@ -98,12 +104,14 @@ impl Store {
 
     /// Makes `key` the user's only key if `check` approves of the user as it
     /// is now (locked): one upsert on the unique `user_id`, so the previous
-    /// key dies in the same instant. Returns the key it replaced, if any.
+    /// key dies in the same instant. Records the event `describe` makes of
+    /// the user and the key replaced; returns that key, if any.
     pub async fn replace_key_checked<E>(
         &self,
         user_id: i64,
         key: &NewKey,
         check: impl FnOnce(&User) -> Result<(), E>,
+        describe: impl FnOnce(&User, Option<&KeyInfo>) -> NewAuditEvent,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
         let row = access_key::ActiveModel {
             id: NotSet,
@@ -132,28 +140,33 @@ impl Store {
                 .exec_without_returning(txn)
                 .await?;
             bump_revision(txn, user_id).await?;
+            audit::record(txn, &describe(&current, current.access_key.as_ref())).await?;
             Ok(current.access_key)
         })
         .await
     }
 
     /// Deletes the user's key if `check` approves of the user as it is now
-    /// (locked). Returns the key deleted, or `None` if it had none.
+    /// (locked), recording the event `describe` makes of the user and the
+    /// key. Returns the key deleted, or `None` if it had none (and nothing
+    /// is recorded).
     pub async fn delete_key_checked<E>(
         &self,
         user_id: i64,
         check: impl FnOnce(&User) -> Result<(), E>,
+        describe: impl FnOnce(&User, &KeyInfo) -> NewAuditEvent,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
         self.checked_change(user_id, check, async |txn, current: User, ()| {
-            let deleted = access_key::Entity::delete_many()
+            let Some(revoked) = current.access_key.as_ref() else {
+                // Nothing to change: the commit writes nothing either.
+                return Ok(None);
+            };
+            access_key::Entity::delete_many()
                 .filter(access_key::Column::UserId.eq(user_id))
                 .exec(txn)
                 .await?;
-            if deleted.rows_affected == 0 {
-                // Nothing changed: the commit writes nothing either.
-                return Ok(None);
-            }
             bump_revision(txn, user_id).await?;
+            audit::record(txn, &describe(&current, revoked)).await?;
             Ok(current.access_key)
         })
         .await
@@ -194,13 +207,7 @@ impl Store {
         id: i64,
         check: impl FnOnce(&R) -> Result<P, E>,
     ) -> Result<Result<(DatabaseTransaction, R, P), Checked<T, E>>, DbErr> {
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await?;
+        let txn = self.begin_write().await?;
         let Some(read) = R::lock_and_read(&txn, id).await? else {
             txn.rollback().await?;
             return Ok(Err(Checked::UserMissing));

@@ -9,7 +9,8 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectOptions, Database, DbBackend, DbErr,
+    ConnectOptions, Database, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait as _,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -368,6 +369,19 @@ impl Store {
                     deadline.as_millis()
                 )))
             })
+    }
+
+    /// A transaction for a write that reads first: on SQLite `BEGIN
+    /// IMMEDIATE`, which takes the write lock at once (a deferred one that
+    /// read and then wrote would fail with SQLITE_BUSY as soon as another
+    /// writer went first, whatever the busy timeout).
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
     }
 
     /// A write's outcome, noting a refusal to write (see [`ReadOnlyRefusals`]).

@@ -13,6 +13,7 @@
 //! `last_used_time` writes), [`changes`] (the checked transactions),
 //! [`key_reads`] (the batched hot-path read), [`error`].
 
+mod audit;
 mod changes;
 mod connection;
 pub mod entity;

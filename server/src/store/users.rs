@@ -3,21 +3,22 @@
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait as _, ExprTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    QueryTrait as _,
     sea_query::{Expr, LikeExpr},
 };
 
 use crate::domain::{
     key_format::KeyId,
     model::{
-        IdentityProvider, KeyInfo, NewUser, Permission, PermissionSet, Timestamp, User, UserRef,
-        Username,
+        IdentityProvider, KeyInfo, NewAuditEvent, NewUser, Permission, PermissionSet, Timestamp,
+        User, UserRef, Username,
     },
 };
 
 use super::{
-    Store, StoreError,
+    Store, StoreError, audit,
     entity::{access_key, setting, user},
 };
 
@@ -62,46 +63,39 @@ impl Store {
             .await
     }
 
-    pub async fn insert_user(&self, new: &NewUser, now: Timestamp) -> Result<User, StoreError> {
+    /// Inserts the user and the event `describe` makes of it, in one
+    /// transaction.
+    pub async fn insert_user(
+        &self,
+        new: &NewUser,
+        now: Timestamp,
+        describe: impl FnOnce(&User) -> NewAuditEvent,
+    ) -> Result<User, StoreError> {
+        let row = user::ActiveModel {
+            id: NotSet,
+            username: Set(new.username.as_str().to_owned()),
+            username_folded: Set(new.username.folded()),
+            email: Set(new.email.clone()),
+            display_name: Set(new.display_name.clone()),
+            identity_provider: Set(new.identity_provider.as_str().to_owned()),
+            permissions: Set(join_permissions(&new.permissions)),
+            disabled: Set(false),
+            create_time: Set(now.as_micros()),
+            update_time: Set(now.as_micros()),
+            revision: Set(1),
+            administrator: Set(new.is_administrator()),
+        };
         self.bounded(async {
-            let row = user::ActiveModel {
-                id: NotSet,
-                username: Set(new.username.as_str().to_owned()),
-                username_folded: Set(new.username.folded()),
-                email: Set(new.email.clone()),
-                display_name: Set(new.display_name.clone()),
-                identity_provider: Set(new.identity_provider.as_str().to_owned()),
-                permissions: Set(join_permissions(&new.permissions)),
-                disabled: Set(false),
-                create_time: Set(now.as_micros()),
-                update_time: Set(now.as_micros()),
-                revision: Set(1),
-                administrator: Set(new.is_administrator()),
-            };
-            let backend = self.db.get_database_backend();
-            if backend == DbBackend::Postgres {
-                let inserted = self.written(
-                    user::Entity::insert(row)
-                        .exec_with_returning(&self.db)
-                        .await,
-                )?;
-                return Ok(to_user(inserted, None));
+            let outcome = async {
+                let txn = self.begin_write().await?;
+                let inserted = insert_returning(&txn, row).await?;
+                let user = to_user(inserted, None);
+                audit::record(&txn, &describe(&user)).await?;
+                txn.commit().await?;
+                Ok(user)
             }
-            // Not `INSERT … RETURNING` on SQLite: sqlx hands back the returned
-            // row and drops the error of the commit that follows it, so a write
-            // that never reached the disk would be acknowledged. A plain INSERT
-            // reports its commit; the row is then read back.
-            let inserted = self.written(
-                self.db
-                    .execute_raw(user::Entity::insert(row).build(backend))
-                    .await,
-            )?;
-            let id = i64::try_from(inserted.last_insert_id()).map_err(|_| {
-                StoreError::database("the new user's id is out of range".to_owned())
-            })?;
-            self.user(&UserRef::Id(id)).await?.ok_or_else(|| {
-                StoreError::database("the new user is missing right after its insert".to_owned())
-            })
+            .await;
+            self.written(outcome)
         })
         .await
     }
@@ -154,6 +148,27 @@ impl Store {
         })
         .await
     }
+}
+
+/// Inserts `row` in `txn` and reads it back with its id: `RETURNING` on
+/// PostgreSQL, the last insert id on the others (MySQL has no RETURNING).
+async fn insert_returning(
+    txn: &DatabaseTransaction,
+    row: user::ActiveModel,
+) -> Result<user::Model, DbErr> {
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        return user::Entity::insert(row).exec_with_returning(txn).await;
+    }
+    let inserted = txn
+        .execute_raw(user::Entity::insert(row).build(backend))
+        .await?;
+    let id = i64::try_from(inserted.last_insert_id())
+        .map_err(|_| DbErr::Custom("the new user's id is out of range".to_owned()))?;
+    user::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::Custom("the new user is missing right after its insert".to_owned()))
 }
 
 pub(super) fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {

@@ -5,7 +5,10 @@ use tracing::warn;
 use crate::domain::{
     DomainError, Refusal, authority,
     key_format::AccessKey,
-    model::{IdentityProvider, NewUser, PermissionSet, Timestamp, UserPatch, UserRef, Username},
+    model::{
+        IdentityProvider, NewAuditEvent, NewUser, Origin, PermissionSet, Timestamp, UserPatch,
+        UserRef, Username,
+    },
 };
 
 use super::Directory;
@@ -24,10 +27,12 @@ impl Directory {
             identity_provider: IdentityProvider::Local,
             permissions: PermissionSet::default().with_every_service_permission(),
         };
-        let now = Timestamp::now();
-        let user = self.store.insert_user(&admin, now).await?;
-        let (key, new_key) = self.new_key(now, None).await?;
-        let (info, _) = self.store_key(user.id, new_key, |_| Ok(())).await?;
+        let origin = Origin::host();
+        let user = self.insert_user(admin, &origin).await?;
+        let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
+        let (info, _) = self
+            .store_key(user.id, new_key, &origin, |_| Ok(()))
+            .await?;
         warn!(event = "bootstrap", user_id = user.id, key_id = %info.key_id, "bootstrap admin created");
         Ok(key)
     }
@@ -49,21 +54,28 @@ impl Directory {
             return Err(DomainError::Refused(Refusal::ReissueForDisabledUser));
         }
         let user_id = user.id;
+        let origin = Origin::host();
         if restore_admin {
             let now = Timestamp::now();
+            let recorded = origin.clone();
             let (_, restored) = self
                 .write(move |store| async move {
                     store
-                        .update_user_checked(user_id, now, move |target| {
-                            authority::ensure_local(&target.user)?;
-                            Ok::<_, DomainError>(UserPatch {
-                                disabled: Some(false),
-                                permissions: Some(
-                                    target.user.permissions.with_every_service_permission(),
-                                ),
-                                ..UserPatch::default()
-                            })
-                        })
+                        .update_user_checked(
+                            user_id,
+                            now,
+                            move |target| {
+                                authority::ensure_local(&target.user)?;
+                                Ok::<_, DomainError>(UserPatch {
+                                    disabled: Some(false),
+                                    permissions: Some(
+                                        target.user.permissions.with_every_service_permission(),
+                                    ),
+                                    ..UserPatch::default()
+                                })
+                            },
+                            |before, after| NewAuditEvent::user_updated(&recorded, before, after),
+                        )
                         .await
                 })
                 .await??;
@@ -76,7 +88,7 @@ impl Directory {
         }
         let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
         let (info, _) = self
-            .store_key(user_id, new_key, authority::ensure_may_hold_key)
+            .store_key(user_id, new_key, &origin, authority::ensure_may_hold_key)
             .await?;
         warn!(event = "bootstrap_reissue", user_id, key_id = %info.key_id, "key reissued from the server host");
         Ok(key)

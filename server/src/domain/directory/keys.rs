@@ -5,7 +5,10 @@ use tracing::info;
 use crate::domain::{
     DomainError, Missing, authority,
     key_format::AccessKey,
-    model::{KeyInfo, NewKey, Principal, ServicePermission, Timestamp, User, UserRef},
+    model::{
+        KeyInfo, NewAuditEvent, NewKey, Origin, Principal, ServicePermission, Timestamp, User,
+        UserRef,
+    },
 };
 
 use super::Directory;
@@ -16,6 +19,7 @@ impl Directory {
     pub async fn generate_key(
         &self,
         caller: &Principal,
+        origin: &Origin,
         user_id: i64,
         expire_time: Option<Timestamp>,
     ) -> Result<(AccessKey, KeyInfo), DomainError> {
@@ -34,7 +38,7 @@ impl Directory {
         let (key, new_key) = self.new_key(now, expire_time).await?;
         let checker = caller.clone();
         let (info, replaced) = self
-            .store_key(user_id, new_key, move |user| {
+            .store_key(user_id, new_key, origin, move |user| {
                 authority::check_key_issue(&checker, user)
             })
             .await?;
@@ -75,6 +79,7 @@ impl Directory {
         &self,
         user_id: i64,
         new_key: NewKey,
+        origin: &Origin,
         check: impl FnOnce(&User) -> Result<(), DomainError> + Send + 'static,
     ) -> Result<(KeyInfo, Option<KeyInfo>), DomainError> {
         let info = KeyInfo {
@@ -83,23 +88,37 @@ impl Directory {
             expire_time: new_key.expire_time,
             last_used_time: None,
         };
-        let replaced =
-            self.write(move |store| async move {
-                store.replace_key_checked(user_id, &new_key, check).await
+        let stored = info.clone();
+        let origin = origin.clone();
+        let replaced = self
+            .write(move |store| async move {
+                store
+                    .replace_key_checked(user_id, &new_key, check, |user, replaced| {
+                        NewAuditEvent::key_generated(&origin, user, &stored, replaced)
+                    })
+                    .await
             })
             .await??;
         Ok((info, replaced))
     }
 
-    pub async fn revoke_key(&self, caller: &Principal, user_id: i64) -> Result<(), DomainError> {
+    pub async fn revoke_key(
+        &self,
+        caller: &Principal,
+        origin: &Origin,
+        user_id: i64,
+    ) -> Result<(), DomainError> {
         caller.require(ServicePermission::KeysIssue)?;
         let checker = caller.clone();
+        let origin = origin.clone();
         let revoked = self
             .write(move |store| async move {
                 store
-                    .delete_key_checked(user_id, move |user| {
-                        authority::check_key_revocation(&checker, user)
-                    })
+                    .delete_key_checked(
+                        user_id,
+                        move |user| authority::check_key_revocation(&checker, user),
+                        |user, key| NewAuditEvent::key_revoked(&origin, user, key),
+                    )
                     .await
             })
             .await??;

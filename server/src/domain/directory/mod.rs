@@ -3,9 +3,11 @@
 //! By area: [`verification`] (what a presented key is worth, and the
 //! caller's own key), [`users`], [`keys`] (issuing and revoking),
 //! [`bootstrap`] (the first admin, and recovery from the host), [`usage`]
-//! (writing `last_used_time`). The authority rules themselves are pure
+//! (writing `last_used_time`), [`audit`] (reading the audit trail, which
+//! every change writes in its own transaction). The authority rules themselves are pure
 //! predicates in [`super::authority`].
 
+mod audit;
 mod bootstrap;
 mod keys;
 mod usage;
@@ -37,6 +39,9 @@ pub struct Directory {
     /// For a database only this process writes: what tells it about
     /// writes made around it, before it answers from memory.
     outside: Option<OutsideWrites>,
+    /// Signalled after every write this process makes, to wake audit
+    /// watchers at once rather than at their next poll.
+    audit_recorded: Arc<tokio::sync::Notify>,
 }
 
 impl From<BadPageToken> for DomainError {
@@ -85,6 +90,7 @@ impl Directory {
             verified,
             failures: Arc::new(failures),
             outside,
+            audit_recorded: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -110,9 +116,11 @@ impl Directory {
     {
         let in_progress = self.verified.begin_write();
         let pending = write(self.store.clone());
+        let recorded = Arc::clone(&self.audit_recorded);
         self.to_completion(async move {
             let result = pending.await;
             drop(in_progress);
+            recorded.notify_waiters();
             result
         })
         .await

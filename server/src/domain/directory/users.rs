@@ -5,8 +5,8 @@ use tracing::info;
 use crate::domain::{
     DomainError, Missing, authority,
     model::{
-        Etag, NewUser, Permission, Principal, ServicePermission, Timestamp, User, UserPatch,
-        UserRef, UsernamePrefix,
+        Etag, NewAuditEvent, NewUser, Origin, Permission, Principal, ServicePermission, Timestamp,
+        User, UserPatch, UserRef, UsernamePrefix,
     },
 };
 use crate::store::StoreError;
@@ -52,6 +52,23 @@ pub struct Page {
 }
 
 impl Directory {
+    /// Creates `new`, recording who did it from where.
+    pub(super) async fn insert_user(
+        &self,
+        new: NewUser,
+        origin: &Origin,
+    ) -> Result<User, DomainError> {
+        let origin = origin.clone();
+        self.write(move |store| async move {
+            store
+                .insert_user(&new, Timestamp::now(), |user| {
+                    NewAuditEvent::user_created(&origin, user)
+                })
+                .await
+        })
+        .await
+    }
+
     /// `user` with the latest key use this process saw, which the database
     /// may not hold yet.
     fn with_recent_use(&self, mut user: User) -> User {
@@ -63,13 +80,15 @@ impl Directory {
         user
     }
 
-    pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User, DomainError> {
+    pub async fn create_user(
+        &self,
+        caller: &Principal,
+        origin: &Origin,
+        new: NewUser,
+    ) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
         authority::ensure_may_grant(caller, new.permissions.iter())?;
-        let store = self.store.clone();
-        let user = self
-            .to_completion(async move { store.insert_user(&new, Timestamp::now()).await })
-            .await?;
+        let user = self.insert_user(new, origin).await?;
         info!(
             event = "user_created",
             caller = %caller.username.as_str(),
@@ -135,6 +154,7 @@ impl Directory {
     pub async fn update_user(
         &self,
         caller: &Principal,
+        origin: &Origin,
         user_id: i64,
         patch: UserPatch,
         expected: Option<Etag>,
@@ -143,13 +163,25 @@ impl Directory {
         let now = Timestamp::now();
         let checker = caller.clone();
         let change = patch.clone();
+        let origin = origin.clone();
         let (before, updated) = self
             .write(move |store| async move {
                 let outcome = store
-                    .update_user_checked(user_id, now, move |target| {
-                        authority::check_update(&checker, target, &change, expected.as_ref(), now)
+                    .update_user_checked(
+                        user_id,
+                        now,
+                        move |target| {
+                            authority::check_update(
+                                &checker,
+                                target,
+                                &change,
+                                expected.as_ref(),
+                                now,
+                            )
                             .map(|()| change)
-                    })
+                        },
+                        |before, after| NewAuditEvent::user_updated(&origin, before, after),
+                    )
                     .await;
                 match outcome {
                     Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(Missing::User {
@@ -180,17 +212,21 @@ impl Directory {
     pub async fn delete_user(
         &self,
         caller: &Principal,
+        origin: &Origin,
         user_id: i64,
         expected: Option<Etag>,
     ) -> Result<(), DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
         let checker = caller.clone();
+        let origin = origin.clone();
         let deleted = self
             .write(move |store| async move {
                 store
-                    .delete_user_checked(user_id, move |target| {
-                        authority::check_delete(&checker, target, expected.as_ref())
-                    })
+                    .delete_user_checked(
+                        user_id,
+                        move |target| authority::check_delete(&checker, target, expected.as_ref()),
+                        |user| NewAuditEvent::user_deleted(&origin, user),
+                    )
                     .await
             })
             .await??;

@@ -2,11 +2,13 @@
 //! turns untrusted input into them. A value of these types is valid by
 //! construction.
 
+mod audit;
 mod keys;
 mod permissions;
 mod time;
 mod users;
 
+pub use audit::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange, NewAuditEvent, Origin};
 pub use keys::{Credential, KeyInfo, NewKey, Principal};
 pub use permissions::{Permission, PermissionSet, ServicePermission};
 pub use time::Timestamp;

@@ -48,14 +48,16 @@ pub enum ServicePermission {
     UsersWrite,
     KeysIssue,
     KeysVerify,
+    AuditRead,
 }
 
 impl ServicePermission {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::UsersRead,
         Self::UsersWrite,
         Self::KeysIssue,
         Self::KeysVerify,
+        Self::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ServicePermission {
             Self::UsersWrite => "users.write",
             Self::KeysIssue => "keys.issue",
             Self::KeysVerify => "keys.verify",
+            Self::AuditRead => "audit.read",
         }
     }
 

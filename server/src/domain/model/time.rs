@@ -41,6 +41,12 @@ impl Timestamp {
         Some(Self(seconds * 1_000_000 + i64::from(nanos / 1_000)))
     }
 
+    /// As RFC 3339 text in UTC, e.g. `2026-12-01T12:00:00.5Z`.
+    pub fn rfc3339(self) -> String {
+        let (seconds, nanos) = self.to_parts();
+        prost_types::Timestamp { seconds, nanos }.to_string()
+    }
+
     /// To protobuf's (seconds, nanos).
     pub fn to_parts(self) -> (i64, i32) {
         let seconds = self.0.div_euclid(1_000_000);

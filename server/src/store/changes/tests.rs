@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     domain::{
         key_format::KeyId,
-        model::{IdentityProvider, NewUser, PermissionSet, UserRef, Username},
+        model::{IdentityProvider, NewUser, Origin, PermissionSet, UserRef, Username},
     },
     store::StoreOptions,
 };
@@ -47,7 +47,9 @@ async fn a_connection_left_inside_a_transaction_is_never_reused() {
         permissions: PermissionSet::default(),
     };
     let user = store
-        .insert_user(&new, Timestamp::from_micros(0))
+        .insert_user(&new, Timestamp::from_micros(0), |user| {
+            NewAuditEvent::user_created(&Origin::host(), user)
+        })
         .await
         .expect("insert");
 
@@ -70,8 +72,19 @@ async fn a_connection_left_inside_a_transaction_is_never_reused() {
         create_time: Timestamp::from_micros(0),
         expire_time: None,
     };
+    let info = KeyInfo {
+        key_id: key.key_id.clone(),
+        create_time: key.create_time,
+        expire_time: None,
+        last_used_time: None,
+    };
     store
-        .replace_key_checked(user.id, &key, |_| Ok::<(), ()>(()))
+        .replace_key_checked(
+            user.id,
+            &key,
+            |_| Ok::<(), ()>(()),
+            |user, replaced| NewAuditEvent::key_generated(&Origin::host(), user, &info, replaced),
+        )
         .await
         .expect("stored")
         .expect("approved");

@@ -2,5 +2,6 @@
 //! the source of truth for the schema; these mirror them.
 
 pub mod access_key;
+pub mod audit_event;
 pub mod setting;
 pub mod user;

@@ -12,6 +12,8 @@ mod m20261126_000002_create_access_keys;
 mod m20261126_000003_create_settings;
 mod m20261201_000004_add_user_revision_and_administrator;
 mod m20261201_000005_add_secret_fingerprint;
+mod m20261202_000006_create_audit_events;
+mod m20261202_000007_grant_audit_read;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_create_settings::Migration),
             Box::new(m20261201_000004_add_user_revision_and_administrator::Migration),
             Box::new(m20261201_000005_add_secret_fingerprint::Migration),
+            Box::new(m20261202_000006_create_audit_events::Migration),
+            Box::new(m20261202_000007_grant_audit_read::Migration),
         ]
     }
 }

@@ -1,0 +1,60 @@
+//! The server's periodic work: writing key uses, and pruning audit events
+//! past their retention. Each task stops when told to, between runs.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::domain::Directory;
+
+/// How often expired audit events are pruned (and once at start).
+const AUDIT_PRUNE_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Writes due key uses every `period`, so `last_used_time` costs batched
+/// writes instead of a write per verification, and a key in constant use
+/// is written once per `precision` instead of once per period.
+pub(crate) async fn flush_key_usage_every(
+    directory: Directory,
+    period: Duration,
+    precision: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut stop => return,
+        }
+        if let Err(error) = directory.flush_key_usage(precision).await {
+            tracing::warn!(%error, "could not record key uses; will retry");
+        }
+    }
+}
+
+/// Deletes audit events older than `retention`, at start and then hourly.
+/// Every replica prunes: the deletes are idempotent, and batched so that
+/// none holds locks for long.
+pub(crate) async fn prune_audit_events_every(
+    directory: Directory,
+    retention: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(AUDIT_PRUNE_PERIOD);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut stop => return,
+        }
+        match directory.prune_audit_events(retention).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                event = "audit_pruned",
+                pruned,
+                retention_days = retention.as_secs() / 86_400,
+                "deleted audit events past their retention"
+            ),
+            Err(error) => tracing::warn!(%error, "could not prune audit events; will retry"),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Audit events: the record of every change, who made it, and from where.
+//!
+//! An event is built by the domain from the user as it was and as it became,
+//! and written by the store in the transaction that makes the change. It
+//! names keys by their public id only: never a key, a secret or a hash.
+
+use std::fmt;
+
+use super::{KeyInfo, Permission, PermissionSet, Principal, Timestamp, User};
+use crate::domain::InvalidField;
+
+/// What kind of change an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    KeyGenerated,
+    KeyRevoked,
+}
+
+impl AuditAction {
+    pub const ALL: [Self; 5] = [
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::KeyGenerated,
+        Self::KeyRevoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeleted => "user.deleted",
+            Self::KeyGenerated => "key.generated",
+            Self::KeyRevoked => "key.revoked",
+        }
+    }
+
+    /// An action named by a caller (a filter).
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
+        Self::ALL
+            .into_iter()
+            .find(|action| action.as_str() == value)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|a| a.as_str()).collect();
+                InvalidField::new(field, format!("must be one of {}", known.join(", ")))
+            })
+    }
+
+    /// For values read back from storage, where only these are written.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|action| action.as_str() == value)
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// `accesskeyd bootstrap` on the server's host.
+    Host,
+    /// A user, through the key it called with.
+    User {
+        user_id: i64,
+        username: String,
+        key_id: String,
+    },
+}
+
+impl From<&Principal> for Actor {
+    fn from(principal: &Principal) -> Self {
+        Self::User {
+            user_id: principal.user_id,
+            username: principal.username.as_str().to_owned(),
+            key_id: principal.key_id.to_string(),
+        }
+    }
+}
+
+/// Where a change came from: who, and through which call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub actor: Actor,
+    /// The call's request id; empty on the host.
+    pub request_id: String,
+    /// The caller's address; empty on the host.
+    pub peer: String,
+}
+
+impl Origin {
+    /// A change made on the server's host.
+    pub fn host() -> Self {
+        Self {
+            actor: Actor::Host,
+            request_id: String::new(),
+            peer: String::new(),
+        }
+    }
+}
+
+/// One field's value before and after a change (`None`: no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// An event about to be recorded with its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub time: Timestamp,
+    pub origin: Origin,
+    pub action: AuditAction,
+    pub target_user_id: i64,
+    pub target_username: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Increasing in commit order, across every replica.
+    pub id: i64,
+    pub event: NewAuditEvent,
+}
+
+/// Which events ListAuditEvents returns; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor_user_id: Option<i64>,
+    pub target_user_id: Option<i64>,
+    pub action: Option<AuditAction>,
+    /// Inclusive.
+    pub since: Option<Timestamp>,
+    /// Exclusive.
+    pub until: Option<Timestamp>,
+}
+
+impl AuditFilter {
+    /// The filter as text, to bind page tokens to it.
+    pub fn canonical(&self) -> String {
+        let number = |value: Option<i64>| value.map_or_else(String::new, |v| v.to_string());
+        format!(
+            "audit\0{}\0{}\0{}\0{}\0{}",
+            number(self.actor_user_id),
+            number(self.target_user_id),
+            self.action.map_or("", AuditAction::as_str),
+            number(self.since.map(Timestamp::as_micros)),
+            number(self.until.map(Timestamp::as_micros)),
+        )
+    }
+}
+
+fn listed(permissions: &PermissionSet) -> String {
+    permissions
+        .iter()
+        .map(Permission::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn change(field: &str, old: Option<String>, new: Option<String>) -> FieldChange {
+    FieldChange {
+        field: field.to_owned(),
+        old,
+        new,
+    }
+}
+
+/// What a user holds, field by field, as an event shows it.
+fn user_fields(user: &User) -> [(&'static str, String); 6] {
+    [
+        ("username", user.username.as_str().to_owned()),
+        ("email", user.email.clone()),
+        ("display_name", user.display_name.clone()),
+        (
+            "identity_provider",
+            user.identity_provider.as_str().to_owned(),
+        ),
+        ("permissions", listed(&user.permissions)),
+        ("disabled", user.disabled.to_string()),
+    ]
+}
+
+impl NewAuditEvent {
+    fn about(origin: &Origin, action: AuditAction, user: &User, changes: Vec<FieldChange>) -> Self {
+        Self {
+            time: Timestamp::now(),
+            origin: origin.clone(),
+            action,
+            target_user_id: user.id,
+            target_username: user.username.as_str().to_owned(),
+            changes,
+        }
+    }
+
+    pub fn user_created(origin: &Origin, user: &User) -> Self {
+        let changes = user_fields(user)
+            .into_iter()
+            .map(|(field, value)| change(field, None, Some(value)))
+            .collect();
+        Self::about(origin, AuditAction::UserCreated, user, changes)
+    }
+
+    /// The fields that differ between `before` and `after`.
+    pub fn user_updated(origin: &Origin, before: &User, after: &User) -> Self {
+        let changes = user_fields(before)
+            .into_iter()
+            .zip(user_fields(after))
+            .filter(|((_, old), (_, new))| old != new)
+            .map(|((field, old), (_, new))| change(field, Some(old), Some(new)))
+            .collect();
+        Self::about(origin, AuditAction::UserUpdated, after, changes)
+    }
+
+    /// What the user was, and the key that went with it.
+    pub fn user_deleted(origin: &Origin, user: &User) -> Self {
+        let mut changes: Vec<FieldChange> = user_fields(user)
+            .into_iter()
+            .map(|(field, value)| change(field, Some(value), None))
+            .collect();
+        if let Some(key) = &user.access_key {
+            changes.push(change("key_id", Some(key.key_id.to_string()), None));
+        }
+        Self::about(origin, AuditAction::UserDeleted, user, changes)
+    }
+
+    /// `user`'s new key, and the key it replaced.
+    pub fn key_generated(
+        origin: &Origin,
+        user: &User,
+        new: &KeyInfo,
+        replaced: Option<&KeyInfo>,
+    ) -> Self {
+        let expiry = |key: &KeyInfo| key.expire_time.map(Timestamp::rfc3339);
+        let changes = vec![
+            change(
+                "key_id",
+                replaced.map(|old| old.key_id.to_string()),
+                Some(new.key_id.to_string()),
+            ),
+            change("key_expire_time", replaced.and_then(expiry), expiry(new)),
+        ];
+        Self::about(origin, AuditAction::KeyGenerated, user, changes)
+    }
+
+    pub fn key_revoked(origin: &Origin, user: &User, revoked: &KeyInfo) -> Self {
+        let changes = vec![change("key_id", Some(revoked.key_id.to_string()), None)];
+        Self::about(origin, AuditAction::KeyRevoked, user, changes)
+    }
+}

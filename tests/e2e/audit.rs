@@ -1,0 +1,387 @@
+//! The audit trail: every change is recorded with who made it, from where
+//! and what changed, in the change's own transaction; failed and refused
+//! changes leave nothing; reading it needs `audit.read`; pages are stable.
+
+use std::time::{Duration, SystemTime};
+
+use accesskey_client::{AuditQuery, Client, ListUsers, UserChanges, pb};
+use tonic::Code;
+
+use crate::harness::{TestServer, code, new_user, on_every_backend, raw};
+
+/// Every event about `user_id`, newest first.
+pub async fn events_about(server: &TestServer, user_id: i64) -> Vec<pb::AuditEvent> {
+    server
+        .admin
+        .list_audit_events(AuditQuery::new().target(user_id).page_size(1000))
+        .await
+        .expect("list audit events")
+        .events
+}
+
+/// The id of the newest event (0 if none), read by `reader`.
+pub async fn latest_event_id(reader: &Client) -> i64 {
+    let page = reader
+        .list_audit_events(AuditQuery::new().page_size(1))
+        .await
+        .expect("list audit events");
+    page.events.first().map_or(0, |event| event.id)
+}
+
+/// `field`'s (old, new) values in `event`.
+fn change<'a>(event: &'a pb::AuditEvent, field: &str) -> (Option<&'a str>, Option<&'a str>) {
+    let change = event
+        .changes
+        .iter()
+        .find(|change| change.field == field)
+        .unwrap_or_else(|| panic!("no `{field}` change in {event:?}"));
+    (change.old_value.as_deref(), change.new_value.as_deref())
+}
+
+async fn every_change_is_recorded_with_who_what_and_where(server: TestServer) {
+    let admin = server.admin.who_am_i().await.expect("whoami");
+    let user = server.create_user("svc", &["orders.read"]).await;
+    // A request id the caller chose is the one recorded.
+    let mut request = tonic::Request::new(pb::UpdateUserRequest {
+        user: Some(pb::User {
+            id: user.id,
+            permissions: vec!["orders.read".to_owned(), "orders.write".to_owned()],
+            disabled: true,
+            ..pb::User::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["permissions".to_owned(), "disabled".to_owned()],
+        }),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "change-ticket-4711".parse().expect("ASCII"));
+    raw(server.admin.user_admin_stub().update_user(request).await).expect("update");
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().disabled(false))
+        .await
+        .expect("enable again");
+    let expiry = SystemTime::now() + Duration::from_secs(86_400);
+    let first = server
+        .admin
+        .generate_access_key(user.id, Some(expiry))
+        .await
+        .expect("first key");
+    let second = server
+        .admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("second key");
+    server
+        .admin
+        .revoke_access_key(user.id)
+        .await
+        .expect("revoke");
+    server.admin.delete_user(user.id).await.expect("delete");
+
+    let events = events_about(&server, user.id).await;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user.deleted",
+            "key.revoked",
+            "key.generated",
+            "key.generated",
+            "user.updated",
+            "user.updated",
+            "user.created"
+        ],
+        "newest first"
+    );
+    assert!(events.windows(2).all(|pair| pair[0].id > pair[1].id));
+    for event in &events {
+        let actor = event.actor.as_ref().expect("an actor");
+        assert!(!actor.host);
+        assert_eq!(
+            (
+                actor.user_id,
+                actor.username.as_str(),
+                actor.key_id.as_str()
+            ),
+            (admin.user_id, "admin", admin.key_id.as_str())
+        );
+        assert_eq!(
+            (event.target_user_id, event.target_username.as_str()),
+            (user.id, "svc")
+        );
+        assert!(event.peer.starts_with("127.0.0.1:"), "{}", event.peer);
+        assert!(!event.request_id.is_empty(), "a generated request id");
+        assert!(event.time.is_some());
+    }
+    let [
+        deleted,
+        revoked,
+        regenerated,
+        generated,
+        enabled,
+        updated,
+        created,
+    ] = &events[..]
+    else {
+        unreachable!("seven events");
+    };
+    assert_eq!(change(enabled, "disabled"), (Some("true"), Some("false")));
+    assert_eq!(change(created, "username"), (None, Some("svc")));
+    assert_eq!(change(created, "permissions"), (None, Some("orders.read")));
+    assert_eq!(updated.request_id, "change-ticket-4711");
+    assert_eq!(
+        change(updated, "permissions"),
+        (Some("orders.read"), Some("orders.read,orders.write"))
+    );
+    assert_eq!(change(updated, "disabled"), (Some("false"), Some("true")));
+    assert_eq!(updated.changes.len(), 2, "only what changed: {updated:?}");
+    assert_eq!(
+        change(generated, "key_id"),
+        (None, Some(first.info().key_id.as_str()))
+    );
+    assert!(change(generated, "key_expire_time").1.is_some());
+    assert_eq!(
+        change(regenerated, "key_id"),
+        (
+            Some(first.info().key_id.as_str()),
+            Some(second.info().key_id.as_str())
+        ),
+        "the key it replaced"
+    );
+    assert_eq!(
+        change(regenerated, "key_expire_time").1,
+        None,
+        "never expires"
+    );
+    assert_eq!(
+        change(revoked, "key_id"),
+        (Some(second.info().key_id.as_str()), None)
+    );
+    assert_eq!(change(deleted, "username"), (Some("svc"), None));
+
+    // The bootstrap admin was created and given its key by the host.
+    let bootstrap = events_about(&server, admin.user_id).await;
+    assert_eq!(bootstrap.len(), 2);
+    assert!(bootstrap.iter().all(|event| {
+        let actor = event.actor.as_ref().expect("an actor");
+        actor.host && actor.username.is_empty() && event.peer.is_empty()
+    }));
+    assert_eq!(bootstrap[1].action, "user.created");
+    assert_eq!(
+        change(&bootstrap[0], "key_id").1,
+        Some(admin.key_id.as_str())
+    );
+}
+
+async fn failed_and_refused_changes_leave_no_event(server: TestServer) {
+    let user = server.create_user("svc", &[]).await;
+    let stale_etag = user.etag.clone();
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().email("svc@example.test"))
+        .await
+        .expect("a change that makes the first etag stale");
+    let (_, weak_key) = server.user_with_key("weak", &["users.write"]).await;
+    let weak = server.client_with_key(&weak_key);
+    let (_, second_key) = server
+        .user_with_key("second", &crate::authority::ALL_SERVICE)
+        .await;
+    let second = server.client_with_key(&second_key);
+    let before = latest_event_id(&second).await;
+
+    // Fails in the database: the name is taken.
+    let taken = server.admin.create_user(new_user("SVC", &[])).await;
+    assert_eq!(code(taken), Code::AlreadyExists);
+    // Refused by the rules: a grant the caller may not make.
+    let grant = weak
+        .update_user(user.id, UserChanges::new().permissions(["keys.issue"]))
+        .await;
+    assert_eq!(code(grant), Code::PermissionDenied);
+    // Refused by the precondition: a stale etag.
+    let stale = server
+        .admin
+        .update_user(
+            user.id,
+            UserChanges::new().disabled(true).if_etag(stale_etag),
+        )
+        .await;
+    assert_eq!(code(stale), Code::Aborted);
+    // Nothing to do: the user has no key.
+    assert_eq!(
+        code(server.admin.revoke_access_key(user.id).await),
+        Code::NotFound
+    );
+    assert_eq!(latest_event_id(&second).await, before, "nothing recorded");
+
+    // Refused by the last-administrator rule, once the first admin is gone.
+    let admin_id = server.admin.who_am_i().await.expect("whoami").user_id;
+    second
+        .delete_user(admin_id)
+        .await
+        .expect("another administrator remains");
+    let second_id = second.who_am_i().await.expect("whoami").user_id;
+    assert_eq!(
+        code(
+            second
+                .update_user(second_id, UserChanges::new().disabled(true))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    let after: Vec<_> = second
+        .list_audit_events(AuditQuery::new().page_size(1000))
+        .await
+        .expect("list")
+        .events
+        .into_iter()
+        .filter(|event| event.id > before)
+        .map(|event| (event.action, event.target_username))
+        .collect();
+    assert_eq!(
+        after,
+        [("user.deleted".to_owned(), "admin".to_owned())],
+        "only the change that happened"
+    );
+}
+
+async fn reading_the_trail_needs_audit_read_which_follows_the_grant_and_power_rules(
+    server: TestServer,
+) {
+    // Every other service permission, but not audit.read.
+    let (_, almost_key) = server
+        .user_with_key(
+            "almost",
+            &["keys.issue", "keys.verify", "users.read", "users.write"],
+        )
+        .await;
+    let almost = server.client_with_key(&almost_key);
+    let denied = almost
+        .list_audit_events(AuditQuery::new())
+        .await
+        .expect_err("no audit.read");
+    assert_eq!(denied.code(), Some(Code::PermissionDenied));
+    assert!(denied.to_string().contains("audit.read"), "{denied}");
+    let denied = almost
+        .watch_audit_events(Some(0))
+        .await
+        .expect_err("no audit.read");
+    assert_eq!(denied.code(), Some(Code::PermissionDenied));
+
+    // It cannot grant audit.read, nor act on a user who holds it.
+    let granting = almost
+        .create_user(new_user("auditor", &["audit.read"]))
+        .await;
+    assert_eq!(code(granting), Code::PermissionDenied);
+    let auditor = server.create_user("auditor", &["audit.read"]).await;
+    let disabling = almost
+        .update_user(auditor.id, UserChanges::new().disabled(true))
+        .await
+        .expect_err("the auditor outranks it");
+    assert!(disabling.to_string().contains("audit.read"), "{disabling}");
+
+    // Holding audit.read alone is enough to read.
+    let key = server
+        .admin
+        .generate_access_key(auditor.id, None)
+        .await
+        .expect("key")
+        .into_key();
+    let page = server
+        .client_with_key(&key)
+        .list_audit_events(AuditQuery::new().action("user.created"))
+        .await
+        .expect("audit.read suffices");
+    assert!(
+        page.events
+            .iter()
+            .all(|event| event.action == "user.created")
+    );
+    assert_eq!(page.events.len(), 3, "admin, almost, auditor");
+}
+
+async fn pages_are_newest_first_filtered_and_stable_under_concurrent_writes(server: TestServer) {
+    let admin_id = server.admin.who_am_i().await.expect("whoami").user_id;
+    for i in 0..7 {
+        server.create_user(&format!("u{i}"), &[]).await;
+    }
+    let created = AuditQuery::new().action("user.created").page_size(3);
+    let mut seen = Vec::new();
+    let mut query = created.clone();
+    let mut pages = 0;
+    loop {
+        let page = server
+            .admin
+            .list_audit_events(query.clone())
+            .await
+            .expect("page");
+        seen.extend(page.events.iter().map(|e| e.target_username.clone()));
+        pages += 1;
+        // Written between pages: newer than every page, so never in one.
+        server.create_user(&format!("late{pages}"), &[]).await;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        query = query.page_token(page.next_page_token);
+    }
+    assert_eq!(seen, ["u6", "u5", "u4", "u3", "u2", "u1", "u0", "admin"]);
+
+    // Filters combine: the actor, an action, a time range.
+    let by_admin = server
+        .admin
+        .list_audit_events(AuditQuery::new().actor(admin_id).action("user.created"))
+        .await
+        .expect("by actor");
+    assert_eq!(by_admin.events.len(), 7 + pages);
+    let future = SystemTime::now() + Duration::from_secs(3600);
+    let none = server
+        .admin
+        .list_audit_events(AuditQuery::new().since(future))
+        .await
+        .expect("future range");
+    assert!(none.events.is_empty());
+
+    // A token only continues the query it came from.
+    let first = server
+        .admin
+        .list_audit_events(created.clone())
+        .await
+        .expect("page");
+    let other = AuditQuery::new()
+        .action("key.generated")
+        .page_token(first.next_page_token.clone());
+    let err = server
+        .admin
+        .list_audit_events(other)
+        .await
+        .expect_err("other filters");
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
+    assert!(err.to_string().contains("page_token"), "{err}");
+    let users_token = server
+        .admin
+        .list_users(ListUsers::new().page_size(1))
+        .await
+        .expect("users")
+        .next_page_token;
+    let crossed = server
+        .admin
+        .list_audit_events(AuditQuery::new().page_token(users_token))
+        .await
+        .expect_err("a ListUsers token");
+    assert_eq!(crossed.code(), Some(Code::InvalidArgument));
+    let unknown = server
+        .admin
+        .list_audit_events(AuditQuery::new().action("user.exploded"))
+        .await
+        .expect_err("no such action");
+    assert_eq!(unknown.code(), Some(Code::InvalidArgument));
+    assert!(unknown.to_string().contains("action"), "{unknown}");
+}
+
+on_every_backend!(
+    every_change_is_recorded_with_who_what_and_where,
+    failed_and_refused_changes_leave_no_event,
+    reading_the_trail_needs_audit_read_which_follows_the_grant_and_power_rules,
+    pages_are_newest_first_filtered_and_stable_under_concurrent_writes,
+);
