@@ -1,11 +1,11 @@
 //! The server's periodic work: writing key uses, and pruning audit events
 //! past their retention. Each task stops when told to, between runs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::domain::Directory;
+use crate::{domain::Directory, metrics::Metrics};
 
 /// How often expired audit events are pruned (and once at start).
 const AUDIT_PRUNE_PERIOD: Duration = Duration::from_secs(3600);
@@ -17,6 +17,7 @@ pub(crate) async fn flush_key_usage_every(
     directory: Directory,
     period: Duration,
     precision: Duration,
+    metrics: Option<Metrics>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut ticks = tokio::time::interval(period);
@@ -26,8 +27,14 @@ pub(crate) async fn flush_key_usage_every(
             _ = ticks.tick() => {}
             _ = &mut stop => return,
         }
-        if let Err(error) = directory.flush_key_usage(precision).await {
-            tracing::warn!(%error, "could not record key uses; will retry");
+        let started = Instant::now();
+        match directory.flush_key_usage(precision).await {
+            Ok(rows) => {
+                if let Some(metrics) = &metrics {
+                    metrics.flushed(rows, started.elapsed());
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not record key uses; will retry"),
         }
     }
 }

@@ -191,6 +191,11 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,
 
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this
+    /// address, a listener of its own; off unless given.
+    #[arg(long, env = "ACCESSKEY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
@@ -227,6 +232,7 @@ impl Config {
             pepper_line_break: PepperLineBreak::Refuse,
             log_format: LogFormat::Text,
             access_log: true,
+            metrics_listen: None,
             reflection: true,
         }
     }

@@ -17,6 +17,7 @@ mod connection;
 mod database_health;
 mod domain;
 mod healthcheck;
+mod metrics;
 mod service;
 mod store;
 
@@ -174,6 +175,47 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     Ok((store, directory))
 }
 
+/// The metrics, and their endpoint's task with what stops it, when
+/// `--metrics-listen` is given.
+type MetricsEndpoint = (
+    Option<metrics::Metrics>,
+    Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+);
+
+/// Binds `--metrics-listen`, if given, and serves the metrics there.
+async fn serve_metrics(
+    config: &Config,
+    directory: &Directory,
+    store: &Store,
+) -> Result<MetricsEndpoint, ServerError> {
+    let Some(address) = config.metrics_listen else {
+        return Ok((None, None));
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| ServerError::Config(format!("--metrics-listen {address}: {e}")))?;
+    if let Ok(bound) = listener.local_addr() {
+        info!(address = %bound, "metrics listening");
+    }
+    let metrics = metrics::Metrics::new(directory.clone(), store);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let endpoint = tokio::spawn({
+        let metrics = metrics.clone();
+        async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = metrics::endpoint::serve(listener, metrics, stopped).await {
+                tracing::warn!(%error, "the metrics endpoint stopped");
+            }
+        }
+    });
+    Ok((Some(metrics), Some((stop, endpoint))))
+}
+
 /// Serves accesskey on `listener` until `shutdown` completes, then finishes
 /// in-flight calls and closes the database.
 pub async fn run(
@@ -184,11 +226,13 @@ pub async fn run(
     let tls = config.tls().map_err(ServerError::Config)?;
     let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
+    let (metrics, metrics_endpoint) = serve_metrics(&config, &directory, &store).await?;
     let (stop_flushing, flushing_stopped) = tokio::sync::oneshot::channel();
     let flusher = tokio::spawn(background::flush_key_usage_every(
         directory.clone(),
         Duration::from_secs(config.last_used_flush_secs.max(1)),
         Duration::from_secs(config.last_used_precision_secs),
+        metrics.clone(),
         flushing_stopped,
     ));
     let (stop_pruning, pruning_stopped) = tokio::sync::oneshot::channel();
@@ -253,7 +297,10 @@ pub async fn run(
         .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
         .max_connection_age(limits::MAX_CONNECTION_AGE)
         // Outermost, so that calls the metadata limit refuses are logged too.
-        .layer(service::RequestLogLayer::new(config.access_log))
+        .layer(service::RequestLogLayer::new(
+            config.access_log,
+            metrics.clone(),
+        ))
         .layer(tonic::service::InterceptorLayer::new(
             service::limit_metadata,
         ));
@@ -269,7 +316,7 @@ pub async fn run(
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
         )
         .add_service(
-            KeyAuthServer::new(KeyAuthService::new(directory.clone()))
+            KeyAuthServer::new(KeyAuthService::new(directory.clone(), metrics))
                 .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
         )
@@ -281,6 +328,10 @@ pub async fn run(
     // short would lose them from the final one below.
     let _ = stop_probing.send(());
     let _ = prober.await;
+    if let Some((stop, endpoint)) = metrics_endpoint {
+        let _ = stop.send(());
+        let _ = endpoint.await;
+    }
     let _ = stop_pruning.send(());
     if let Some(pruner) = pruner {
         let _ = pruner.await;

@@ -28,6 +28,7 @@ mod limits;
 mod linearizability;
 mod logs;
 mod malformed_keys;
+mod metrics;
 mod middleware;
 mod paging;
 mod python_client;

@@ -9,10 +9,8 @@
 
 use std::{
     fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
 };
 
 use argon2::{
@@ -28,10 +26,13 @@ use tokio::sync::Semaphore;
 use super::key_format::{KeyId, Secret};
 
 mod fingerprint;
+mod load;
 mod pepper;
 
 pub use fingerprint::Fingerprint;
 use fingerprint::{FINGERPRINT_KEY_WITHOUT_PEPPER, FingerprintMac, fingerprint_mac};
+pub use load::Argon2Load;
+use load::Load;
 pub use pepper::Pepper;
 
 /// The log target of a debug event per argon2 verification run, e.g.
@@ -126,8 +127,8 @@ pub struct SecretHasher {
     permits: Arc<Semaphore>,
     queue_timeout: std::time::Duration,
     workers: Arc<Workers>,
-    /// argon2 verifications run so far (not hashes of new keys).
-    verifications: Arc<AtomicU64>,
+    worker_count: usize,
+    load: Arc<Load>,
 }
 
 impl fmt::Debug for SecretHasher {
@@ -189,7 +190,8 @@ impl SecretHasher {
             permits: Arc::new(Semaphore::new(permits)),
             queue_timeout,
             workers: Arc::new(Workers::start(permits)),
-            verifications: Arc::new(AtomicU64::new(0)),
+            worker_count: permits,
+            load: Arc::new(Load::default()),
         }
     }
 
@@ -216,7 +218,15 @@ impl SecretHasher {
 
     /// How many argon2 verifications this hasher (and its clones) ran.
     pub fn verifications(&self) -> u64 {
-        self.verifications.load(Ordering::Relaxed)
+        self.load.verifications.load(Ordering::Relaxed)
+    }
+
+    /// What the workers are doing and have done.
+    pub fn load(&self) -> Argon2Load {
+        let running = self
+            .worker_count
+            .saturating_sub(self.permits.available_permits());
+        self.load.snapshot(running as u64, self.worker_count as u64)
     }
 
     /// The argon2id PHC string of `secret`, with a fresh random salt.
@@ -224,7 +234,9 @@ impl SecretHasher {
         let params = self.params;
         let pepper = self.pepper.clone();
         let secret = secret.clone();
+        let load = Arc::clone(&self.load);
         self.run_blocking(move || {
+            load.hashes.fetch_add(1, Ordering::Relaxed);
             let mut salt = [0u8; 16];
             getrandom::fill(&mut salt)?;
             let salt =
@@ -257,9 +269,9 @@ impl SecretHasher {
         let secret = secret.clone();
         let stored = stored.to_owned();
         let pepper = self.pepper.clone();
-        let verifications = Arc::clone(&self.verifications);
+        let load = Arc::clone(&self.load);
         self.run_blocking(move || {
-            verifications.fetch_add(1, Ordering::Relaxed);
+            load.verifications.fetch_add(1, Ordering::Relaxed);
             // Off by default; the benchmark counts these lines.
             tracing::debug!(target: ARGON2_LOG_TARGET, "argon2 verification");
             let hash = PasswordHash::new(&stored)
@@ -301,14 +313,23 @@ impl SecretHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        // Counted while waiting, however the wait ends (a caller that
+        // gives up drops it here).
+        let waiting = self.load.start_waiting();
         let permit = tokio::time::timeout(
             self.queue_timeout,
             Arc::clone(&self.permits).acquire_owned(),
         )
-        .await
-        .map_err(|_| HashError::Busy(self.queue_timeout))?
-        .map_err(|e| HashError::Worker(e.to_string()))?;
+        .await;
+        drop(waiting);
+        let permit = permit
+            .map_err(|_| {
+                self.load.shed.fetch_add(1, Ordering::Relaxed);
+                HashError::Busy(self.queue_timeout)
+            })?
+            .map_err(|e| HashError::Worker(e.to_string()))?;
         let (done, result) = tokio::sync::oneshot::channel();
+        let load = Arc::clone(&self.load);
         self.workers
             .jobs
             .send(Box::new(move || {
@@ -316,7 +337,10 @@ impl SecretHasher {
                 if done.is_closed() {
                     return;
                 }
-                let _ = done.send(work());
+                let started = Instant::now();
+                let outcome = work();
+                load.ran(started.elapsed());
+                let _ = done.send(outcome);
             }))
             .map_err(|_| HashError::Worker("the argon2 workers stopped".to_owned()))?;
         result

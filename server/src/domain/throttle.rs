@@ -10,7 +10,10 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -31,6 +34,8 @@ pub struct FailureThrottle {
     burst: f64,
     refill_every: Duration,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Attempts refused for an empty bucket, for the metrics.
+    refused: AtomicU64,
 }
 
 impl FailureThrottle {
@@ -40,6 +45,7 @@ impl FailureThrottle {
             burst: f64::from(burst.max(1)),
             refill_every: refill_every.max(Duration::from_millis(1)),
             buckets: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -49,13 +55,20 @@ impl FailureThrottle {
         bucket.updated = now;
     }
 
+    /// How many attempts were refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
     /// Takes one attempt for `key_id` for a check about to run, or says how
     /// long until one is free. The attempt is given back when the returned
     /// guard is dropped, unless the check [spent](Attempt::spend) it (the
     /// secret was wrong): a check that matched, failed for another reason or
     /// was cancelled midway costs its key id nothing.
     pub fn attempt(&self, key_id: &KeyId) -> Result<Attempt<'_>, Duration> {
-        self.reserve(key_id)?;
+        self.reserve(key_id).inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })?;
         Ok(Attempt {
             throttle: self,
             key_id: key_id.clone(),

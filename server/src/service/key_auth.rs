@@ -7,17 +7,34 @@ use super::{
     caller::{authenticate, authenticate_with},
     conclude,
 };
-use crate::domain::Directory;
+use crate::{
+    domain::{Directory, Verdict},
+    metrics::Metrics,
+};
 
 /// The KeyAuth service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
 pub(crate) struct KeyAuthService {
     directory: Directory,
+    metrics: Option<Metrics>,
 }
 
 impl KeyAuthService {
-    pub(crate) fn new(directory: Directory) -> Self {
-        Self { directory }
+    /// With `metrics`, verification results are counted.
+    pub(crate) fn new(directory: Directory, metrics: Option<Metrics>) -> Self {
+        Self { directory, metrics }
+    }
+}
+
+/// A verdict's `result` label: VerifyResult's name, in lower case.
+fn result_name(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid(_) => "valid",
+        Verdict::Malformed(_) => "malformed",
+        Verdict::NotFound => "not_found",
+        Verdict::Expired(_) => "expired",
+        Verdict::UserDisabled(_) => "user_disabled",
+        Verdict::PermissionDenied { .. } => "permission_denied",
     }
 }
 
@@ -39,6 +56,9 @@ impl KeyAuth for KeyAuthService {
         })
         .await?;
         let verdict = conclude(RPC, &caller, result)?;
+        if let Some(metrics) = &self.metrics {
+            metrics.verification(result_name(&verdict));
+        }
         Ok(Response::new(verdict.into()))
     }
 

@@ -22,7 +22,10 @@ use tonic::transport::server::TcpConnectInfo;
 use tower::{Layer, Service};
 use tracing::{Instrument as _, info};
 
-use crate::domain::key_format::AccessKey;
+use crate::{
+    domain::key_format::AccessKey,
+    metrics::{self, Metrics},
+};
 
 /// The metadata key of a call's request id, in both directions.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -38,17 +41,20 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub(crate) String);
 
-/// Adds request ids, request spans and (if `access_log`) the access log.
+/// Adds request ids, request spans, (if `access_log`) the access log and
+/// (with `metrics`) the call metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLogLayer {
     access_log: bool,
+    metrics: Option<Metrics>,
     ids: Arc<RequestIds>,
 }
 
 impl RequestLogLayer {
-    pub(crate) fn new(access_log: bool) -> Self {
+    pub(crate) fn new(access_log: bool, metrics: Option<Metrics>) -> Self {
         Self {
             access_log,
+            metrics,
             ids: Arc::new(RequestIds::new()),
         }
     }
@@ -61,6 +67,7 @@ impl<S> Layer<S> for RequestLogLayer {
         RequestLog {
             inner,
             access_log: self.access_log,
+            metrics: self.metrics.clone(),
             ids: Arc::clone(&self.ids),
         }
     }
@@ -103,6 +110,7 @@ fn callers_id(value: &HeaderValue) -> Option<&str> {
 pub(crate) struct RequestLog<S> {
     inner: S,
     access_log: bool,
+    metrics: Option<Metrics>,
     ids: Arc<RequestIds>,
 }
 
@@ -145,6 +153,10 @@ where
                 .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
             (key_id, peer)
         });
+        let measured = self
+            .metrics
+            .clone()
+            .map(|metrics| (metrics, metrics::method_name(request.uri().path())));
         request.extensions_mut().insert(RequestId(id.clone()));
         let call = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
@@ -152,20 +164,27 @@ where
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
+            if caller.is_none() && measured.is_none() {
+                return Ok(response);
+            }
+            // A unary call's error travels in the headers (trailers-only
+            // response); a success's status, OK, in the trailers.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .map_or(tonic::Code::Ok, |code| {
+                    tonic::Code::from_bytes(code.as_bytes())
+                });
+            let latency = started.elapsed();
+            if let Some((metrics, method)) = measured {
+                metrics.call(method, code, latency);
+            }
             if let Some((key_id, peer)) = caller {
-                // A unary call's error travels in the headers (trailers-only
-                // response); a success's status, OK, in the trailers.
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .map_or(tonic::Code::Ok, |code| {
-                        tonic::Code::from_bytes(code.as_bytes())
-                    });
                 span.in_scope(|| {
                     info!(
                         target: ACCESS_LOG_TARGET,
                         code = ?code,
-                        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                         key_id = %key_id,
                         peer = %peer,
                         "call"

@@ -9,8 +9,7 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait as _,
+    ConnectOptions, Database, DbBackend, DbErr,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -19,7 +18,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use super::{
-    OutsideWrites, Store, StoreError,
+    OPERATION_BUCKETS, OutsideWrites, Store, StoreError,
     error::{is_sqlite_read_only, redacted_url},
     key_reads::KeyReads,
     migration, sqlite_path,
@@ -251,6 +250,7 @@ impl Store {
             discards,
             probe: Arc::default(),
             options: options.clone(),
+            operations: prometheus_client::metrics::histogram::Histogram::new(OPERATION_BUCKETS),
         })
     }
 
@@ -357,10 +357,13 @@ impl Store {
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let started = Instant::now();
         let Some(deadline) = self.deadline else {
-            return operation.await;
+            let outcome = operation.await;
+            self.operations.observe(started.elapsed().as_secs_f64());
+            return outcome;
         };
-        tokio::time::timeout(deadline, operation)
+        let outcome = tokio::time::timeout(deadline, operation)
             .await
             .unwrap_or_else(|_| {
                 self.discards.discard_all();
@@ -368,20 +371,9 @@ impl Store {
                     "the database did not answer within {} ms",
                     deadline.as_millis()
                 )))
-            })
-    }
-
-    /// A transaction for a write that reads first: on SQLite `BEGIN
-    /// IMMEDIATE`, which takes the write lock at once (a deferred one that
-    /// read and then wrote would fail with SQLITE_BUSY as soon as another
-    /// writer went first, whatever the busy timeout).
-    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await
+            });
+        self.operations.observe(started.elapsed().as_secs_f64());
+        outcome
     }
 
     /// A write's outcome, noting a refusal to write (see [`ReadOnlyRefusals`]).

@@ -21,6 +21,7 @@ mod error;
 mod exclusive;
 mod key_reads;
 mod keys;
+mod load;
 pub(crate) mod migration;
 mod outside_writes;
 mod usage;
@@ -33,7 +34,10 @@ pub(crate) use outside_writes::OutsideWrites;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait as _,
+};
 
 use connection::Discards;
 use key_reads::KeyReads;
@@ -52,4 +56,26 @@ pub struct Store {
     /// The health probe's own connection (see [`Store::ping`]).
     probe: Arc<tokio::sync::Mutex<Option<DatabaseConnection>>>,
     options: StoreOptions,
+    /// Every operation's duration (see [`Store::operation_seconds`]).
+    operations: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// Buckets of the storage operation durations, in seconds: 100 µs to 5 s.
+const OPERATION_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 5.0,
+];
+
+impl Store {
+    /// A transaction for a write that reads first: on SQLite `BEGIN
+    /// IMMEDIATE`, which takes the write lock at once (a deferred one that
+    /// read and then wrote would fail with SQLITE_BUSY as soon as another
+    /// writer went first, whatever the busy timeout).
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
 }

@@ -6,8 +6,8 @@ use crate::domain::{
     DomainError, Refusal, authority,
     key_format::AccessKey,
     model::{
-        IdentityProvider, NewAuditEvent, NewUser, Origin, PermissionSet, Timestamp, UserPatch,
-        UserRef, Username,
+        AuditAction, IdentityProvider, NewAuditEvent, NewUser, Origin, PermissionSet, Timestamp,
+        UserPatch, UserRef, Username,
     },
 };
 
@@ -79,6 +79,7 @@ impl Directory {
                         .await
                 })
                 .await??;
+            self.recorded(AuditAction::UserUpdated);
             warn!(
                 event = "bootstrap_restore_admin",
                 user_id,

@@ -6,8 +6,8 @@ use crate::domain::{
     DomainError, Missing, authority,
     key_format::AccessKey,
     model::{
-        KeyInfo, NewAuditEvent, NewKey, Origin, Principal, ServicePermission, Timestamp, User,
-        UserRef,
+        AuditAction, KeyInfo, NewAuditEvent, NewKey, Origin, Principal, ServicePermission,
+        Timestamp, User, UserRef,
     },
 };
 
@@ -99,6 +99,7 @@ impl Directory {
                     .await
             })
             .await??;
+        self.recorded(AuditAction::KeyGenerated);
         Ok((info, replaced))
     }
 
@@ -125,6 +126,7 @@ impl Directory {
         let Some(revoked) = revoked else {
             return Err(DomainError::NotFound(Missing::Key));
         };
+        self.recorded(AuditAction::KeyRevoked);
         info!(
             event = "key_revoked",
             caller = %caller.username.as_str(),

@@ -16,15 +16,22 @@ pub(crate) mod verification;
 
 pub(crate) use verification::Verdict;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::domain::{
     Denial, DomainError, Missing,
-    model::{Principal, ServicePermission, User, UserRef},
+    model::{AuditAction, Principal, ServicePermission, User, UserRef},
     page_token::{BadPageToken, PageTokenSigner},
-    secret_hash::SecretHasher,
+    secret_hash::{Argon2Load, SecretHasher},
     throttle::FailureThrottle,
-    verified_keys::VerifiedKeys,
+    verified_keys::{CacheStats, VerifiedKeys},
 };
 use crate::store::{OutsideWrites, Store, StoreError};
 
@@ -42,6 +49,20 @@ pub struct Directory {
     /// Signalled after every write this process makes, to wake audit
     /// watchers at once rather than at their next poll.
     audit_recorded: Arc<tokio::sync::Notify>,
+    /// Events this process recorded, by action (in `AuditAction::ALL`
+    /// order), for the metrics.
+    audit_counts: Arc<[AtomicU64; AuditAction::ALL.len()]>,
+}
+
+/// What the directory's parts have done, for the metrics.
+#[derive(Debug, Clone)]
+pub struct DirectoryStats {
+    pub cache: CacheStats,
+    pub argon2: Argon2Load,
+    /// Secret checks refused by the failed-attempt throttle.
+    pub throttled: u64,
+    /// Audit events this process recorded, by action.
+    pub audit_events: Vec<(AuditAction, u64)>,
 }
 
 impl From<BadPageToken> for DomainError {
@@ -91,12 +112,35 @@ impl Directory {
             failures: Arc::new(failures),
             outside,
             audit_recorded: Arc::new(tokio::sync::Notify::new()),
+            audit_counts: Arc::default(),
         })
     }
 
     /// Whether the database answers a trivial query within `limit`.
     pub async fn probe_database(&self, limit: Duration) -> Result<(), DomainError> {
         Ok(self.store.ping(limit).await?)
+    }
+
+    /// What the cache, the argon2 workers, the throttle and the audit
+    /// trail have done.
+    pub fn stats(&self) -> DirectoryStats {
+        DirectoryStats {
+            cache: self.verified.stats(),
+            argon2: self.hasher.load(),
+            throttled: self.failures.refused(),
+            audit_events: AuditAction::ALL
+                .into_iter()
+                .zip(self.audit_counts.iter())
+                .map(|(action, count)| (action, count.load(Ordering::Relaxed)))
+                .collect(),
+        }
+    }
+
+    /// Counts an event recorded (its change committed).
+    fn recorded(&self, action: AuditAction) {
+        if let Some(index) = AuditAction::ALL.iter().position(|a| *a == action) {
+            self.audit_counts[index].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// How many argon2 verifications this directory has run: what a flood

@@ -5,8 +5,8 @@ use tracing::info;
 use crate::domain::{
     DomainError, Missing, authority,
     model::{
-        Etag, NewAuditEvent, NewUser, Origin, Permission, Principal, ServicePermission, Timestamp,
-        User, UserPatch, UserRef, UsernamePrefix,
+        AuditAction, Etag, NewAuditEvent, NewUser, Origin, Permission, Principal,
+        ServicePermission, Timestamp, User, UserPatch, UserRef, UsernamePrefix,
     },
 };
 use crate::store::StoreError;
@@ -59,14 +59,17 @@ impl Directory {
         origin: &Origin,
     ) -> Result<User, DomainError> {
         let origin = origin.clone();
-        self.write(move |store| async move {
-            store
-                .insert_user(&new, Timestamp::now(), |user| {
-                    NewAuditEvent::user_created(&origin, user)
-                })
-                .await
-        })
-        .await
+        let user = self
+            .write(move |store| async move {
+                store
+                    .insert_user(&new, Timestamp::now(), |user| {
+                        NewAuditEvent::user_created(&origin, user)
+                    })
+                    .await
+            })
+            .await?;
+        self.recorded(AuditAction::UserCreated);
+        Ok(user)
     }
 
     /// `user` with the latest key use this process saw, which the database
@@ -191,6 +194,7 @@ impl Directory {
                 }
             })
             .await??;
+        self.recorded(AuditAction::UserUpdated);
         let listed = |set: &mut dyn Iterator<Item = &Permission>| {
             set.map(Permission::as_str).collect::<Vec<_>>().join(",")
         };
@@ -230,6 +234,7 @@ impl Directory {
                     .await
             })
             .await??;
+        self.recorded(AuditAction::UserDeleted);
         info!(
             event = "user_deleted",
             caller = %caller.username.as_str(),

@@ -44,10 +44,12 @@
 mod freshness;
 mod single_flight;
 mod slots;
+mod stats;
 mod usage;
 
 use freshness::low_bits;
 use slots::{Entries, Slot, StoredName};
+pub(crate) use stats::CacheStats;
 use usage::to_use_seconds;
 
 use std::{
@@ -132,6 +134,10 @@ pub struct VerifiedKeys {
     entries: RwLock<Entries>,
     permission_sets: Mutex<HashSet<Arc<PermissionSet>>>,
     in_flight: Mutex<HashMap<MacBytes, Arc<tokio::sync::Mutex<()>>>>,
+    /// Lookups by outcome, in [`Known`]'s order, and evictions: for the
+    /// metrics.
+    lookups: [AtomicU64; 4],
+    evictions: AtomicU64,
 }
 
 impl std::fmt::Debug for VerifiedKeys {
@@ -160,6 +166,8 @@ impl VerifiedKeys {
             entries: RwLock::new(Entries::default()),
             permission_sets: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(HashMap::new()),
+            lookups: Default::default(),
+            evictions: AtomicU64::new(0),
         })
     }
 
@@ -184,6 +192,32 @@ impl VerifiedKeys {
     /// What is known about `key` (presented as `presented`), noting its use
     /// when that is answered from memory and authenticates.
     pub fn lookup(&self, key: &AccessKey, presented: &str, now: Timestamp) -> Known {
+        let known = self.look_up(key, presented, now);
+        let outcome = match known {
+            Known::Current(_) => 0,
+            Known::SecretOnly => 1,
+            Known::WrongSecret => 2,
+            Known::Unknown => 3,
+        };
+        self.lookups[outcome].fetch_add(1, Ordering::Relaxed);
+        known
+    }
+
+    /// What the cache has done, and holds.
+    pub fn stats(&self) -> CacheStats {
+        let count = |outcome: usize| self.lookups[outcome].load(Ordering::Relaxed);
+        CacheStats {
+            current: count(0),
+            secret_only: count(1),
+            wrong_secret: count(2),
+            unknown: count(3),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries: self.len() as u64,
+            capacity: self.capacity as u64,
+        }
+    }
+
+    fn look_up(&self, key: &AccessKey, presented: &str, now: Timestamp) -> Known {
         let id = id_bytes(key.key_id());
         let mac = self.mac(presented);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
@@ -266,6 +300,7 @@ impl VerifiedKeys {
                     found.remove();
                 }
                 slab.release(victim);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
         // The slot is filled before it is indexed: the index rehashes by
