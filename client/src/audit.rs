@@ -1,9 +1,9 @@
 //! The audit trail (`UserAdmin.ListAuditEvents`, `WatchAuditEvents`):
 //! listing events, and a watch that resumes where it stopped.
 
-use std::{collections::VecDeque, time::SystemTime};
+use std::{collections::VecDeque, error::Error as _, time::SystemTime};
 
-use tonic::{Code, Streaming};
+use tonic::Streaming;
 
 use crate::{Client, Error, pb, retry::Repeat};
 
@@ -144,12 +144,18 @@ impl AuditWatch {
             };
             match stream.message().await {
                 Ok(Some(batch)) => self.pending.extend(batch.events),
-                // The server ended the stream (shutting down): resume.
+                // The server ended the stream: resume.
                 Ok(None) => self.stream = None,
-                Err(status) if status.code() == Code::Unavailable => self.stream = None,
                 Err(status) => {
                     self.stream = None;
-                    return Err(Error::from(status));
+                    // A status with a source came from the transport (a
+                    // reset, a closed connection), not from the server:
+                    // as resumable as the UNAVAILABLE a shutdown sends.
+                    let broken = status.source().is_some();
+                    let error = Error::from(status);
+                    if !(broken || error.is_unavailable()) {
+                        return Err(error);
+                    }
                 }
             }
         }

@@ -207,3 +207,39 @@ async fn a_change_on_one_replica_reaches_a_watcher_on_another_postgres() {
 async fn a_change_on_one_replica_reaches_a_watcher_on_another_mysql() {
     a_change_on_one_replica_reaches_a_watcher_on_another(Backend::Mysql).await;
 }
+
+/// Audit streams are bounded per replica: past 64 open ones, a new watch is
+/// refused with RESOURCE_EXHAUSTED (and a retry delay) until one closes.
+#[tokio::test]
+async fn open_watches_are_bounded() {
+    let server = TestServer::start().await;
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        let stream = server
+            .admin
+            .user_admin_stub()
+            .watch_audit_events(pb::WatchAuditEventsRequest { after_id: None })
+            .await
+            .expect("within the bound")
+            .into_inner();
+        open.push(stream);
+    }
+    let refused = server
+        .admin
+        .watch_audit_events(None)
+        .await
+        .expect_err("one too many");
+    assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused}");
+    assert!(refused.retry_after().is_some(), "{refused}");
+    open.pop();
+    // The slot is released once the server sees the stream gone.
+    crate::harness::eventually(Duration::from_secs(10), "a slot freed", || async {
+        server
+            .admin
+            .watch_audit_events(None)
+            .await
+            .map(drop)
+            .map_err(|err| err.to_string())
+    })
+    .await;
+}

@@ -42,13 +42,23 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// One method's successful calls and latencies, resolved once so that a
+/// call costs no label lookup.
+#[derive(Clone)]
+struct MethodMetrics {
+    ok: Counter,
+    latency: Histogram,
+}
+
 /// Every metric, and the registry that encodes them. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Metrics {
     registry: Arc<Registry>,
     calls: Family<CallLabels, Counter>,
-    latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
-    verifications: Family<ResultLabels, Counter>,
+    /// By [`Method`] index, `other` last.
+    methods: Arc<[MethodMetrics]>,
+    /// By [`RESULTS`] index.
+    verifications: Arc<[Counter]>,
     flushed_uses: Counter,
     flush_seconds: Histogram,
 }
@@ -76,12 +86,27 @@ impl Metrics {
             "Call latency, from the request's arrival to its response headers",
             latency.clone(),
         );
-        let verifications = Family::<ResultLabels, Counter>::default();
+        let results = Family::<ResultLabels, Counter>::default();
         registry.register(
             "verifications",
             "VerifyAccessKey answers by result",
-            verifications.clone(),
+            results.clone(),
         );
+        let verifications = RESULTS
+            .iter()
+            .map(|&result| results.get_or_create(&ResultLabels { result }).clone())
+            .collect();
+        let methods = METHODS
+            .iter()
+            .map(|(_, label)| *label)
+            .chain([OTHER_METHOD])
+            .map(|method| MethodMetrics {
+                ok: calls
+                    .get_or_create(&CallLabels { method, code: "OK" })
+                    .clone(),
+                latency: latency.get_or_create(&MethodLabels { method }).clone(),
+            })
+            .collect();
         let flushed_uses = Counter::default();
         registry.register(
             "last_used_flush_rows",
@@ -109,32 +134,36 @@ impl Metrics {
         Self {
             registry: Arc::new(registry),
             calls,
-            latency,
+            methods,
             verifications,
             flushed_uses,
             flush_seconds,
         }
     }
 
-    /// Counts a finished call to `method` (from [`method_name`]) with gRPC
-    /// status `code`.
-    pub(crate) fn call(&self, method: &'static str, code: tonic::Code, latency: Duration) {
-        self.calls
-            .get_or_create(&CallLabels {
-                method,
-                code: code_name(code),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&MethodLabels { method })
-            .observe(latency.as_secs_f64());
+    /// Counts a finished call to `method` with gRPC status `code`.
+    pub(crate) fn call(&self, method: Method, code: tonic::Code, latency: Duration) {
+        let Some(known) = self.methods.get(method.0) else {
+            return;
+        };
+        if code == tonic::Code::Ok {
+            known.ok.inc();
+        } else {
+            self.calls
+                .get_or_create(&CallLabels {
+                    method: method.label(),
+                    code: code_name(code),
+                })
+                .inc();
+        }
+        known.latency.observe(latency.as_secs_f64());
     }
 
-    /// Counts a VerifyAccessKey answer (`valid`, `not_found`, ...).
+    /// Counts a VerifyAccessKey answer: one of [`RESULTS`].
     pub(crate) fn verification(&self, result: &'static str) {
-        self.verifications
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        if let Some(index) = RESULTS.iter().position(|known| *known == result) {
+            self.verifications[index].inc();
+        }
     }
 
     /// Counts one batched flush of key uses.
@@ -153,25 +182,68 @@ impl Metrics {
     }
 }
 
-/// The method label of a gRPC path: `/accesskey.v1.UserAdmin/CreateUser`
-/// is `UserAdmin/CreateUser`; any other path is `other`, so a caller
-/// cannot add label values.
-pub(crate) fn method_name(path: &str) -> &'static str {
-    match path {
-        "/accesskey.v1.KeyAuth/VerifyAccessKey" => "KeyAuth/VerifyAccessKey",
-        "/accesskey.v1.KeyAuth/WhoAmI" => "KeyAuth/WhoAmI",
-        "/accesskey.v1.UserAdmin/CreateUser" => "UserAdmin/CreateUser",
-        "/accesskey.v1.UserAdmin/GetUser" => "UserAdmin/GetUser",
-        "/accesskey.v1.UserAdmin/ListUsers" => "UserAdmin/ListUsers",
-        "/accesskey.v1.UserAdmin/UpdateUser" => "UserAdmin/UpdateUser",
-        "/accesskey.v1.UserAdmin/DeleteUser" => "UserAdmin/DeleteUser",
-        "/accesskey.v1.UserAdmin/GenerateAccessKey" => "UserAdmin/GenerateAccessKey",
-        "/accesskey.v1.UserAdmin/RevokeAccessKey" => "UserAdmin/RevokeAccessKey",
-        "/accesskey.v1.UserAdmin/ListAuditEvents" => "UserAdmin/ListAuditEvents",
-        "/accesskey.v1.UserAdmin/WatchAuditEvents" => "UserAdmin/WatchAuditEvents",
-        "/grpc.health.v1.Health/Check" => "Health/Check",
-        "/grpc.health.v1.Health/Watch" => "Health/Watch",
-        _ => "other",
+/// accesskey's RPCs and the standard health service, by path, with their
+/// method labels; any other path is `other`, so a caller cannot add label
+/// values.
+const METHODS: [(&str, &str); 13] = [
+    (
+        "/accesskey.v1.KeyAuth/VerifyAccessKey",
+        "KeyAuth/VerifyAccessKey",
+    ),
+    ("/accesskey.v1.KeyAuth/WhoAmI", "KeyAuth/WhoAmI"),
+    ("/accesskey.v1.UserAdmin/CreateUser", "UserAdmin/CreateUser"),
+    ("/accesskey.v1.UserAdmin/GetUser", "UserAdmin/GetUser"),
+    ("/accesskey.v1.UserAdmin/ListUsers", "UserAdmin/ListUsers"),
+    ("/accesskey.v1.UserAdmin/UpdateUser", "UserAdmin/UpdateUser"),
+    ("/accesskey.v1.UserAdmin/DeleteUser", "UserAdmin/DeleteUser"),
+    (
+        "/accesskey.v1.UserAdmin/GenerateAccessKey",
+        "UserAdmin/GenerateAccessKey",
+    ),
+    (
+        "/accesskey.v1.UserAdmin/RevokeAccessKey",
+        "UserAdmin/RevokeAccessKey",
+    ),
+    (
+        "/accesskey.v1.UserAdmin/ListAuditEvents",
+        "UserAdmin/ListAuditEvents",
+    ),
+    (
+        "/accesskey.v1.UserAdmin/WatchAuditEvents",
+        "UserAdmin/WatchAuditEvents",
+    ),
+    ("/grpc.health.v1.Health/Check", "Health/Check"),
+    ("/grpc.health.v1.Health/Watch", "Health/Watch"),
+];
+const OTHER_METHOD: &str = "other";
+
+/// VerifyAccessKey's results, as labels.
+const RESULTS: [&str; 6] = [
+    "valid",
+    "malformed",
+    "not_found",
+    "expired",
+    "user_disabled",
+    "permission_denied",
+];
+
+/// Which method a gRPC path is: an index into [`METHODS`], or
+/// `METHODS.len()` for any other path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Method(usize);
+
+impl Method {
+    pub(crate) fn of(path: &str) -> Self {
+        Self(
+            METHODS
+                .iter()
+                .position(|(known, _)| *known == path)
+                .unwrap_or(METHODS.len()),
+        )
+    }
+
+    fn label(self) -> &'static str {
+        METHODS.get(self.0).map_or(OTHER_METHOD, |(_, label)| label)
     }
 }
 
@@ -202,6 +274,10 @@ fn code_name(code: tonic::Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn method_name(path: &str) -> &'static str {
+        Method::of(path).label()
+    }
 
     #[test]
     fn method_labels_come_from_a_closed_set() {

@@ -24,7 +24,7 @@ use tracing::{Instrument as _, info};
 
 use crate::{
     domain::key_format::AccessKey,
-    metrics::{self, Metrics},
+    metrics::{Method, Metrics},
 };
 
 /// The metadata key of a call's request id, in both directions.
@@ -156,7 +156,7 @@ where
         let measured = self
             .metrics
             .clone()
-            .map(|metrics| (metrics, metrics::method_name(request.uri().path())));
+            .map(|metrics| (metrics, Method::of(request.uri().path())));
         request.extensions_mut().insert(RequestId(id.clone()));
         let call = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
