@@ -11,7 +11,7 @@ use tonic::Status;
 use super::convert;
 use crate::domain::{
     Busy, Directory, DomainError, InvalidField,
-    model::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange, Principal},
+    model::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange},
 };
 
 /// Open WatchAuditEvents streams per replica: each polls the database, so
@@ -138,16 +138,15 @@ impl AuditWatchers {
         }
     }
 
-    /// A stream of the events after `after_id` for `caller`, whose key
-    /// (`caller_key`) is authenticated again before every batch.
+    /// A stream of the events after `after_id` (from
+    /// [`Directory::watch_start`]) for the caller whose key is `caller_key`,
+    /// authenticated again before every batch.
     pub(super) fn watch(
         &self,
         directory: &Directory,
-        caller: &Principal,
         caller_key: String,
         after_id: i64,
     ) -> Result<EventStream, DomainError> {
-        caller.require(crate::domain::model::ServicePermission::AuditRead)?;
         let slot = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| {
             DomainError::ResourceExhausted {
                 what: Busy::AuditWatchers,

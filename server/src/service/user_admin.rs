@@ -203,14 +203,11 @@ impl UserAdmin for UserAdminService {
         .await?;
         let pb::WatchAuditEventsRequest { after_id } = request.into_inner();
         let result = async {
-            let after_id = match after_id {
-                Some(id) if id < 0 => {
-                    return Err(InvalidField::new("after_id", "must not be negative").into());
-                }
-                Some(id) => id,
-                None => self.directory.latest_audit_event_id(&caller).await?,
-            };
-            self.watchers.watch(&self.directory, &caller, key, after_id)
+            if after_id.is_some_and(|id| id < 0) {
+                return Err(InvalidField::new("after_id", "must not be negative").into());
+            }
+            let after_id = self.directory.watch_start(&caller, after_id).await?;
+            self.watchers.watch(&self.directory, key, after_id)
         }
         .await;
         let stream = conclude(RPC, &caller, result)?;

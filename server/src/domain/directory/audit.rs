@@ -12,7 +12,7 @@ use crate::domain::{
 
 use super::{
     Directory,
-    users::{DEFAULT_PAGE_SIZE, MAX_PAGE_BYTES, MAX_PAGE_SIZE},
+    paging::{MAX_PAGE_BYTES, cut_page, fitting, page_limit},
 };
 
 /// Events deleted per statement when pruning: small enough that no prune
@@ -26,30 +26,21 @@ pub struct AuditPage {
     pub next_page_token: Option<String>,
 }
 
-/// How many of `events`, from the first, fit in `budget` bytes of response
-/// (at least one): an estimate from the variable-length fields.
-pub(crate) fn fitting(events: &[AuditEvent], budget: usize) -> usize {
-    let mut used = 0;
-    events
-        .iter()
-        .take_while(|recorded| {
-            let event = &recorded.event;
-            let size = 256
-                + event.target_username.len()
-                + event.origin.request_id.len()
-                + event
-                    .changes
-                    .iter()
-                    .map(|change| {
-                        16 + change.field.len()
-                            + change.old.as_ref().map_or(0, String::len)
-                            + change.new.as_ref().map_or(0, String::len)
-                    })
-                    .sum::<usize>();
-            used += size;
-            used <= budget || used == size
-        })
-        .count()
+/// An event's size in a response: an estimate from the variable-length
+/// fields, plus an allowance for the fixed ones and the encoding.
+fn response_size(recorded: &AuditEvent) -> usize {
+    let event = &recorded.event;
+    256 + event.target_username.len()
+        + event.origin.request_id.len()
+        + event
+            .changes
+            .iter()
+            .map(|change| {
+                16 + change.field.len()
+                    + change.old.as_ref().map_or(0, String::len)
+                    + change.new.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
 }
 
 impl Directory {
@@ -64,10 +55,7 @@ impl Directory {
         page_token: &str,
     ) -> Result<AuditPage, DomainError> {
         caller.require(ServicePermission::AuditRead)?;
-        let limit = match page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(page_size);
         let query = filter.canonical();
         let before_id = if page_token.is_empty() {
             None
@@ -79,27 +67,29 @@ impl Directory {
             .store
             .audit_events(filter, before_id, limit + 1)
             .await?;
-        let kept = usize::try_from(limit)
-            .unwrap_or(usize::MAX)
-            .min(fitting(&events, MAX_PAGE_BYTES));
-        let next_page_token = if events.len() > kept {
-            events.truncate(kept);
-            events
-                .last()
-                .map(|last| self.page_tokens.sign(last.id, &query))
-        } else {
-            None
-        };
+        let more = cut_page(&mut events, limit, response_size);
+        let next_page_token = events
+            .last()
+            .filter(|_| more)
+            .map(|last| self.page_tokens.sign(last.id, &query));
         Ok(AuditPage {
             events,
             next_page_token,
         })
     }
 
-    /// Where a new watcher starts when it names no event: after the latest.
-    pub async fn latest_audit_event_id(&self, caller: &Principal) -> Result<i64, DomainError> {
+    /// Where a watcher for `caller` starts: after `after_id`, or when it
+    /// names none, after the latest event.
+    pub async fn watch_start(
+        &self,
+        caller: &Principal,
+        after_id: Option<i64>,
+    ) -> Result<i64, DomainError> {
         caller.require(ServicePermission::AuditRead)?;
-        Ok(self.store.latest_audit_event_id().await?)
+        match after_id {
+            Some(id) => Ok(id),
+            None => Ok(self.store.latest_audit_event_id().await?),
+        }
     }
 
     /// A watcher's next batch: authenticates `caller_key` again (so a
@@ -115,7 +105,7 @@ impl Directory {
         let caller = self.authenticate(caller_key).await?;
         caller.require(ServicePermission::AuditRead)?;
         let mut events = self.store.audit_events_after(after_id, limit).await?;
-        events.truncate(fitting(&events, MAX_PAGE_BYTES));
+        events.truncate(fitting(&events, MAX_PAGE_BYTES, response_size));
         Ok(events)
     }
 

@@ -10,6 +10,7 @@
 mod audit;
 mod bootstrap;
 mod keys;
+mod paging;
 mod usage;
 mod users;
 pub(crate) mod verification;

@@ -11,37 +11,23 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 
-use super::Directory;
+use super::{
+    Directory,
+    paging::{cut_page, page_limit},
+};
 
-/// ListUsers page sizes.
-pub(crate) const DEFAULT_PAGE_SIZE: u64 = 50;
-pub(crate) const MAX_PAGE_SIZE: u64 = 1_000;
-/// A ListUsers page holds at most about this many bytes of users (and at
-/// least one user): a quarter of the 16 MiB response limit.
-pub(crate) const MAX_PAGE_BYTES: usize = 4 << 20;
-
-/// How many of `users`, from the first, fit in `budget` bytes of response
-/// (at least one). An estimate from the variable-length fields, plus a
-/// generous allowance for the fixed ones and the encoding.
-fn fitting(users: &[User], budget: usize) -> usize {
-    let mut used = 0;
-    users
-        .iter()
-        .take_while(|user| {
-            let size = 256
-                + user.username.as_str().len()
-                + user.email.len()
-                + user.display_name.len()
-                + user.identity_provider.as_str().len()
-                + user
-                    .permissions
-                    .iter()
-                    .map(|permission| permission.as_str().len() + 3)
-                    .sum::<usize>();
-            used += size;
-            used <= budget || used == size
-        })
-        .count()
+/// A user's size in a response: an estimate from the variable-length
+/// fields, plus a generous allowance for the fixed ones and the encoding.
+fn response_size(user: &User) -> usize {
+    256 + user.username.as_str().len()
+        + user.email.len()
+        + user.display_name.len()
+        + user.identity_provider.as_str().len()
+        + user
+            .permissions
+            .iter()
+            .map(|permission| permission.as_str().len() + 3)
+            .sum::<usize>()
 }
 
 /// One page of users.
@@ -116,10 +102,7 @@ impl Directory {
         prefix: &UsernamePrefix,
     ) -> Result<Page, DomainError> {
         caller.require(ServicePermission::UsersRead)?;
-        let limit = match page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let limit = page_limit(page_size);
         let after_id = if page_token.is_empty() {
             0
         } else {
@@ -132,17 +115,11 @@ impl Directory {
             .await?;
         // Capped by size too: 1,000 users holding 256 permissions of 128
         // characters each would pass the 16 MiB response limit.
-        let kept = usize::try_from(limit)
-            .unwrap_or(usize::MAX)
-            .min(fitting(&users, MAX_PAGE_BYTES));
-        let next_page_token = if users.len() > kept {
-            users.truncate(kept);
-            users
-                .last()
-                .map(|last| self.page_tokens.sign(last.id, prefix.folded()))
-        } else {
-            None
-        };
+        let more = cut_page(&mut users, limit, response_size);
+        let next_page_token = users
+            .last()
+            .filter(|_| more)
+            .map(|last| self.page_tokens.sign(last.id, prefix.folded()));
         Ok(Page {
             users: users
                 .into_iter()
