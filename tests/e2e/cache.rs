@@ -44,11 +44,7 @@ async fn warm_keys_are_refused_right_after_revocation_or_replacement(server: Tes
         .await
         .expect("revoke");
     assert_eq!(
-        server
-            .admin
-            .verify(&replacement, NONE)
-            .await
-            .expect("verify"),
+        server.verdict(&replacement, NONE).await,
         Verification::NotFound
     );
 }
@@ -64,11 +60,7 @@ async fn warm_keys_see_disabling_deletion_and_permission_changes_at_once(server:
         .update_user(user.id, UserChanges::new().permissions(["orders.read"]))
         .await
         .expect("demote");
-    let verdict = server
-        .admin
-        .verify(&key, ["orders.write"])
-        .await
-        .expect("verify");
+    let verdict = server.verdict(&key, ["orders.write"]).await;
     assert!(
         matches!(verdict, Verification::PermissionDenied { .. }),
         "{verdict:?}"
@@ -79,11 +71,7 @@ async fn warm_keys_see_disabling_deletion_and_permission_changes_at_once(server:
         .update_user(user.id, UserChanges::new().disabled(true))
         .await
         .expect("disable");
-    let verdict = server
-        .admin
-        .verify(&key, ["orders.read"])
-        .await
-        .expect("verify");
+    let verdict = server.verdict(&key, ["orders.read"]).await;
     assert!(
         matches!(verdict, Verification::UserDisabled(_)),
         "{verdict:?}"
@@ -133,12 +121,7 @@ async fn a_wrong_secret_for_a_warm_key_id_is_still_not_found(server: TestServer)
         Verification::NotFound
     );
     assert!(
-        server
-            .admin
-            .verify(&key, NONE)
-            .await
-            .expect("verify")
-            .is_valid(),
+        server.verdict(&key, NONE).await.is_valid(),
         "the genuine key still works"
     );
 }

@@ -301,36 +301,15 @@ async fn key_generate_writes_a_private_key_file_and_never_overwrites_one() {
         .expect("read")
         .trim()
         .to_owned();
-    assert!(
-        server
-            .admin
-            .verify(&key, NONE)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
-    assert!(
-        !server
-            .admin
-            .verify(&old_key, NONE)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, NONE).await.is_valid());
+    assert!(!server.verdict(&old_key, NONE).await.is_valid());
 
     // An existing file is never overwritten, and the key is not replaced.
     let again = generate(path_text).await;
     assert_eq!(again.code, 2, "{again:?}");
     assert!(again.stderr.contains("must not exist"), "{again:?}");
     assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), key);
-    assert!(
-        server
-            .admin
-            .verify(&key, NONE)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, NONE).await.is_valid());
 
     // A key file others may read works, with a warning.
     let shared = dir.path().join("admin.key");

@@ -46,21 +46,10 @@ async fn regenerating_replaces_the_old_key_at_once(server: TestServer) {
         .into_key();
     assert_ne!(first, second);
     assert_eq!(
-        server
-            .admin
-            .verify(&first, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&first, NO_PERMISSIONS).await,
         Verification::NotFound
     );
-    assert!(
-        server
-            .admin
-            .verify(&second, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&second, NO_PERMISSIONS).await.is_valid());
 }
 
 async fn concurrent_regeneration_leaves_exactly_one_valid_key(server: TestServer) {
@@ -97,11 +86,7 @@ async fn revoked_keys_stop_working_and_revoking_twice_is_not_found(server: TestS
         .await
         .expect("revoke");
     assert_eq!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&key, NO_PERMISSIONS).await,
         Verification::NotFound
     );
     assert!(

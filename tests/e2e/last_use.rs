@@ -30,14 +30,7 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         }
     };
     let (user, key) = server.user_with_key("switched-off", &[]).await;
-    assert!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, NO_PERMISSIONS).await.is_valid());
     let used = last_used(user.id).await.expect("a use");
 
     // A disabled user's key, known from memory and then read again.
@@ -48,11 +41,7 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         .expect("disable");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(matches!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&key, NO_PERMISSIONS).await,
         Verification::UserDisabled(_)
     ));
     assert!(server.client_with_key(&key).who_am_i().await.is_err());
@@ -70,11 +59,7 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         .await
         .expect("disable");
     assert!(matches!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&key, NO_PERMISSIONS).await,
         Verification::UserDisabled(_)
     ));
     assert_eq!(last_used(idle.id).await, None, "never used");
@@ -90,23 +75,12 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         .await
         .expect("generate")
         .into_key();
-    assert!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, NO_PERMISSIONS).await.is_valid());
     let used = last_used(brief.id).await.expect("a use");
     tokio::time::sleep(Duration::from_millis(2600)).await;
     for _ in 0..2 {
         assert!(matches!(
-            server
-                .admin
-                .verify(&key, NO_PERMISSIONS)
-                .await
-                .expect("verify"),
+            server.verdict(&key, NO_PERMISSIONS).await,
             Verification::Expired(_)
         ));
     }
@@ -127,11 +101,7 @@ async fn last_used_time_is_recorded(server: TestServer) {
         .access_key
         .expect("key");
     assert!(before.last_used_time.is_none());
-    server
-        .admin
-        .verify(&key, NO_PERMISSIONS)
-        .await
-        .expect("verify");
+    server.verdict(&key, NO_PERMISSIONS).await;
     let after = server
         .admin
         .get_user(user.id)
@@ -169,14 +139,7 @@ async fn key_uses_are_flushed_to_the_database_in_batches() {
         let mut key_ids = Vec::new();
         for i in 0..3 {
             let (_, key) = server.user_with_key(&format!("svc{i}"), &[]).await;
-            assert!(
-                server
-                    .admin
-                    .verify(&key, Vec::<String>::new())
-                    .await
-                    .expect("verify")
-                    .is_valid()
-            );
+            assert!(server.verdict(&key, Vec::<String>::new()).await.is_valid());
             key_ids.push(
                 AccessKey::parse(&key)
                     .expect("parse")
@@ -234,14 +197,7 @@ async fn wait_for_stored_last_use(db: &sea_orm::DatabaseConnection, key_id: &str
 /// use as GetUser reports it.
 async fn use_in_a_new_second(server: &TestServer, user_id: i64, key: &str) -> i64 {
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-    assert!(
-        server
-            .admin
-            .verify(key, Vec::<String>::new())
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(key, Vec::<String>::new()).await.is_valid());
     server
         .admin
         .get_user(user_id)

@@ -19,11 +19,7 @@ async fn a_pepper_file_is_used_and_a_short_one_refused() {
         .await
         .expect("SQLite");
     let (_, key) = server.user_with_key("peppered", &[]).await;
-    let verdict = server
-        .admin
-        .verify(&key, Vec::<String>::new())
-        .await
-        .expect("verify");
+    let verdict = server.verdict(&key, Vec::<String>::new()).await;
     assert!(verdict.is_valid(), "{verdict:?}");
     // Its fingerprint is logged at start, never the pepper itself (32 bytes
     // of 42, which print as `*`).

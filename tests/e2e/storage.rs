@@ -47,14 +47,7 @@ async fn sixty_four_concurrent_writers_all_succeed(server: TestServer) {
         .expect("list");
     assert_eq!(page.users.len(), 65, "64 writers plus the admin");
     for key in &keys {
-        assert!(
-            server
-                .admin
-                .verify(key, ["w.x"])
-                .await
-                .expect("verify")
-                .is_valid()
-        );
+        assert!(server.verdict(key, ["w.x"]).await.is_valid());
     }
 }
 
@@ -140,14 +133,7 @@ async fn an_unreachable_database_gives_unavailable_and_the_service_recovers() {
         return;
     };
     let (_, key) = server.user_with_key("svc", &["orders.read"]).await;
-    assert!(
-        server
-            .admin
-            .verify(&key, ["orders.read"])
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, ["orders.read"]).await.is_valid());
 
     let (admin_url, name) = server.database().server_database().expect("PostgreSQL");
     let admin = Database::connect(admin_url)

@@ -15,12 +15,7 @@ async fn valid_key_with_held_permissions_is_valid_with_its_principal(server: Tes
     let (user, key) = server
         .user_with_key("orders", &["orders.read", "orders.write"])
         .await;
-    let Verification::Valid(principal) = server
-        .admin
-        .verify(&key, ["orders.read"])
-        .await
-        .expect("verify")
-    else {
+    let Verification::Valid(principal) = server.verdict(&key, ["orders.read"]).await else {
         panic!("expected VALID");
     };
     assert_eq!(principal.user_id, user.id);
@@ -64,21 +59,15 @@ async fn a_service_may_verify_its_own_key_and_its_callers_in_one_call(server: Te
         code(gateway.verify(&other_key, ["orders.read"]).await),
         Code::Unauthenticated
     );
-    let after = server
-        .admin
-        .verify(&service_key, NO_PERMISSIONS)
-        .await
-        .expect("verify");
+    let after = server.verdict(&service_key, NO_PERMISSIONS).await;
     assert_eq!(after, Verification::NotFound);
 }
 
 async fn missing_permissions_are_listed(server: TestServer) {
     let (_, key) = server.user_with_key("reader", &["orders.read"]).await;
     let verdict = server
-        .admin
-        .verify(&key, ["orders.read", "orders.write", "billing.read"])
-        .await
-        .expect("verify");
+        .verdict(&key, ["orders.read", "orders.write", "billing.read"])
+        .await;
     let Verification::PermissionDenied { principal, missing } = verdict else {
         panic!("expected PERMISSION_DENIED, got {verdict:?}");
     };
@@ -100,11 +89,7 @@ async fn malformed_keys_are_malformed(server: TestServer) {
         key.to_uppercase(),
     ] {
         assert_eq!(
-            server
-                .admin
-                .verify(&bad, NO_PERMISSIONS)
-                .await
-                .expect("verify"),
+            server.verdict(&bad, NO_PERMISSIONS).await,
             Verification::Malformed,
             "{bad:?}"
         );
@@ -119,18 +104,12 @@ async fn unknown_keys_and_wrong_secrets_are_not_found_whatever_the_user_state(se
 
     assert_eq!(
         server
-            .admin
-            .verify(&stranger.expose_plaintext(), NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+            .verdict(&stranger.expose_plaintext(), NO_PERMISSIONS)
+            .await,
         Verification::NotFound
     );
     assert_eq!(
-        server
-            .admin
-            .verify(&wrong_secret, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&wrong_secret, NO_PERMISSIONS).await,
         Verification::NotFound
     );
 
@@ -141,11 +120,7 @@ async fn unknown_keys_and_wrong_secrets_are_not_found_whatever_the_user_state(se
         .await
         .expect("disable");
     assert_eq!(
-        server
-            .admin
-            .verify(&wrong_secret, ["orders.read"])
-            .await
-            .expect("verify"),
+        server.verdict(&wrong_secret, ["orders.read"]).await,
         Verification::NotFound
     );
     assert!(matches!(
@@ -159,14 +134,7 @@ async fn unknown_keys_and_wrong_secrets_are_not_found_whatever_the_user_state(se
         .update_user(user.id, UserChanges::new().disabled(false))
         .await
         .expect("enable");
-    assert!(
-        server
-            .admin
-            .verify(&key, ["orders.read"])
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, ["orders.read"]).await.is_valid());
 }
 
 async fn expired_keys_are_expired_once_the_secret_matches(server: TestServer) {
@@ -178,23 +146,12 @@ async fn expired_keys_are_expired_once_the_secret_matches(server: TestServer) {
         .await
         .expect("generate")
         .into_key();
-    assert!(
-        server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify")
-            .is_valid()
-    );
+    assert!(server.verdict(&key, NO_PERMISSIONS).await.is_valid());
 
     // Wait for the expiry to pass (bounded), then it must be EXPIRED.
     let deadline = Instant::now() + Duration::from_secs(10);
     let verdict = loop {
-        let verdict = server
-            .admin
-            .verify(&key, NO_PERMISSIONS)
-            .await
-            .expect("verify");
+        let verdict = server.verdict(&key, NO_PERMISSIONS).await;
         if !verdict.is_valid() || Instant::now() > deadline {
             break verdict;
         }
@@ -206,11 +163,7 @@ async fn expired_keys_are_expired_once_the_secret_matches(server: TestServer) {
     );
     let wrong = wrong_secret(&key);
     assert_eq!(
-        server
-            .admin
-            .verify(&wrong, NO_PERMISSIONS)
-            .await
-            .expect("verify"),
+        server.verdict(&wrong, NO_PERMISSIONS).await,
         Verification::NotFound
     );
     // An expired key cannot authenticate a caller either.

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use accesskey_client::{Client, pb};
+use accesskey_client::{Client, Verification, pb};
 use accesskey_server::{Config, testing::model::Username};
 use sea_orm::{ConnectionTrait as _, Database};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -92,6 +92,15 @@ impl TestServer {
             .expect("generate a key")
             .into_key();
         (user, key)
+    }
+
+    /// The admin's VerifyAccessKey answer for `key`, requiring `required`.
+    pub async fn verdict<I, S>(&self, key: &str, required: I) -> Verification
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.admin.verify(key, required).await.expect("verify")
     }
 
     pub async fn create_user(&self, username: &str, permissions: &[&str]) -> pb::User {
