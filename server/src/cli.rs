@@ -34,7 +34,7 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// On an empty database, create the first admin (all four service
+    /// On an empty database, create the first admin (all five service
     /// permissions) and print its access key once.
     Bootstrap {
         /// The admin's username.

@@ -199,6 +199,10 @@ pub struct Config {
     /// Serve gRPC server reflection (for grpcurl and similar tools).
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
+
+    /// Serve the admin console (web pages and gRPC-Web) on the gRPC port.
+    #[arg(long, env = "ACCESSKEY_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
 }
 
 impl Config {
@@ -234,6 +238,7 @@ impl Config {
             access_log: true,
             metrics_listen: None,
             reflection: true,
+            console: true,
         }
     }
 

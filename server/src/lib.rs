@@ -14,6 +14,7 @@ mod background;
 pub mod cli;
 pub mod config;
 mod connection;
+mod console;
 mod database_health;
 mod domain;
 mod healthcheck;
@@ -296,6 +297,8 @@ pub async fn run(
         .http2_keepalive_timeout(Some(limits::HTTP2_KEEPALIVE_TIMEOUT))
         .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
         .max_connection_age(limits::MAX_CONNECTION_AGE)
+        // Browsers and curl speak HTTP/1.1 to the console and gRPC-Web.
+        .accept_http1(config.console)
         // Outermost, so that calls the metadata limit refuses are logged too.
         .layer(service::RequestLogLayer::new(
             config.access_log,
@@ -307,20 +310,37 @@ pub async fn run(
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }
-    server
-        .tcp_nodelay(true)
+    let user_admin = UserAdminService::new(directory.clone(), watchers);
+    let key_auth = KeyAuthService::new(directory.clone(), metrics);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes
         .add_service(health_service)
         .add_service(
-            UserAdminServer::new(UserAdminService::new(directory.clone(), watchers))
+            UserAdminServer::new(user_admin.clone())
                 .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
         )
         .add_service(
-            KeyAuthServer::new(KeyAuthService::new(directory.clone(), metrics))
+            KeyAuthServer::new(key_auth.clone())
                 .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
-        )
-        .add_optional_service(reflection)
+        );
+    if let Some(reflection) = reflection {
+        routes.add_service(reflection);
+    }
+    let mut router = routes.routes().into_axum_router();
+    if config.console {
+        // gRPC-Web calls become gRPC calls before they reach the services
+        // (and only there: the layer refuses every other HTTP/1.1 request).
+        router = router.layer(tonic_web::GrpcWebLayer::new());
+        let sealing_key = directory.console_sealing_key().await?;
+        let console = console::Console::new(user_admin, key_auth, &sealing_key, over_tls)
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        router = console.mount(router);
+    }
+    server
+        .tcp_nodelay(true)
+        .add_routes(tonic::service::Routes::from(router))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");

@@ -2,8 +2,8 @@
 //! `x-request-id`, or a new one), returned in the response metadata and
 //! carried by a span that every log line inside the call inherits; and one
 //! access-log line per call (target `accesskey::access`, at info) with the
-//! method, the gRPC status code, the latency, the caller's key id (public,
-//! never the key) and the peer.
+//! method, the gRPC status code (and a console page's HTTP status), the
+//! latency, the caller's key id (public, never the key) and the peer.
 
 use std::{
     future::Future,
@@ -175,6 +175,12 @@ where
                 .map_or(tonic::Code::Ok, |code| {
                     tonic::Code::from_bytes(code.as_bytes())
                 });
+            // The console's pages answer in HTTP statuses, not gRPC codes.
+            let page_status = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_none_or(|kind| !kind.as_bytes().starts_with(b"application/grpc"))
+                .then(|| response.status().as_u16());
             let latency = started.elapsed();
             if let Some((metrics, method)) = measured {
                 metrics.call(method, code, latency);
@@ -184,6 +190,7 @@ where
                     info!(
                         target: ACCESS_LOG_TARGET,
                         code = ?code,
+                        http_status = page_status,
                         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                         key_id = %key_id,
                         peer = %peer,

@@ -26,18 +26,31 @@ use super::{
 const PERMISSION_SEPARATOR: char = '\n';
 /// The `settings` row holding the ListUsers page-token MAC key.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
+/// The `settings` row holding the console's cookie-sealing key.
+const CONSOLE_SEALING_KEY_SETTING: &str = "console_sealing_key";
 /// The LIKE escape character: not allowed in usernames, so unambiguous.
 const LIKE_ESCAPE: char = '!';
 
 impl Store {
     /// The page-token MAC key, created by whichever replica asks first.
     pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
+        self.random_secret(PAGE_TOKEN_KEY_SETTING).await
+    }
+
+    /// The console's 32-byte cookie-sealing key, likewise shared.
+    pub async fn console_sealing_key(&self) -> Result<Vec<u8>, StoreError> {
+        self.random_secret(CONSOLE_SEALING_KEY_SETTING).await
+    }
+
+    /// The 32 random bytes in settings row `name`, created by whichever
+    /// replica asks first.
+    async fn random_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         self.bounded(async {
             let mut fresh = [0u8; 32];
             getrandom::fill(&mut fresh)
                 .map_err(|e| StoreError::database_because("no OS randomness", e))?;
             let candidate = setting::ActiveModel {
-                name: Set(PAGE_TOKEN_KEY_SETTING.to_owned()),
+                name: Set(name.to_owned()),
                 value: Set(hex::encode(fresh)),
             };
             // Insert-if-absent, then read: concurrent replicas all read the winner.
@@ -47,13 +60,12 @@ impl Store {
                     .exec(&self.db)
                     .await,
             )?;
-            let stored = setting::Entity::find_by_id(PAGE_TOKEN_KEY_SETTING.to_owned())
+            let stored = setting::Entity::find_by_id(name.to_owned())
                 .one(&self.db)
                 .await?
-                .ok_or_else(|| StoreError::database("the page-token key vanished".to_owned()))?;
-            hex::decode(&stored.value).map_err(|_| {
-                StoreError::database("the stored page-token key is not hex".to_owned())
-            })
+                .ok_or_else(|| StoreError::database(format!("the `{name}` setting vanished")))?;
+            hex::decode(&stored.value)
+                .map_err(|_| StoreError::database(format!("the stored `{name}` is not hex")))
         })
         .await
     }

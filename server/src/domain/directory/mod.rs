@@ -117,6 +117,12 @@ impl Directory {
         })
     }
 
+    /// The key the admin console seals its cookies with, shared by every
+    /// replica through the database.
+    pub async fn console_sealing_key(&self) -> Result<Vec<u8>, DomainError> {
+        Ok(self.store.console_sealing_key().await?)
+    }
+
     /// Whether the database answers a trivial query within `limit`.
     pub async fn probe_database(&self, limit: Duration) -> Result<(), DomainError> {
         Ok(self.store.ping(limit).await?)

@@ -1,0 +1,115 @@
+//! The admin console: server-rendered pages on the gRPC port, for
+//! administrators at a browser rather than a terminal.
+//!
+//! A page is a thin HTTP face on the gRPC services: every read and change
+//! goes through the same `UserAdmin` / `KeyAuth` handlers a gRPC caller
+//! reaches, with the signed-in key as the call's credential, so
+//! authorization, validation, the power order, the last administrator, the
+//! audit trail, failure throttling and error wording are those of the RPCs.
+//! The console adds only what a browser needs: the sealed session cookie,
+//! CSRF defence (a per-session token and an `Origin` check) and the
+//! security headers ([`web`]).
+
+mod calls;
+mod pages;
+mod seal;
+mod session;
+mod web;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    response::Response,
+    routing::{get, post},
+};
+use http::{StatusCode, header, request::Parts};
+
+use crate::service::{KeyAuthService, UserAdminService};
+
+use seal::{BadSealingKey, Sealer};
+
+/// The console's shared state.
+#[derive(Debug)]
+pub(crate) struct Console {
+    user_admin: UserAdminService,
+    key_auth: KeyAuthService,
+    sealer: Sealer,
+    /// Served over TLS: cookies are `Secure` and origins `https://`.
+    secure: bool,
+}
+
+type State = axum::extract::State<Arc<Console>>;
+
+impl Console {
+    /// `sealing_key` is the database's 32-byte console key.
+    pub(crate) fn new(
+        user_admin: UserAdminService,
+        key_auth: KeyAuthService,
+        sealing_key: &[u8],
+        secure: bool,
+    ) -> Result<Self, BadSealingKey> {
+        Ok(Self {
+            user_admin,
+            key_auth,
+            sealer: Sealer::new(sealing_key)?,
+            secure,
+        })
+    }
+
+    /// `grpc` (the gRPC services' router) with the console's pages added.
+    pub(crate) fn mount(self, grpc: Router) -> Router {
+        let pages = Router::new()
+            .route("/", get(pages::home))
+            .route(
+                "/sign-in",
+                get(pages::sign_in::form).post(pages::sign_in::submit),
+            )
+            .route("/sign-out", post(pages::sign_in::sign_out))
+            .route("/users", get(pages::users::list))
+            .route(
+                "/users/new",
+                get(pages::users::new_form).post(pages::users::create),
+            )
+            .route(
+                "/users/{id}",
+                get(pages::user::show).post(pages::user::update),
+            )
+            .route(
+                "/users/{id}/delete",
+                get(pages::user::delete_form).post(pages::user::delete),
+            )
+            .route(
+                "/users/{id}/generate",
+                get(pages::keys::generate_form).post(pages::keys::generate),
+            )
+            .route("/users/{id}/new-key", get(pages::keys::show_new_key))
+            .route("/users/{id}/revoke", post(pages::keys::revoke))
+            .route("/whoami", get(pages::whoami::show))
+            .route("/audit", get(pages::audit::list))
+            .route("/assets/console.css", get(pages::assets::stylesheet))
+            .route("/assets/console.js", get(pages::assets::script))
+            // Forms are small; nothing a page sends comes near this.
+            .layer(axum::extract::DefaultBodyLimit::max(calls::MAX_FORM_BYTES))
+            .with_state(Arc::new(self));
+        grpc.merge(pages).fallback(not_found)
+    }
+}
+
+/// Anything else: gRPC's UNIMPLEMENTED to gRPC callers (told apart by
+/// content type, as tonic's own router does), a page to browsers.
+async fn not_found(parts: Parts) -> Response {
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"));
+    if grpc {
+        return tonic::Status::unimplemented("").into_http();
+    }
+    web::page(
+        StatusCode::NOT_FOUND,
+        pages::layout::not_found(),
+        Vec::new(),
+    )
+}

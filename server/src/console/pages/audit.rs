@@ -1,0 +1,114 @@
+//! The audit trail (ListAuditEvents), newest first, optionally for one user.
+
+use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
+use axum::{extract::State as Extract, response::Response};
+use http::request::Parts;
+use maud::{Markup, html};
+
+use super::layout::{error_box, time};
+use crate::console::{State, calls::SignedIn, web::FormFields};
+
+const PAGE_SIZE: i32 = 50;
+
+fn actor(event: &pb::AuditEvent) -> Markup {
+    match &event.actor {
+        Some(actor) if actor.host => html! { "host (accesskeyd bootstrap)" },
+        Some(actor) => html! {
+            a href=(format!("/users/{}", actor.user_id)) { (actor.username) }
+            " (key " code { (actor.key_id) } ")"
+        },
+        None => html! { "—" },
+    }
+}
+
+fn changes(event: &pb::AuditEvent) -> Markup {
+    html! {
+        ul.changes {
+            @for change in &event.changes {
+                li {
+                    code { (change.field) } ": "
+                    (change.old_value.as_deref().unwrap_or("∅")) " → "
+                    (change.new_value.as_deref().unwrap_or("∅"))
+                }
+            }
+        }
+    }
+}
+
+/// `GET /audit?user=…&page=…`.
+pub(in crate::console) async fn list(
+    Extract(console): State,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let query = FormFields::query(&parts);
+    let user = query.get("user").trim();
+    let target_user_id = if user.is_empty() {
+        0
+    } else {
+        match user.parse::<i64>() {
+            Ok(id) if id > 0 => id,
+            _ => {
+                let body = html! { h1 { "Audit trail" } (error_box("user: not a user id")) };
+                return signed_in.page_with(http::StatusCode::BAD_REQUEST, "Audit trail", body);
+            }
+        }
+    };
+    let request = signed_in.request(
+        &parts,
+        pb::ListAuditEventsRequest {
+            page_size: PAGE_SIZE,
+            page_token: query.get("page").to_owned(),
+            target_user_id,
+            ..Default::default()
+        },
+    );
+    let page = match console.user_admin.list_audit_events(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return signed_in.failed(status),
+    };
+    let body = html! {
+        h1 { "Audit trail" }
+        @if target_user_id != 0 {
+            p { "Changes to user " a href=(format!("/users/{target_user_id}")) { (target_user_id) } ". "
+                a href="/audit" { "All changes" } }
+        }
+        @if page.events.is_empty() {
+            p { "No changes recorded." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { "Time" }
+                        th scope="col" { "Actor" }
+                        th scope="col" { "Action" }
+                        th scope="col" { "User" }
+                        th scope="col" { "Changes" }
+                        th scope="col" { "Request id" }
+                    } }
+                    tbody {
+                        @for event in &page.events {
+                            tr {
+                                td { (time(event.time.as_ref(), "—")) }
+                                td { (actor(event)) }
+                                td { code { (event.action) } }
+                                td { a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) } }
+                                td { (changes(event)) }
+                                td { code { (event.request_id) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        nav.paging aria-label="Pages" {
+            @if !query.get("page").is_empty() {
+                a href=(if target_user_id == 0 { "/audit".to_owned() } else { format!("/audit?user={target_user_id}") }) { "Newest" }
+            }
+            @if !page.next_page_token.is_empty() {
+                a href=(format!("/audit?user={}&page={}", user, super::users::encode(&page.next_page_token))) { "Older" }
+            }
+        }
+    };
+    signed_in.page("Audit trail", body)
+}

@@ -1,0 +1,284 @@
+//! Actions » Generate access key, the dialog that shows the new key once,
+//! and Revoke key.
+//!
+//! The generated key reaches its page without ever being in a URL, a log
+//! or a stored page: the POST seals it into a short-lived cookie bound to
+//! that user's key page and redirects there; the page shows it (never
+//! cached) and clears the cookie in the same response, so a reload, going
+//! back or another visit finds nothing.
+
+use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
+use axum::{
+    extract::{Path, State as Extract},
+    response::Response,
+};
+use http::{StatusCode, request::Parts};
+use maud::{Markup, html};
+
+use super::{
+    layout::{error_box, time},
+    user::read_user,
+};
+use crate::console::{
+    State,
+    calls::http_status,
+    calls::{Change, SignedIn},
+    session,
+    web::{self},
+};
+
+/// The cookie carrying a new key to its page.
+const NEW_KEY_COOKIE: &str = "accesskey_new_key";
+/// How long a new key waits for its page.
+const NEW_KEY_TTL_SECS: u64 = 120;
+
+fn new_key_path(id: i64) -> String {
+    format!("/users/{id}/new-key")
+}
+
+fn new_key_purpose(id: i64) -> String {
+    format!("console-new-key-v1:{id}")
+}
+
+fn generate_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {
+    html! {
+        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Generate access key" }
+        h1 { "Generate access key for " (user.username) }
+        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(key) = &user.access_key {
+            p.warning {
+                "This replaces the current key " code { (key.key_id) } " (created "
+                (time(key.create_time.as_ref(), "—")) "), which stops working at once."
+            }
+        } @else {
+            p { "The user has no key now." }
+        }
+        p { "The key is shown once. Make sure to copy it: once you close the window it is not available again, and you will have to generate a new key." }
+        form.stacked method="post" action=(format!("/users/{}/generate", user.id)) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="expires_on" { "Expires on (optional)" }
+            input #expires_on type="date" name="expires_on";
+            p.hint { "The key stops working at the end of this day (UTC). Leave empty for a key that does not expire." }
+            div.actions {
+                button type="submit" { "Generate access key" }
+                a href=(format!("/users/{}", user.id)) { "Cancel" }
+            }
+        }
+    }
+}
+
+/// `GET /users/{id}/generate`.
+pub(in crate::console) async fn generate_form(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let user = match read_user(&console, &signed_in, &parts, id).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    signed_in.page(
+        "Generate access key",
+        generate_page(&user, &signed_in.session.csrf, None),
+    )
+}
+
+/// The end of day `date` (`YYYY-MM-DD`), UTC.
+fn end_of_day(date: &str) -> Option<prost_types::Timestamp> {
+    let mut parts = date.splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(prost_types::Timestamp {
+        seconds: (days + 1) * 86_400,
+        nanos: 0,
+    })
+}
+
+/// `POST /users/{id}/generate`: GenerateAccessKey, then on to the page
+/// that shows the key once.
+pub(in crate::console) async fn generate(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    Change { signed_in, form }: Change,
+) -> Response {
+    let expires_on = form.get("expires_on").trim();
+    let expire_time = if expires_on.is_empty() {
+        None
+    } else if let Some(end) = end_of_day(expires_on) {
+        Some(end)
+    } else {
+        return refused(
+            &console,
+            &signed_in,
+            &parts,
+            id,
+            StatusCode::BAD_REQUEST,
+            "expires_on: not a date (YYYY-MM-DD)",
+        )
+        .await;
+    };
+    let request = signed_in.request(
+        &parts,
+        pb::GenerateAccessKeyRequest {
+            user_id: id,
+            expire_time,
+        },
+    );
+    let generated = match console.user_admin.generate_access_key(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::NotFound
+            ) =>
+        {
+            return signed_in.failed(status);
+        }
+        Err(status) => {
+            return refused(
+                &console,
+                &signed_in,
+                &parts,
+                id,
+                http_status(status.code()),
+                status.message(),
+            )
+            .await;
+        }
+    };
+    let now = session::now_secs();
+    let sealed = console.sealer.seal(
+        &new_key_purpose(id),
+        format!("{now}\n{}", generated.access_key).as_bytes(),
+    );
+    let mut cookies = signed_in.cookies();
+    if let Some(sealed) = sealed {
+        cookies.push(web::set_cookie(
+            NEW_KEY_COOKIE,
+            &sealed,
+            &new_key_path(id),
+            console.secure,
+            Some(NEW_KEY_TTL_SECS),
+        ));
+    }
+    web::redirect(&new_key_path(id), cookies)
+}
+
+/// The generate page again, with why the key was not generated.
+async fn refused(
+    console: &crate::console::Console,
+    signed_in: &SignedIn,
+    parts: &Parts,
+    id: i64,
+    code: StatusCode,
+    message: &str,
+) -> Response {
+    let user = match read_user(console, signed_in, parts, id).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    let body = generate_page(&user, &signed_in.session.csrf, Some(message));
+    signed_in.page_with(code, "Generate access key", body)
+}
+
+/// `GET /users/{id}/new-key`: the key, this once.
+pub(in crate::console) async fn show_new_key(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let now = session::now_secs();
+    let key = web::cookie(&parts, NEW_KEY_COOKIE)
+        .and_then(|sealed| console.sealer.open(&new_key_purpose(id), sealed))
+        .and_then(|plain| String::from_utf8(plain).ok())
+        .and_then(|text| {
+            let (sealed_at, key) = text.split_once('\n')?;
+            let sealed_at: u64 = sealed_at.parse().ok()?;
+            (now.saturating_sub(sealed_at) < NEW_KEY_TTL_SECS).then(|| key.to_owned())
+        });
+    let body = html! {
+        @if let Some(key) = &key {
+            dialog.key-dialog open aria-labelledby="new-key-title" {
+                h1 #new-key-title { "Access key generated" }
+                p.warning { "Make sure to copy the key. You will not see this key again: once you close this window it is not available, and you will have to generate a new key." }
+                label for="new-key" { "Access key" }
+                input #new-key type="text" readonly value=(key) spellcheck="false" autocomplete="off";
+                button type="button" data-copy="new-key" hidden { "Copy" }
+                span.copied role="status" {}
+                form.stacked method="get" action=(format!("/users/{id}")) {
+                    label.check {
+                        input #copied type="checkbox" name="copied" required;
+                        " I have copied the key and stored it safely"
+                    }
+                    div.actions { button type="submit" { "Close" } }
+                }
+            }
+        } @else {
+            h1 { "This key is no longer shown" }
+            p { "A new key is shown once, right after it is generated. If it was not stored, generate a new one: that replaces the key you did not keep." }
+            p { a href=(format!("/users/{id}")) { "Back to the user" } }
+        }
+    };
+    let mut cookies = signed_in.cookies();
+    cookies.push(web::clear_cookie(
+        NEW_KEY_COOKIE,
+        &new_key_path(id),
+        console.secure,
+    ));
+    web::page(
+        StatusCode::OK,
+        crate::console::pages::layout::frame(
+            "Access key generated",
+            Some(&signed_in.principal),
+            Some(&signed_in.session.csrf),
+            body,
+        ),
+        cookies,
+    )
+}
+
+/// `POST /users/{id}/revoke`: RevokeAccessKey.
+pub(in crate::console) async fn revoke(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    Change { signed_in, .. }: Change,
+) -> Response {
+    let request = signed_in.request(&parts, pb::RevokeAccessKeyRequest { user_id: id });
+    match console.user_admin.revoke_access_key(request).await {
+        Ok(_) => signed_in.redirect(&format!("/users/{id}?notice=revoked")),
+        Err(status) => signed_in.failed(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_of_day;
+
+    #[test]
+    fn a_date_ends_at_the_next_utc_midnight() {
+        assert_eq!(end_of_day("1970-01-01").map(|t| t.seconds), Some(86_400));
+        // 2026-12-01 00:00 UTC is 1796083200.
+        assert_eq!(
+            end_of_day("2026-11-30").map(|t| t.seconds),
+            Some(1_796_083_200)
+        );
+        assert_eq!(end_of_day("2026-13-01"), None);
+        assert_eq!(end_of_day("tomorrow"), None);
+    }
+}

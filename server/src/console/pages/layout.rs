@@ -1,0 +1,147 @@
+//! The frame every page shares, and the pages that explain a failure.
+
+use accesskey_proto::pb;
+use maud::{DOCTYPE, Markup, html};
+use tonic::Status;
+
+use crate::domain::model::Timestamp;
+
+/// The service permissions, in the order the pages list them.
+pub(in crate::console) const SERVICE_PERMISSIONS: [&str; 5] = [
+    "users.read",
+    "users.write",
+    "keys.issue",
+    "keys.verify",
+    "audit.read",
+];
+
+/// A whole page: `title`, the navigation for `principal` (none before
+/// sign-in) and `body`. `csrf`, the session's token, adds the sign-out form.
+pub(in crate::console) fn frame(
+    title: &str,
+    principal: Option<&pb::Principal>,
+    csrf: Option<&str>,
+    body: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · accesskey" }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "accesskey" }
+                    @if let Some(principal) = principal {
+                        nav aria-label="Administration" {
+                            @if principal.permissions.iter().any(|p| p == "users.read") {
+                                a href="/users" { "Users" }
+                            }
+                            @if principal.permissions.iter().any(|p| p == "audit.read") {
+                                a href="/audit" { "Audit trail" }
+                            }
+                            a href="/whoami" { "Signed in as " strong { (principal.username) } }
+                        }
+                    }
+                    @if let Some(csrf) = csrf {
+                        form.inline method="post" action="/sign-out" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A fixed notice named by a `?notice=` code: only these texts, so a link
+/// cannot put words of its own on a page.
+pub(in crate::console) fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "created" => "The user was created.",
+        "updated" => "The changes were saved.",
+        "deleted" => "The user was deleted.",
+        "revoked" => "The access key was revoked; it no longer works.",
+        _ => return None,
+    })
+}
+
+pub(in crate::console) fn notice_box(code: &str) -> Markup {
+    html! {
+        @if let Some(text) = notice(code) {
+            p.notice role="status" { (text) }
+        }
+    }
+}
+
+pub(in crate::console) fn error_box(message: &str) -> Markup {
+    html! { p.error role="alert" { (message) } }
+}
+
+/// A time for people: `2026-12-01 15:04:05 UTC`, or `fallback` when unset.
+pub(in crate::console) fn time(value: Option<&prost_types::Timestamp>, fallback: &str) -> String {
+    value
+        .and_then(|ts| Timestamp::from_parts(ts.seconds, ts.nanos))
+        .map(|ts| {
+            let text = ts.rfc3339();
+            // `2026-12-01T15:04:05.123456Z` → `2026-12-01 15:04:05 UTC`
+            let seconds = text.get(..19).unwrap_or(&text).replace('T', " ");
+            format!("{seconds} UTC")
+        })
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+/// A page explaining a refused or failed call, in the services' words.
+pub(in crate::console) fn failed_call(
+    principal: Option<&pb::Principal>,
+    status: &Status,
+) -> Markup {
+    let title = match status.code() {
+        tonic::Code::PermissionDenied => "Not allowed",
+        tonic::Code::NotFound => "Not found",
+        tonic::Code::ResourceExhausted => "Too many attempts",
+        tonic::Code::Unavailable => "Unavailable",
+        _ => "The request failed",
+    };
+    let body = html! {
+        h1 { (title) }
+        (error_box(status.message()))
+        p { a href="/users" { "Back to users" } }
+    };
+    // No sign-out form: the failure page has no CSRF token to hand.
+    frame(title, principal, None, body)
+}
+
+/// A change that came from another site, or without the session's token.
+pub(in crate::console) fn refused_forgery() -> Markup {
+    frame(
+        "Refused",
+        None,
+        None,
+        html! {
+            h1 { "Refused" }
+            (error_box("This request did not come from a page of this console (wrong origin or \
+                        missing form token), so nothing was changed. Reload the page and try again."))
+            p { a href="/" { "Back to the console" } }
+        },
+    )
+}
+
+pub(in crate::console) fn not_found() -> Markup {
+    frame(
+        "Not found",
+        None,
+        None,
+        html! {
+            h1 { "Not found" }
+            p { "There is no page here." }
+            p { a href="/" { "Back to the console" } }
+        },
+    )
+}

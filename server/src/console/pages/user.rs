@@ -1,0 +1,322 @@
+//! One user: details, edit, and delete with a typed confirmation.
+
+use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
+use axum::{
+    extract::{Path, State as Extract},
+    response::Response,
+};
+use http::request::Parts;
+use maud::{Markup, html};
+
+use super::{
+    layout::{SERVICE_PERMISSIONS, error_box, notice_box, time},
+    users::{external_provider, permission_fields, permissions_from, status},
+};
+use crate::console::{
+    State,
+    calls::http_status,
+    calls::{Change, SignedIn},
+    web::FormFields,
+};
+
+/// Reads user `id` as the signed-in administrator.
+pub(in crate::console) async fn read_user(
+    console: &crate::console::Console,
+    signed_in: &SignedIn,
+    parts: &Parts,
+    id: i64,
+) -> Result<pb::User, Response> {
+    let request = signed_in.request(
+        parts,
+        pb::GetUserRequest {
+            user: Some(pb::get_user_request::User::UserId(id)),
+        },
+    );
+    match console.user_admin.get_user(request).await {
+        Ok(response) => response
+            .into_inner()
+            .user
+            .ok_or_else(|| signed_in.failed(tonic::Status::internal("no user"))),
+        Err(status) => Err(signed_in.failed(status)),
+    }
+}
+
+/// Why the signed-in administrator may not change `user`, if it may not:
+/// the services refuse it anyway (the power order); this only spares the
+/// administrator buttons that cannot work.
+pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) -> Option<String> {
+    if user.id == signed_in.principal.user_id {
+        return None;
+    }
+    let missing: Vec<&str> = user
+        .permissions
+        .iter()
+        .map(String::as_str)
+        .filter(|p| SERVICE_PERMISSIONS.contains(p) && !signed_in.holds(p))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "You cannot change this user: it holds {}, which you do not.",
+            missing.join(", ")
+        )
+    })
+}
+
+fn details(user: &pb::User) -> Markup {
+    let key = user.access_key.as_ref();
+    html! {
+        dl.details {
+            dt { "User id" } dd { (user.id) }
+            dt { "Status" } dd { (status(user)) }
+            dt { "Email" } dd { (if user.email.is_empty() { "—" } else { &user.email }) }
+            dt { "Display name" } dd { (if user.display_name.is_empty() { "—" } else { &user.display_name }) }
+            dt { "Permissions" } dd { (if user.permissions.is_empty() { "none".to_owned() } else { user.permissions.join(", ") }) }
+            dt { "Access key" } dd {
+                @if let Some(key) = key {
+                    code { (key.key_id) } " · created " (time(key.create_time.as_ref(), "—"))
+                    " · expires " (time(key.expire_time.as_ref(), "never"))
+                    " · last used " (time(key.last_used_time.as_ref(), "not yet"))
+                } @else {
+                    "none"
+                }
+            }
+            dt { "Created" } dd { (time(user.create_time.as_ref(), "—")) }
+            dt { "Updated" } dd { (time(user.update_time.as_ref(), "—")) }
+        }
+    }
+}
+
+/// The edit form, filled from `values` (the user, or what was just sent).
+fn edit_form(user: &pb::User, values: &FormFields, csrf: &str) -> Markup {
+    let held = permissions_from(values);
+    html! {
+        h2 { "Edit" }
+        form.stacked method="post" action=(format!("/users/{}", user.id)) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="etag" value=(values.get("etag"));
+            label for="email" { "Email" }
+            input #email type="email" name="email" value=(values.get("email")) autocomplete="off";
+            label for="display_name" { "Display name" }
+            input #display_name type="text" name="display_name" value=(values.get("display_name")) autocomplete="off";
+            (permission_fields(&held))
+            label.check {
+                input type="checkbox" name="disabled" value="true" checked[values.has("disabled")];
+                " Disabled (its key stops working; nothing is deleted)"
+            }
+            div.actions { button type="submit" { "Save changes" } }
+        }
+    }
+}
+
+/// The form values a user shows before any edit.
+fn values_of(user: &pb::User) -> FormFields {
+    let mut fields = vec![
+        ("etag", user.etag.clone()),
+        ("email", user.email.clone()),
+        ("display_name", user.display_name.clone()),
+    ];
+    fields.extend(user.permissions.iter().map(|p| ("permission", p.clone())));
+    if user.disabled {
+        fields.push(("disabled", "true".to_owned()));
+    }
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    FormFields::parse(encoded.as_bytes())
+}
+
+fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
+    let reach = out_of_reach(signed_in, user);
+    let issuer = signed_in.holds("keys.issue");
+    let writer = signed_in.holds("users.write");
+    html! {
+        h2 { "Actions" }
+        @if let Some(why) = &reach {
+            p.notice { (why) }
+        } @else {
+            ul.actions-list {
+                @if issuer {
+                    @if let Some(provider) = external_provider(user) {
+                        li { "Generate access key: not available. This user signs in through the external identity provider "
+                             strong { (provider) } ", and users from an external identity provider cannot have an access key." }
+                    } @else if user.disabled {
+                        li { "Generate access key: not available while the user is disabled." }
+                    } @else {
+                        li { a.button href=(format!("/users/{}/generate", user.id)) { "Generate access key" } }
+                    }
+                    @if user.access_key.is_some() && user.id != signed_in.principal.user_id {
+                        li {
+                            form.inline method="post" action=(format!("/users/{}/revoke", user.id)) {
+                                input type="hidden" name="csrf" value=(signed_in.session.csrf);
+                                button.danger type="submit" { "Revoke key" }
+                            }
+                            " The key stops working at once."
+                        }
+                    }
+                }
+                @if writer && user.id != signed_in.principal.user_id {
+                    li { a.button.danger href=(format!("/users/{}/delete", user.id)) { "Delete user" } }
+                }
+                @if signed_in.holds("audit.read") {
+                    li { a href=(format!("/audit?user={}", user.id)) { "Audit trail for this user" } }
+                }
+            }
+        }
+    }
+}
+
+fn user_page(
+    signed_in: &SignedIn,
+    user: &pb::User,
+    values: &FormFields,
+    notice: &str,
+    error: Option<&str>,
+) -> Markup {
+    let editable = signed_in.holds("users.write") && out_of_reach(signed_in, user).is_none();
+    html! {
+        p.crumbs { a href="/users" { "Users" } " › " (user.username) }
+        h1 { (user.username) }
+        (notice_box(notice))
+        @if let Some(error) = error { (error_box(error)) }
+        (details(user))
+        (actions(signed_in, user))
+        @if editable { (edit_form(user, values, &signed_in.session.csrf)) }
+    }
+}
+
+/// `GET /users/{id}`.
+pub(in crate::console) async fn show(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let user = match read_user(&console, &signed_in, &parts, id).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    let notice = FormFields::query(&parts);
+    let body = user_page(
+        &signed_in,
+        &user,
+        &values_of(&user),
+        notice.get("notice"),
+        None,
+    );
+    signed_in.page(&user.username, body)
+}
+
+/// `POST /users/{id}`: UpdateUser of every field the form shows, on the
+/// user as it was read (its etag), so a concurrent edit is not overwritten.
+pub(in crate::console) async fn update(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    Change { signed_in, form }: Change,
+) -> Response {
+    let request = signed_in.request(
+        &parts,
+        pb::UpdateUserRequest {
+            user: Some(pb::User {
+                id,
+                email: form.get("email").trim().to_owned(),
+                display_name: form.get("display_name").trim().to_owned(),
+                permissions: permissions_from(&form),
+                disabled: form.has("disabled"),
+                etag: form.get("etag").to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: ["email", "display_name", "permissions", "disabled"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            }),
+        },
+    );
+    match console.user_admin.update_user(request).await {
+        Ok(_) => signed_in.redirect(&format!("/users/{id}?notice=updated")),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::NotFound
+            ) =>
+        {
+            signed_in.failed(status)
+        }
+        Err(status) => {
+            // Shown again with what was typed, beside the user as it is now.
+            let user = match read_user(&console, &signed_in, &parts, id).await {
+                Ok(user) => user,
+                Err(page) => return page,
+            };
+            let body = user_page(&signed_in, &user, &form, "", Some(status.message()));
+            signed_in.page_with(http_status(status.code()), &user.username, body)
+        }
+    }
+}
+
+fn delete_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {
+    html! {
+        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Delete" }
+        h1 { "Delete " (user.username) "?" }
+        @if let Some(error) = error { (error_box(error)) }
+        p { "The user and its access key are deleted for good; its key stops working at once. The audit trail keeps what it did." }
+        form.stacked method="post" action=(format!("/users/{}/delete", user.id)) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="etag" value=(user.etag);
+            label for="confirm" { "Type the username, " strong { (user.username) } ", to confirm" }
+            input #confirm type="text" name="confirm" required autocomplete="off" spellcheck="false";
+            div.actions {
+                button.danger type="submit" { "Delete user" }
+                a href=(format!("/users/{}", user.id)) { "Cancel" }
+            }
+        }
+    }
+}
+
+/// `GET /users/{id}/delete`.
+pub(in crate::console) async fn delete_form(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let user = match read_user(&console, &signed_in, &parts, id).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    signed_in.page(
+        "Delete user",
+        delete_page(&user, &signed_in.session.csrf, None),
+    )
+}
+
+/// `POST /users/{id}/delete`: DeleteUser of the user as it was shown (its
+/// etag), once its name was typed.
+pub(in crate::console) async fn delete(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    Change { signed_in, form }: Change,
+) -> Response {
+    let user = match read_user(&console, &signed_in, &parts, id).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    if form.get("confirm").trim() != user.username {
+        let error = "confirm: type the username exactly as shown to delete the user";
+        let body = delete_page(&user, &signed_in.session.csrf, Some(error));
+        return signed_in.page_with(http::StatusCode::BAD_REQUEST, "Delete user", body);
+    }
+    let request = signed_in.request(
+        &parts,
+        pb::DeleteUserRequest {
+            user_id: id,
+            etag: form.get("etag").to_owned(),
+        },
+    );
+    match console.user_admin.delete_user(request).await {
+        Ok(_) => signed_in.redirect("/users?notice=deleted"),
+        Err(status) => signed_in.failed(status),
+    }
+}

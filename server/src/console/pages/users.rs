@@ -1,0 +1,232 @@
+//! Administration » Users: the list (search by username prefix, paging)
+//! and creating a user.
+
+use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
+use axum::{extract::State as Extract, response::Response};
+use http::request::Parts;
+use maud::{Markup, html};
+
+use super::layout::{SERVICE_PERMISSIONS, error_box, notice_box, time};
+use crate::console::{
+    State,
+    calls::http_status,
+    calls::{Change, SignedIn},
+    web::FormFields,
+};
+
+/// Users per page.
+const PAGE_SIZE: i32 = 50;
+
+/// `GET /users?prefix=…&page=…`.
+pub(in crate::console) async fn list(
+    Extract(console): State,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let query = FormFields::query(&parts);
+    let prefix = query.get("prefix").trim();
+    let request = signed_in.request(
+        &parts,
+        pb::ListUsersRequest {
+            page_size: PAGE_SIZE,
+            page_token: query.get("page").to_owned(),
+            username_prefix: prefix.to_owned(),
+        },
+    );
+    let page = match console.user_admin.list_users(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return signed_in.failed(status),
+    };
+    let writer = signed_in.holds("users.write");
+    let body = html! {
+        h1 { "Users" }
+        (notice_box(query.get("notice")))
+        div.toolbar {
+            form.search method="get" action="/users" role="search" {
+                label for="prefix" { "Username starts with" }
+                input #prefix type="search" name="prefix" value=(prefix) autocomplete="off";
+                button type="submit" { "Search" }
+            }
+            @if writer {
+                a.button href="/users/new" { "Create user" }
+            }
+        }
+        @if page.users.is_empty() {
+            p { "No users match." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { "Username" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Permissions" }
+                        th scope="col" { "Key id" }
+                        th scope="col" { "Key created" }
+                        th scope="col" { "Key expires" }
+                        th scope="col" { "Key last used" }
+                    } }
+                    tbody {
+                        @for user in &page.users {
+                            (user_row(user))
+                        }
+                    }
+                }
+            }
+        }
+        nav.paging aria-label="Pages" {
+            @if !query.get("page").is_empty() {
+                a href=(format!("/users?prefix={}", encode(prefix))) { "First page" }
+            }
+            @if !page.next_page_token.is_empty() {
+                a href=(format!("/users?prefix={}&page={}", encode(prefix), encode(&page.next_page_token))) {
+                    "Next page"
+                }
+            }
+        }
+    };
+    signed_in.page("Users", body)
+}
+
+fn user_row(user: &pb::User) -> Markup {
+    let key = user.access_key.as_ref();
+    html! {
+        tr {
+            td { a href=(format!("/users/{}", user.id)) { (user.username) } }
+            td { (status(user)) }
+            td { (user.permissions.join(", ")) }
+            td { code { (key.map_or("—", |key| key.key_id.as_str())) } }
+            td { (time(key.and_then(|key| key.create_time.as_ref()), "—")) }
+            td { (time(key.and_then(|key| key.expire_time.as_ref()), if key.is_some() { "never" } else { "—" })) }
+            td { (time(key.and_then(|key| key.last_used_time.as_ref()), if key.is_some() { "not yet" } else { "—" })) }
+        }
+    }
+}
+
+/// The user's status in a word or three.
+pub(in crate::console) fn status(user: &pb::User) -> String {
+    let external = external_provider(user);
+    match (user.disabled, external) {
+        (true, Some(provider)) => format!("Disabled · external ({provider})"),
+        (true, None) => "Disabled".to_owned(),
+        (false, Some(provider)) => format!("Active · external ({provider})"),
+        (false, None) => "Active".to_owned(),
+    }
+}
+
+/// The external identity provider the user comes from, if any.
+pub(in crate::console) fn external_provider(user: &pb::User) -> Option<&str> {
+    let provider = user.identity_provider.as_str();
+    (!provider.is_empty() && provider != "local").then_some(provider)
+}
+
+/// A query-string value.
+pub(in crate::console) fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The permission controls: a checkbox per service permission and a field
+/// for the rest, filled with `held`.
+pub(in crate::console) fn permission_fields(held: &[String]) -> Markup {
+    let others: Vec<&str> = held
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !SERVICE_PERMISSIONS.contains(p))
+        .collect();
+    html! {
+        fieldset {
+            legend { "Service permissions" }
+            @for permission in SERVICE_PERMISSIONS {
+                label.check {
+                    input type="checkbox" name="permission" value=(permission)
+                        checked[held.iter().any(|p| p == permission)];
+                    " " code { (permission) }
+                }
+            }
+        }
+        label for="other_permissions" { "Other permissions" }
+        input #other_permissions type="text" name="other_permissions"
+            value=(others.join(" ")) autocomplete="off" spellcheck="false";
+        p.hint { "Your services' own permissions, separated by spaces or commas (for example orders.read)." }
+    }
+}
+
+/// The permissions a form with [`permission_fields`] sent.
+pub(in crate::console) fn permissions_from(form: &FormFields) -> Vec<String> {
+    let mut permissions: Vec<String> = form.all("permission").map(str::to_owned).collect();
+    permissions.extend(
+        form.get("other_permissions")
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
+    );
+    permissions
+}
+
+fn create_form(form: &FormFields, error: Option<&str>) -> Markup {
+    let held = permissions_from(form);
+    html! {
+        h1 { "Create user" }
+        @if let Some(error) = error { (error_box(error)) }
+        form.stacked method="post" action="/users/new" {
+            input type="hidden" name="csrf" value=(form.get("csrf"));
+            label for="username" { "Username" }
+            input #username type="text" name="username" value=(form.get("username")) required
+                maxlength="64" autocomplete="off" spellcheck="false";
+            p.hint { "1–64 characters: letters, digits and . _ @ + -" }
+            label for="email" { "Email" }
+            input #email type="email" name="email" value=(form.get("email")) autocomplete="off";
+            label for="display_name" { "Display name" }
+            input #display_name type="text" name="display_name" value=(form.get("display_name")) autocomplete="off";
+            label for="identity_provider" { "Identity provider" }
+            input #identity_provider type="text" name="identity_provider"
+                value=(form.get("identity_provider")) autocomplete="off" spellcheck="false";
+            p.hint { "Leave empty for a local user. Users from an external identity provider cannot have an access key." }
+            (permission_fields(&held))
+            div.actions {
+                button type="submit" { "Create user" }
+                a href="/users" { "Cancel" }
+            }
+        }
+    }
+}
+
+/// `GET /users/new`.
+pub(in crate::console) async fn new_form(
+    Extract(_console): State,
+    _parts: Parts,
+    signed_in: SignedIn,
+) -> Response {
+    let form = FormFields::parse(format!("csrf={}", signed_in.session.csrf).as_bytes());
+    signed_in.page("Create user", create_form(&form, None))
+}
+
+/// `POST /users/new`: CreateUser; a refused one shows the form again with
+/// everything typed kept.
+pub(in crate::console) async fn create(
+    Extract(console): State,
+    parts: Parts,
+    Change { signed_in, form }: Change,
+) -> Response {
+    let request = signed_in.request(
+        &parts,
+        pb::CreateUserRequest {
+            username: form.get("username").trim().to_owned(),
+            email: form.get("email").trim().to_owned(),
+            display_name: form.get("display_name").trim().to_owned(),
+            identity_provider: form.get("identity_provider").trim().to_owned(),
+            permissions: permissions_from(&form),
+        },
+    );
+    match console.user_admin.create_user(request).await {
+        Ok(response) => {
+            let id = response.into_inner().user.map_or(0, |user| user.id);
+            signed_in.redirect(&format!("/users/{id}?notice=created"))
+        }
+        Err(status) if status.code() == tonic::Code::Unauthenticated => signed_in.failed(status),
+        Err(status) => signed_in.page_with(
+            http_status(status.code()),
+            "Create user",
+            create_form(&form, Some(status.message())),
+        ),
+    }
+}

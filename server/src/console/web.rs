@@ -1,0 +1,171 @@
+//! HTTP plumbing shared by every page: the security headers, cookies, the
+//! same-origin check, form bodies, redirects.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use maud::Markup;
+
+/// Scripts and styles only from this server's own files, never inline; no
+/// framing; forms post only here.
+pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// The headers every console response carries.
+fn protect(headers: &mut HeaderMap) {
+    let fixed = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            http::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// A page. Pages show users, and one shows a key: none is ever stored by
+/// the browser or a proxy.
+pub(super) fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = (status, body.into_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    protect(headers);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A 303 to `location` (a path of this console), setting `cookies`.
+pub(super) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    protect(headers);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// An embedded static file: public, the same for everyone, cacheable.
+pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    protect(headers);
+    response
+}
+
+/// The value of cookie `name` in the request, if sent.
+pub(super) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` for `name`: never readable by scripts, never sent by
+/// another site's page, only over TLS when served over TLS. Without
+/// `max_age` it lasts until the browser closes.
+pub(super) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    secure: bool,
+    max_age: Option<u64>,
+) -> HeaderValue {
+    let mut line = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
+    if secure {
+        line.push_str("; Secure");
+    }
+    if let Some(seconds) = max_age {
+        line.push_str(&format!("; Max-Age={seconds}"));
+    }
+    HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A `Set-Cookie` that removes cookie `name`.
+pub(super) fn clear_cookie(name: &str, path: &str, secure: bool) -> HeaderValue {
+    set_cookie(name, "", path, secure, Some(0))
+}
+
+/// Whether the request comes from a page of this server itself. Browsers
+/// send `Origin` with every form post, but as `null` when the page's
+/// referrer policy is `no-referrer` (the console's own); they then still
+/// send `Sec-Fetch-Site`, which no page's script can set. So: an `Origin`
+/// naming a site must be this one; without one, `Sec-Fetch-Site` must say
+/// `same-origin`. Anything else (another site, another port on this host,
+/// neither header) did not come from the console's own pages.
+pub(super) fn same_origin(parts: &Parts, secure: bool) -> bool {
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+    };
+    match header(header::ORIGIN) {
+        Some(origin) if origin != "null" => {
+            let host = header(header::HOST)
+                .or_else(|| parts.uri.authority().map(|authority| authority.as_str()));
+            let scheme = if secure { "https" } else { "http" };
+            host.is_some_and(|host| origin == format!("{scheme}://{host}"))
+        }
+        _ => header(http::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
+    }
+}
+
+/// A form body's fields, in order (a name may repeat, as checkboxes do).
+#[derive(Debug, Default)]
+pub(super) struct FormFields(Vec<(String, String)>);
+
+impl FormFields {
+    pub(super) fn parse(body: &[u8]) -> Self {
+        Self(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    pub(super) fn query(parts: &Parts) -> Self {
+        Self::parse(parts.uri.query().unwrap_or_default().as_bytes())
+    }
+
+    /// The first value of `name`, or "".
+    pub(super) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`.
+    pub(super) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(key, _)| key == name)
+    }
+}
