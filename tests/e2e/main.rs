@@ -18,6 +18,8 @@ mod cache;
 mod caller_auth;
 mod cancellation;
 mod cli;
+mod console;
+mod console_browser;
 mod crash;
 mod database_faults;
 mod database_tls;

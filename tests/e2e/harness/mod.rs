@@ -8,17 +8,21 @@
 //! (any database on it; each test creates and drops its own). Under `CI=true`
 //! a missing or unreachable backend fails the test instead of skipping it.
 
+mod browser;
 mod calls;
 mod database;
+mod http;
 mod logs;
 mod processes;
 mod server;
 
+pub use browser::Browser;
 pub use calls::{
     code, count_valid, eventually, new_user, race_create_users, race_generate_keys, raw,
     wrong_secret,
 };
 pub use database::{Backend, TestDatabase};
+pub use http::{ConsoleSession, HttpReply, form, http_request};
 pub use logs::captured_logs;
 pub use processes::{CliRun, Example, Replica, http_get, run_accesskeyd, run_cli, run_cli_at};
 pub use server::{TestServer, bootstrap};

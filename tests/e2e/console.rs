@@ -1,0 +1,605 @@
+//! The admin console over plain HTTP (no browser): the security headers,
+//! the cookie flags, CSRF and origin checks, authority through the same
+//! services as gRPC, sessions that end with their key, the key shown once,
+//! gRPC-Web, and `--console false`.
+
+use accesskey_client::Verification;
+use accesskey_server::Config;
+
+use crate::harness::{
+    Backend, ConsoleSession, HttpReply, TestServer, captured_logs, code, form, http_request,
+    on_every_backend, wrong_secret,
+};
+
+/// Asserts the headers every console response must carry.
+fn assert_protected(reply: &HttpReply, what: &str) {
+    let csp = reply
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP lacks {directive}: {csp}"
+        );
+    }
+    assert!(
+        !csp.contains("unsafe-inline"),
+        "{what}: CSP allows inline code: {csp}"
+    );
+    assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{what}");
+    assert_eq!(
+        reply.header("referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+}
+
+fn assert_not_stored(reply: &HttpReply, what: &str) {
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "{what}");
+}
+
+/// The value of the `value` attribute of element `#id` in a page.
+fn input_value(page: &str, id: &str) -> Option<String> {
+    let at = page.find(&format!("id=\"{id}\""))?;
+    let rest = &page[at..];
+    let start = rest.find("value=\"")? + "value=\"".len();
+    let end = rest[start..].find('"')?;
+    Some(rest[start..start + end].to_owned())
+}
+
+async fn every_page_carries_the_security_headers(server: TestServer) {
+    let address = server.address;
+    let signed_out = http_request(&address, "GET", "/sign-in", &[], b"").await;
+    assert_eq!(signed_out.status, 200);
+    assert_protected(&signed_out, "sign-in");
+    assert_not_stored(&signed_out, "sign-in");
+    let redirect = http_request(&address, "GET", "/users", &[], b"").await;
+    assert_eq!(redirect.status, 303, "no session: to sign-in");
+    assert_eq!(redirect.header("location"), Some("/sign-in?ended=absent"));
+    assert_protected(&redirect, "redirect");
+    let missing = http_request(&address, "GET", "/no/such/page", &[], b"").await;
+    assert_eq!(missing.status, 404);
+    assert_protected(&missing, "404");
+
+    let (user, _) = server
+        .user_with_key("orders-service", &["orders.read"])
+        .await;
+    let session = ConsoleSession::sign_in(address, &server.admin_key).await;
+    for path in [
+        "/users".to_owned(),
+        "/users/new".to_owned(),
+        format!("/users/{}", user.id),
+        format!("/users/{}/generate", user.id),
+        format!("/users/{}/delete", user.id),
+        format!("/users/{}/new-key", user.id),
+        "/whoami".to_owned(),
+        "/audit".to_owned(),
+        "/users/999999".to_owned(),
+    ] {
+        let reply = session.get(&path).await;
+        assert_protected(&reply, &path);
+        assert_not_stored(&reply, &path);
+        let page = reply.text();
+        assert!(page.starts_with("<!DOCTYPE html>"), "{path}: {page}");
+        // Nothing inline for the CSP to have to allow.
+        assert!(
+            !page.contains("<script>") && !page.contains(" style="),
+            "{path}"
+        );
+        assert!(!page.contains(" onclick="), "{path}");
+    }
+    for (path, kind) in [
+        ("/assets/console.css", "text/css"),
+        ("/assets/console.js", "text/javascript"),
+    ] {
+        let reply = http_request(&address, "GET", path, &[], b"").await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert!(
+            reply
+                .header("content-type")
+                .is_some_and(|t| t.starts_with(kind)),
+            "{path}"
+        );
+        assert_protected(&reply, path);
+    }
+}
+
+async fn the_session_cookie_is_sealed_http_only_and_same_site_strict(server: TestServer) {
+    let origin = format!("http://{}", server.address);
+    let body = form(&[("access_key", &server.admin_key)]);
+    let reply = http_request(
+        &server.address,
+        "POST",
+        "/sign-in",
+        &[
+            ("Origin", &origin),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 303);
+    let cookie = reply
+        .set_cookie("accesskey_session")
+        .expect("a session cookie");
+    let flags: Vec<&str> = cookie.split("; ").skip(1).collect();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(flags.contains(&flag), "{flag} missing: {cookie}");
+    }
+    assert!(
+        !flags.contains(&"Secure"),
+        "plain HTTP: no Secure flag (browsers would drop it)"
+    );
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f.starts_with("Max-Age") || f.starts_with("Expires")),
+        "a browser-session cookie: {cookie}"
+    );
+    let sealed = reply.cookie_value("accesskey_session").expect("value");
+    let key_id = &server.admin_key[5..21];
+    assert!(!sealed.contains(key_id) && !sealed.contains(&server.admin_key[22..]));
+
+    // Every page sets it again (the idle timeout slides), sealed anew.
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let page = session.get("/users").await;
+    let refreshed = page.cookie_value("accesskey_session").expect("refreshed");
+    assert_ne!(refreshed, session.cookie);
+
+    // An edited cookie signs no one in.
+    let mut forged = session.cookie.clone().into_bytes();
+    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    let reply = http_request(
+        &server.address,
+        "GET",
+        "/users",
+        &[("Cookie", &format!("accesskey_session={forged}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.header("location"), Some("/sign-in?ended=absent"));
+
+    // Sign-out clears it.
+    let out = session.post("/sign-out", &[]).await;
+    assert_eq!(out.status, 303);
+    let cleared = out.set_cookie("accesskey_session").expect("cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+async fn a_change_from_another_origin_or_without_the_token_changes_nothing(server: TestServer) {
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let fields = [("username", "planted"), ("permission", "users.write")];
+    let own = format!("http://{}", server.address);
+    let other_port = format!("http://127.0.0.1:{}", server.address.port() + 1);
+    let attempts = [
+        (Some("http://evil.example"), None, true, "another origin"),
+        (
+            Some(&*other_port),
+            None,
+            true,
+            "another port: same site, other origin",
+        ),
+        (Some("null"), None, true, "an opaque origin"),
+        (
+            Some("null"),
+            Some("same-site"),
+            true,
+            "an opaque origin on this site",
+        ),
+        (
+            Some("null"),
+            Some("cross-site"),
+            true,
+            "an opaque origin elsewhere",
+        ),
+        (
+            Some("http://evil.example"),
+            Some("same-origin"),
+            true,
+            "a lying origin",
+        ),
+        (None, None, true, "no origin"),
+        (Some(&*own), None, false, "no token"),
+    ];
+    for (origin, fetch_site, with_token, what) in attempts {
+        let reply = session
+            .post_from("/users/new", &fields, origin, fetch_site, with_token)
+            .await;
+        assert_eq!(reply.status, 403, "{what}: {}", reply.text());
+        assert!(
+            reply
+                .text()
+                .contains("did not come from a page of this console"),
+            "{what}"
+        );
+    }
+    let wrong_token = session
+        .post("/users/new", &[("username", "planted"), ("csrf", "0")])
+        .await;
+    // The first `csrf` field is the wrong one; the session's comes after.
+    assert_eq!(wrong_token.status, 403);
+    assert_eq!(
+        code(server.admin.get_user_by_name("planted").await),
+        tonic::Code::NotFound
+    );
+
+    // Sign-in from another site (login CSRF) sets no session.
+    let body = form(&[("access_key", &server.admin_key)]);
+    let reply = http_request(
+        &server.address,
+        "POST",
+        "/sign-in",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.set_cookie("accesskey_session").is_none());
+
+    // The same request from the console itself works: as browsers send it
+    // from a page with the console's `no-referrer` policy, and with an
+    // explicit origin.
+    let created = session
+        .post_from(
+            "/users/new",
+            &fields,
+            Some("null"),
+            Some("same-origin"),
+            true,
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.text());
+    let fields = [("username", "planted-2")];
+    let created = session.post("/users/new", &fields).await;
+    assert_eq!(created.status, 303, "{}", created.text());
+    assert!(server.admin.get_user_by_name("planted").await.is_ok());
+}
+
+async fn without_users_write_no_edit_is_offered_and_a_crafted_post_is_refused(server: TestServer) {
+    let target = server.create_user("orders-service", &["orders.read"]).await;
+    let (_, reader_key) = server.user_with_key("auditor", &["users.read"]).await;
+    let reader = ConsoleSession::sign_in(server.address, &reader_key).await;
+    let list = reader.get("/users").await.text();
+    assert!(list.contains("orders-service"));
+    assert!(
+        !list.contains("Create user"),
+        "no create button without users.write"
+    );
+    let page = reader.get(&format!("/users/{}", target.id)).await.text();
+    assert!(!page.contains("Save changes") && !page.contains("Delete user"));
+    assert!(
+        !page.contains("Generate access key"),
+        "no keys.issue either"
+    );
+
+    let crafted = reader
+        .post(
+            &format!("/users/{}", target.id),
+            &[
+                ("email", "x@evil.example"),
+                ("permission", "users.write"),
+                ("etag", ""),
+            ],
+        )
+        .await;
+    assert_eq!(crafted.status, 403, "{}", crafted.text());
+    assert!(
+        crafted.text().contains("users.write"),
+        "names the missing permission"
+    );
+    let after = server.admin.get_user(target.id).await.expect("read");
+    assert_eq!(after.email, target.email);
+    assert_eq!(after.permissions, target.permissions);
+    let create = reader.post("/users/new", &[("username", "sneaky")]).await;
+    assert_eq!(create.status, 403);
+    let revoke = reader
+        .post(&format!("/users/{}/revoke", target.id), &[])
+        .await;
+    assert_eq!(revoke.status, 403);
+}
+
+async fn a_session_ends_at_the_next_request_once_its_key_is_revoked(server: TestServer) {
+    let (second, second_key) = server
+        .user_with_key(
+            "second-admin",
+            &[
+                "users.read",
+                "users.write",
+                "keys.issue",
+                "keys.verify",
+                "audit.read",
+            ],
+        )
+        .await;
+    let session = ConsoleSession::sign_in(server.address, &second_key).await;
+    assert_eq!(session.get("/users").await.status, 200);
+    server
+        .admin
+        .revoke_access_key(second.id)
+        .await
+        .expect("revoke");
+    let reply = session.get("/users").await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.header("location"), Some("/sign-in?ended=revoked"));
+    assert!(
+        reply
+            .set_cookie("accesskey_session")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+
+    // Disabling the user ends it just the same.
+    let (third, third_key) = server.user_with_key("third", &["users.read"]).await;
+    let session = ConsoleSession::sign_in(server.address, &third_key).await;
+    server
+        .admin
+        .update_user(
+            third.id,
+            accesskey_client::UserChanges::new().disabled(true),
+        )
+        .await
+        .expect("disable");
+    assert_eq!(
+        session.get("/users").await.header("location"),
+        Some("/sign-in?ended=revoked")
+    );
+}
+
+async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestServer) {
+    let user = server.create_user("orders-service", &["orders.read"]).await;
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let generated = session
+        .post(
+            &format!("/users/{}/generate", user.id),
+            &[("expires_on", "")],
+        )
+        .await;
+    assert_eq!(generated.status, 303, "{}", generated.text());
+    let location = generated.header("location").expect("location").to_owned();
+    assert_eq!(location, format!("/users/{}/new-key", user.id));
+    let carrier = generated
+        .set_cookie("accesskey_new_key")
+        .expect("the key's cookie");
+    assert!(carrier.contains("HttpOnly") && carrier.contains("SameSite=Strict"));
+    assert!(
+        carrier.contains(&format!("Path=/users/{}/new-key", user.id)),
+        "{carrier}"
+    );
+    let sealed = generated.cookie_value("accesskey_new_key").expect("value");
+
+    let cookies = format!("{}; accesskey_new_key={sealed}", session.cookie_header());
+    let shown = http_request(
+        &server.address,
+        "GET",
+        &location,
+        &[("Cookie", &cookies)],
+        b"",
+    )
+    .await;
+    assert_eq!(shown.status, 200);
+    assert_not_stored(&shown, "the key's page");
+    let key = input_value(&shown.text(), "new-key").expect("the key on the page");
+    assert!(!sealed.contains(&key[22..]), "the cookie holds it sealed");
+    assert!(shown.text().contains("You will not see this key again"));
+    let cleared = shown
+        .set_cookie("accesskey_new_key")
+        .expect("cleared as it is shown");
+    assert!(cleared.contains("Max-Age=0"));
+    assert!(matches!(
+        server.verdict(&key, ["orders.read"]).await,
+        Verification::Valid(_)
+    ));
+
+    // The browser dropped the cookie: a reload shows nothing.
+    let again = session.get(&location).await;
+    assert!(!again.text().contains(&key[22..]));
+    assert!(again.text().contains("no longer shown"));
+    // Nothing logged it (the access log and every other line).
+    assert!(!captured_logs().contains(&key[22..]));
+    // The audit trail recorded the generation, made by the console's admin.
+    let audit = session
+        .get(&format!("/audit?user={}", user.id))
+        .await
+        .text();
+    assert!(audit.contains("key.generated"));
+
+    // Revoke: the key stops working.
+    let revoked = session
+        .post(&format!("/users/{}/revoke", user.id), &[])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert!(matches!(
+        server.verdict(&key, ["orders.read"]).await,
+        Verification::NotFound
+    ));
+}
+
+async fn refused_changes_show_the_services_words_and_keep_what_was_typed(server: TestServer) {
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let reply = session
+        .post(
+            "/users/new",
+            &[("username", "bad name!"), ("email", "kept@example.com")],
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    let page = reply.text();
+    assert!(page.contains("username:"), "the field is named: {page}");
+    assert!(page.contains("kept@example.com"), "what was typed is kept");
+
+    let external = server
+        .admin
+        .create_user(crate::harness::new_user("sso-user", &[]).identity_provider("okta"))
+        .await
+        .expect("create");
+    let page = session.get(&format!("/users/{}", external.id)).await.text();
+    assert!(
+        page.contains("external identity provider"),
+        "says why: {page}"
+    );
+    let refused = session
+        .post(&format!("/users/{}/generate", external.id), &[])
+        .await;
+    assert_eq!(refused.status, 400);
+
+    // Deleting needs the name typed.
+    let target = server.create_user("to-delete", &[]).await;
+    let wrong = session
+        .post(
+            &format!("/users/{}/delete", target.id),
+            &[("confirm", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(server.admin.get_user(target.id).await.is_ok());
+    let right = session
+        .post(
+            &format!("/users/{}/delete", target.id),
+            &[("confirm", "to-delete")],
+        )
+        .await;
+    assert_eq!(right.status, 303);
+    assert_eq!(
+        code(server.admin.get_user(target.id).await),
+        tonic::Code::NotFound
+    );
+}
+
+/// Failed sign-ins go through the same checks as failed gRPC calls: a
+/// wrong secret is refused before any argon2 work when the key has a
+/// fingerprint, and spends the key id's budget when it must be hashed (a
+/// key from before fingerprints), until the throttle refuses.
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_like_failed_grpc_calls() {
+    let server = TestServer::start_configured(Backend::Sqlite, |config: &mut Config| {
+        config.failed_attempts_burst = 2;
+        config.failed_attempts_refill_ms = 60_000;
+    })
+    .await
+    .expect("SQLite");
+    let (_, key) = server.user_with_key("target", &["users.read"]).await;
+    server.forget_fingerprint(&key).await;
+    let wrong = wrong_secret(&key);
+    let origin = format!("http://{}", server.address);
+    let mut statuses = Vec::new();
+    let mut last = String::new();
+    for _ in 0..4 {
+        let body = form(&[("access_key", &wrong)]);
+        let reply = http_request(
+            &server.address,
+            "POST",
+            "/sign-in",
+            &[
+                ("Origin", &origin),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+        statuses.push(reply.status);
+        last = reply.text();
+    }
+    assert_eq!(statuses, [401, 401, 429, 429]);
+    assert!(last.contains("retry"), "says when to try again: {last}");
+}
+
+/// gRPC-Web on the same port: VerifyAccessKey over HTTP/1.1, as a browser
+/// or `curl` would call it.
+#[tokio::test]
+async fn grpc_web_calls_verify_access_key_on_the_same_port() {
+    use accesskey_client::pb;
+    use prost::Message as _;
+
+    let server = TestServer::start().await;
+    let (_, key) = server
+        .user_with_key("orders-service", &["orders.read"])
+        .await;
+    let message = pb::VerifyAccessKeyRequest {
+        access_key: key.clone(),
+        required_permissions: vec!["orders.read".to_owned()],
+    }
+    .encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&message);
+    let reply = http_request(
+        &server.address,
+        "POST",
+        "/accesskey.v1.KeyAuth/VerifyAccessKey",
+        &[
+            ("Content-Type", "application/grpc-web+proto"),
+            ("X-Grpc-Web", "1"),
+            ("x-access-key", &server.admin_key),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/grpc-web"))
+    );
+    let frames = reply.body;
+    assert_eq!(frames[0], 0, "a data frame first");
+    let length = u32::from_be_bytes(frames[1..5].try_into().expect("4 bytes")) as usize;
+    let response = pb::VerifyAccessKeyResponse::decode(&frames[5..5 + length]).expect("decode");
+    assert_eq!(response.result(), pb::VerifyResult::Valid);
+    let trailers = String::from_utf8_lossy(&frames[5 + length + 5..]).to_ascii_lowercase();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}
+
+/// `--console false`: no pages and no HTTP/1.1, native gRPC unchanged.
+#[tokio::test]
+async fn the_console_can_be_turned_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let server = TestServer::start_configured(Backend::Sqlite, |config: &mut Config| {
+        config.console = false;
+    })
+    .await
+    .expect("SQLite");
+    let mut stream = tokio::net::TcpStream::connect(server.address)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.address
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        !answer.contains("<html") && !answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(server.admin.who_am_i().await.is_ok(), "gRPC still served");
+}
+
+on_every_backend!(
+    every_page_carries_the_security_headers,
+    the_session_cookie_is_sealed_http_only_and_same_site_strict,
+    a_change_from_another_origin_or_without_the_token_changes_nothing,
+    without_users_write_no_edit_is_offered_and_a_crafted_post_is_refused,
+    a_session_ends_at_the_next_request_once_its_key_is_revoked,
+    a_generated_key_is_shown_once_and_never_in_a_url_or_a_log,
+    refused_changes_show_the_services_words_and_keep_what_was_typed,
+);
