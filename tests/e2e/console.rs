@@ -69,6 +69,10 @@ async fn every_page_carries_the_security_headers(server: TestServer) {
     let missing = http_request(&address, "GET", "/no/such/page", &[], b"").await;
     assert_eq!(missing.status, 404);
     assert_protected(&missing, "404");
+    // What axum answers by itself carries them too.
+    let wrong_method = http_request(&address, "PUT", "/users", &[], b"").await;
+    assert_eq!(wrong_method.status, 405);
+    assert_protected(&wrong_method, "405");
 
     let (user, _) = server
         .user_with_key("orders-service", &["orders.read"])
@@ -80,6 +84,7 @@ async fn every_page_carries_the_security_headers(server: TestServer) {
         format!("/users/{}", user.id),
         format!("/users/{}/generate", user.id),
         format!("/users/{}/delete", user.id),
+        format!("/users/{}/revoke", user.id),
         format!("/users/{}/new-key", user.id),
         "/whoami".to_owned(),
         "/audit".to_owned(),
@@ -285,6 +290,7 @@ async fn without_users_write_no_edit_is_offered_and_a_crafted_post_is_refused(se
         !page.contains("Generate access key"),
         "no keys.issue either"
     );
+    assert!(page.contains("your key holds neither"), "says why: {page}");
 
     let crafted = reader
         .post(

@@ -75,7 +75,7 @@ async fn serve_attacker_page(console: SocketAddr) -> SocketAddr {
 #[tokio::test]
 async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     let server = TestServer::start().await;
-    let Some(mut browser) = Browser::start(&server.endpoint()).await else {
+    let Some(mut browser) = Browser::start(&server.endpoint(), "administrator").await else {
         return;
     };
     let (console_admin, admin_key) = server
@@ -87,19 +87,23 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     browser.wait_for_path("/sign-in").await;
     assert_labelled(&browser, "sign-in").await;
     browser.screenshot("sign-in").await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("a focused element")
-        .send_keys(&format!("{admin_key}\u{E007}"))
-        .await
-        .expect("type the key and Enter");
+    browser.press(&format!("{admin_key}\u{E007}")).await;
     browser.wait_for_path("/users").await;
     browser.screenshot("users").await;
 
-    // Create a user.
-    browser.click("a[href='/users/new']").await;
+    // Create a user, reaching the form by keyboard: Tab to "Create user",
+    // Enter.
+    for _ in 0..30 {
+        let focused = browser
+            .run("return document.activeElement.getAttribute('href');")
+            .await;
+        if focused == serde_json::json!("/users/new") {
+            break;
+        }
+        browser.press("\u{E004}").await;
+    }
+    browser.press("\u{E007}").await;
+    browser.wait_for_path("/users/new").await;
     browser.fill("#username", "orders-service").await;
     browser.fill("#email", "orders@example.com").await;
     browser.fill("#other_permissions", "orders.read").await;
@@ -173,6 +177,11 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
 
     // Revoke: the key stops working.
     browser.goto(&format!("/users/{}", user.id)).await;
+    browser
+        .click(&format!("a[href='/users/{}/revoke']", user.id))
+        .await;
+    assert!(browser.source().await.contains("stops working at once"));
+    browser.screenshot("revoke-key").await;
     browser
         .click(&format!("form[action='/users/{}/revoke'] button", user.id))
         .await;

@@ -13,7 +13,7 @@ use rcgen::{
 };
 use tokio::net::TcpListener;
 
-use crate::harness::{Backend, TestDatabase, bootstrap, run_cli_at};
+use crate::harness::{Backend, Browser, TestDatabase, bootstrap, run_cli_at};
 
 /// A private CA and PEM files for a server and a client certificate.
 struct Pki {
@@ -230,4 +230,54 @@ async fn a_tls_handshake_that_stalls_is_closed_while_others_are_served() {
     // A client that finished its handshake may idle past the timeout.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(client.who_am_i().await.expect("kept").username, "admin");
+}
+
+/// The console over TLS, in a real browser: HTTP/2 (ALPN), cookies marked
+/// `Secure`, and changes accepted from the `https://` origin (whose host
+/// HTTP/2 carries in `:authority`, not `Host`).
+#[tokio::test]
+async fn the_console_over_tls_speaks_http2_and_sets_secure_cookies() {
+    let pki = Pki::new();
+    let (endpoint, admin_key, _database) = start_tls_server(&pki, None).await;
+    // The test CA is not in Chromium's trust store.
+    let Some(mut browser) =
+        Browser::start_with(&endpoint, "over-tls", &["--ignore-certificate-errors"]).await
+    else {
+        return;
+    };
+    browser.goto("/sign-in").await;
+    browser.fill("#access_key", &admin_key).await;
+    browser.click("form[action='/sign-in'] button").await;
+    browser.wait_for_path("/users").await;
+    let protocol = browser
+        .run("return performance.getEntriesByType('navigation')[0].nextHopProtocol;")
+        .await;
+    assert_eq!(protocol, serde_json::json!("h2"));
+    let cookie = browser
+        .client
+        .get_named_cookie("accesskey_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.secure(), Some(true), "Secure over TLS");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(
+        cookie
+            .same_site()
+            .map(|policy| policy.to_string())
+            .as_deref(),
+        Some("Strict")
+    );
+
+    browser.click("a[href='/users/new']").await;
+    browser.fill("#username", "over-tls").await;
+    browser
+        .click("form[action='/users/new'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_page("the new user's page", |path| {
+            path.ends_with("?notice=created")
+        })
+        .await;
+    browser.screenshot("over-tls-user-created").await;
+    browser.close().await;
 }

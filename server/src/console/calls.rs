@@ -43,6 +43,8 @@ pub(super) struct SignedIn {
     /// The session seen now: set on every response, which is what makes
     /// the idle timeout slide.
     pub(super) cookie: HeaderValue,
+    /// Served over TLS (for the flags of the cookies it clears).
+    secure: bool,
 }
 
 impl SignedIn {
@@ -86,7 +88,13 @@ impl SignedIn {
 
     /// A failed call's page; an unauthenticated one ends the session.
     pub(super) fn failed(&self, status: Status) -> Response {
-        Failure::Call(status, Some(self.principal.clone()), self.cookies()).into_response()
+        Failure::Call(
+            status,
+            Some(self.principal.clone()),
+            self.cookies(),
+            self.secure,
+        )
+        .into_response()
     }
 }
 
@@ -99,8 +107,9 @@ pub(super) enum Failure {
     SignedOut(&'static str, bool),
     /// A change posted from another origin, or without this session's token.
     Forged,
-    /// A call the services refused, shown with their message.
-    Call(Status, Option<pb::Principal>, Vec<HeaderValue>),
+    /// A call the services refused, shown with their message (to the
+    /// principal, if known, with these cookies; the last field: over TLS).
+    Call(Status, Option<pb::Principal>, Vec<HeaderValue>, bool),
 }
 
 impl IntoResponse for Failure {
@@ -115,13 +124,10 @@ impl IntoResponse for Failure {
                 pages::layout::refused_forgery(),
                 Vec::new(),
             ),
-            Self::Call(status, _, cookies) if status.code() == Code::Unauthenticated => {
-                let secure = cookies
-                    .iter()
-                    .any(|cookie| cookie.as_bytes().ends_with(b"; Secure"));
+            Self::Call(status, _, _, secure) if status.code() == Code::Unauthenticated => {
                 Self::SignedOut("revoked", secure).into_response()
             }
-            Self::Call(status, principal, cookies) => web::page(
+            Self::Call(status, principal, cookies, _) => web::page(
                 http_status(status.code()),
                 pages::layout::failed_call(principal.as_ref(), &status),
                 cookies,
@@ -210,6 +216,7 @@ impl Console {
             session,
             principal,
             cookie,
+            secure: self.secure,
         })
     }
 
@@ -239,11 +246,15 @@ impl Console {
             .key_auth
             .who_am_i(request(parts, key, pb::WhoAmIRequest {}))
             .await
-            .map_err(|status| Failure::Call(status, None, Vec::new()))?;
-        response
-            .into_inner()
-            .principal
-            .ok_or_else(|| Failure::Call(Status::internal("no principal"), None, Vec::new()))
+            .map_err(|status| Failure::Call(status, None, Vec::new(), self.secure))?;
+        response.into_inner().principal.ok_or_else(|| {
+            Failure::Call(
+                Status::internal("no principal"),
+                None,
+                Vec::new(),
+                self.secure,
+            )
+        })
     }
 
     /// The cookie holding `session`, seen at `now`.

@@ -84,13 +84,17 @@ impl Console {
                 get(pages::keys::generate_form).post(pages::keys::generate),
             )
             .route("/users/{id}/new-key", get(pages::keys::show_new_key))
-            .route("/users/{id}/revoke", post(pages::keys::revoke))
+            .route(
+                "/users/{id}/revoke",
+                get(pages::keys::revoke_form).post(pages::keys::revoke),
+            )
             .route("/whoami", get(pages::whoami::show))
             .route("/audit", get(pages::audit::list))
             .route("/assets/console.css", get(pages::assets::stylesheet))
             .route("/assets/console.js", get(pages::assets::script))
             // Forms are small; nothing a page sends comes near this.
             .layer(axum::extract::DefaultBodyLimit::max(calls::MAX_FORM_BYTES))
+            .layer(axum::middleware::map_response(web::protected))
             .with_state(Arc::new(self));
         grpc.merge(pages).fallback(not_found)
     }

@@ -12,7 +12,7 @@ pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
      frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every console response carries.
-fn protect(headers: &mut HeaderMap) {
+pub(super) fn protect(headers: &mut HeaderMap) {
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -26,6 +26,13 @@ fn protect(headers: &mut HeaderMap) {
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
+}
+
+/// [`protect`] as a response mapper: for what axum answers by itself (a
+/// method not allowed, a body too large, a rejected extractor).
+pub(super) async fn protected(mut response: Response) -> Response {
+    protect(response.headers_mut());
+    response
 }
 
 /// A page. Pages show users, and one shows a key: none is ever stored by

@@ -26,7 +26,13 @@ impl Browser {
     /// A fresh browser (new profile: no cookies, no history) on `base`, or
     /// `None` outside CI when Chromium is not installed. Under `CI=true` a
     /// missing browser fails the test (`.ci/run` installs it).
-    pub async fn start(base: &str) -> Option<Self> {
+    /// Screenshots go to `target/console-screenshots/<test>/`, emptied first.
+    pub async fn start(base: &str, test: &str) -> Option<Self> {
+        Self::start_with(base, test, &[]).await
+    }
+
+    /// [`start`](Self::start) with more Chromium switches.
+    pub async fn start_with(base: &str, test: &str, switches: &[&str]) -> Option<Self> {
         if !std::path::Path::new(CHROMEDRIVER).exists() {
             assert!(
                 std::env::var("CI").is_err(),
@@ -49,18 +55,27 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let profile = tempfile::tempdir().expect("a profile directory");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1200,900",
+        ]
+        .into_iter()
+        .chain(switches.iter().copied())
+        .map(str::to_owned)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
+            serde_json::json!({ "binary": CHROMIUM, "args": args }),
         );
         let webdriver = format!("http://127.0.0.1:{port}");
         let mut last_error = String::new();
@@ -72,7 +87,8 @@ impl Browser {
                 .await
             {
                 Ok(client) => {
-                    let shots = screenshot_dir();
+                    let shots = screenshot_dir().join(test);
+                    let _ = std::fs::remove_dir_all(&shots);
                     std::fs::create_dir_all(&shots).expect("the screenshot directory");
                     return Some(Self {
                         client,
@@ -168,6 +184,18 @@ impl Browser {
             .send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sends `keys` (WebDriver key codes: `\u{E004}` Tab, `\u{E007}`
+    /// Enter) to whatever has the focus, as a keyboard would.
+    pub async fn press(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("a focused element")
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
     }
 
     /// The `value` of the form control at `css`.

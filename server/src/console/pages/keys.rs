@@ -16,6 +16,7 @@ use http::{StatusCode, request::Parts};
 use maud::{Markup, html};
 
 use super::{
+    Page,
     layout::{error_box, time},
     user::read_user,
 };
@@ -73,15 +74,12 @@ pub(in crate::console) async fn generate_form(
     Path(id): Path<i64>,
     parts: Parts,
     signed_in: SignedIn,
-) -> Response {
-    let user = match read_user(&console, &signed_in, &parts, id).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
-    signed_in.page(
+) -> Page {
+    let user = read_user(&console, &signed_in, &parts, id).await?;
+    Ok(signed_in.page(
         "Generate access key",
         generate_page(&user, &signed_in.session.csrf, None),
-    )
+    ))
 }
 
 /// The end of day `date` (`YYYY-MM-DD`), UTC.
@@ -250,6 +248,38 @@ pub(in crate::console) async fn show_new_key(
         ),
         cookies,
     )
+}
+
+/// `GET /users/{id}/revoke`: what revoking would stop, and the button.
+pub(in crate::console) async fn revoke_form(
+    Extract(console): State,
+    Path(id): Path<i64>,
+    parts: Parts,
+    signed_in: SignedIn,
+) -> Page {
+    let user = read_user(&console, &signed_in, &parts, id).await?;
+    let body = html! {
+        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Revoke key" }
+        h1 { "Revoke the access key of " (user.username) "?" }
+        @if let Some(key) = &user.access_key {
+            p.warning {
+                "Key " code { (key.key_id) } " (created " (time(key.create_time.as_ref(), "—"))
+                ", last used " (time(key.last_used_time.as_ref(), "not yet"))
+                ") stops working at once, everywhere it is used. The user keeps no key until one is generated."
+            }
+            form.stacked method="post" action=(format!("/users/{}/revoke", user.id)) {
+                input type="hidden" name="csrf" value=(signed_in.session.csrf);
+                div.actions {
+                    button.danger type="submit" { "Revoke key" }
+                    a href=(format!("/users/{}", user.id)) { "Cancel" }
+                }
+            }
+        } @else {
+            p { "The user has no access key." }
+            p { a href=(format!("/users/{}", user.id)) { "Back to the user" } }
+        }
+    };
+    Ok(signed_in.page("Revoke key", body))
 }
 
 /// `POST /users/{id}/revoke`: RevokeAccessKey.

@@ -15,6 +15,9 @@ use http::request::Parts;
 
 use super::{State, web};
 
+/// A page, or (from `?`) the page that says why it could not be shown.
+pub(super) type Page = Result<Response, Response>;
+
 /// `/`: the users, or sign-in for a browser without a session.
 pub(super) async fn home(axum::extract::State(console): State, parts: Parts) -> Response {
     match console.signed_in(&parts).await {

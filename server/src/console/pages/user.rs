@@ -9,6 +9,7 @@ use http::request::Parts;
 use maud::{Markup, html};
 
 use super::{
+    Page,
     layout::{SERVICE_PERMISSIONS, error_box, notice_box, time},
     users::{external_provider, permission_fields, permissions_from, status},
 };
@@ -135,6 +136,10 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
             p.notice { (why) }
         } @else {
             ul.actions-list {
+                @if !issuer && !writer {
+                    li { "Changing users needs " code { "users.write" } ", and keys need "
+                         code { "keys.issue" } ": your key holds neither." }
+                }
                 @if issuer {
                     @if let Some(provider) = external_provider(user) {
                         li { "Generate access key: not available. This user signs in through the external identity provider "
@@ -145,13 +150,7 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
                         li { a.button href=(format!("/users/{}/generate", user.id)) { "Generate access key" } }
                     }
                     @if user.access_key.is_some() && user.id != signed_in.principal.user_id {
-                        li {
-                            form.inline method="post" action=(format!("/users/{}/revoke", user.id)) {
-                                input type="hidden" name="csrf" value=(signed_in.session.csrf);
-                                button.danger type="submit" { "Revoke key" }
-                            }
-                            " The key stops working at once."
-                        }
+                        li { a.button.danger href=(format!("/users/{}/revoke", user.id)) { "Revoke key" } }
                     }
                 }
                 @if writer && user.id != signed_in.principal.user_id {
@@ -190,11 +189,8 @@ pub(in crate::console) async fn show(
     Path(id): Path<i64>,
     parts: Parts,
     signed_in: SignedIn,
-) -> Response {
-    let user = match read_user(&console, &signed_in, &parts, id).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
+) -> Page {
+    let user = read_user(&console, &signed_in, &parts, id).await?;
     let notice = FormFields::query(&parts);
     let body = user_page(
         &signed_in,
@@ -203,7 +199,7 @@ pub(in crate::console) async fn show(
         notice.get("notice"),
         None,
     );
-    signed_in.page(&user.username, body)
+    Ok(signed_in.page(&user.username, body))
 }
 
 /// `POST /users/{id}`: UpdateUser of every field the form shows, on the
@@ -280,15 +276,12 @@ pub(in crate::console) async fn delete_form(
     Path(id): Path<i64>,
     parts: Parts,
     signed_in: SignedIn,
-) -> Response {
-    let user = match read_user(&console, &signed_in, &parts, id).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
-    signed_in.page(
+) -> Page {
+    let user = read_user(&console, &signed_in, &parts, id).await?;
+    Ok(signed_in.page(
         "Delete user",
         delete_page(&user, &signed_in.session.csrf, None),
-    )
+    ))
 }
 
 /// `POST /users/{id}/delete`: DeleteUser of the user as it was shown (its
