@@ -11,6 +11,8 @@ use crate::harness::{
     on_every_backend, wrong_secret,
 };
 
+const NONE: [&str; 0] = [];
+
 /// Asserts the headers every console response must carry.
 fn assert_protected(reply: &HttpReply, what: &str) {
     let csp = reply
@@ -433,6 +435,85 @@ async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestS
     ));
 }
 
+async fn replacing_ones_own_key_keeps_the_session_and_shows_the_new_key(server: TestServer) {
+    let (me, old_key) = server
+        .user_with_key(
+            "second-admin",
+            &[
+                "users.read",
+                "users.write",
+                "keys.issue",
+                "keys.verify",
+                "audit.read",
+            ],
+        )
+        .await;
+    let session = ConsoleSession::sign_in(server.address, &old_key).await;
+    let confirm = session.get(&format!("/users/{}/generate", me.id)).await;
+    assert!(confirm.text().contains("This is your own key"));
+    let generated = session
+        .post(&format!("/users/{}/generate", me.id), &[("expires_on", "")])
+        .await;
+    assert_eq!(generated.status, 303, "{}", generated.text());
+    let renewed = generated
+        .cookie_value("accesskey_session")
+        .expect("the session, now holding the new key");
+    let sealed = generated
+        .cookie_value("accesskey_new_key")
+        .expect("the key's cookie");
+    let cookies = format!("accesskey_session={renewed}; accesskey_new_key={sealed}");
+    let location = generated.header("location").expect("location");
+    let shown = http_request(
+        &server.address,
+        "GET",
+        location,
+        &[("Cookie", &cookies)],
+        b"",
+    )
+    .await;
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    let new_key = input_value(&shown.text(), "new-key").expect("the new key, shown once");
+    assert_eq!(server.verdict(&old_key, NONE).await, Verification::NotFound);
+    assert!(matches!(
+        server.verdict(&new_key, NONE).await,
+        Verification::Valid(_)
+    ));
+    // The session goes on, on the new key.
+    let page = http_request(
+        &server.address,
+        "GET",
+        "/whoami",
+        &[("Cookie", &format!("accesskey_session={renewed}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&new_key[5..21]), "the new key id");
+}
+
+async fn the_users_page_searches_by_prefix_and_pages_through_everyone(server: TestServer) {
+    for n in 0..53 {
+        server.create_user(&format!("svc-{n:02}"), &[]).await;
+    }
+    server.create_user("other", &[]).await;
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let rows = |page: &str| page.matches("<tr><td><a href=\"/users/").count();
+    let next = |page: &str| {
+        let at = page.find("href=\"/users?prefix=svc&amp;page=")?;
+        let rest = &page[at + "href=\"".len()..];
+        Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+    };
+    let first = session.get("/users?prefix=svc").await.text();
+    assert_eq!(rows(&first), 50, "a page of 50");
+    assert!(!first.contains(">other<"), "only the prefix");
+    let link = next(&first).expect("a Next page link");
+    let second = session.get(&link).await.text();
+    assert_eq!(rows(&second), 3, "the rest");
+    assert!(second.contains(">svc-52<") && !second.contains(">svc-00<"));
+    assert!(next(&second).is_none(), "no page after the last");
+    assert!(second.contains("First page"));
+}
+
 async fn refused_changes_show_the_services_words_and_keep_what_was_typed(server: TestServer) {
     let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
     let reply = session
@@ -608,4 +689,6 @@ on_every_backend!(
     a_session_ends_at_the_next_request_once_its_key_is_revoked,
     a_generated_key_is_shown_once_and_never_in_a_url_or_a_log,
     refused_changes_show_the_services_words_and_keep_what_was_typed,
+    replacing_ones_own_key_keeps_the_session_and_shows_the_new_key,
+    the_users_page_searches_by_prefix_and_pages_through_everyone,
 );

@@ -24,7 +24,7 @@ use crate::console::{
     State,
     calls::http_status,
     calls::{Change, SignedIn},
-    session,
+    session::{self, Session},
     web::{self},
 };
 
@@ -41,7 +41,9 @@ fn new_key_purpose(id: i64) -> String {
     format!("console-new-key-v1:{id}")
 }
 
-fn generate_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {
+fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> Markup {
+    let own = user.id == signed_in.principal.user_id;
+    let csrf = &signed_in.session.csrf;
     html! {
         p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Generate access key" }
         h1 { "Generate access key for " (user.username) }
@@ -53,6 +55,9 @@ fn generate_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {
             }
         } @else {
             p { "The user has no key now." }
+        }
+        @if own {
+            p.warning { "This is your own key. This session goes on with the new key; anything else that uses the current one stops working." }
         }
         p { "The key is shown once. Make sure to copy it: once you close the window it is not available again, and you will have to generate a new key." }
         form.stacked method="post" action=(format!("/users/{}/generate", user.id)) {
@@ -78,7 +83,7 @@ pub(in crate::console) async fn generate_form(
     let user = read_user(&console, &signed_in, &parts, id).await?;
     Ok(signed_in.page(
         "Generate access key",
-        generate_page(&user, &signed_in.session.csrf, None),
+        generate_page(&user, &signed_in, None),
     ))
 }
 
@@ -163,7 +168,18 @@ pub(in crate::console) async fn generate(
         &new_key_purpose(id),
         format!("{now}\n{}", generated.access_key).as_bytes(),
     );
-    let mut cookies = signed_in.cookies();
+    // The administrator replaced its own key, which this session holds
+    // and which just stopped working: the session goes on with the new
+    // one, or the page that shows it (once) would find the session dead.
+    let mut cookies = if id == signed_in.principal.user_id {
+        let session = Session {
+            key: generated.access_key.clone(),
+            ..signed_in.session.clone()
+        };
+        vec![console.session_cookie(&session, now)]
+    } else {
+        signed_in.cookies()
+    };
     if let Some(sealed) = sealed {
         cookies.push(web::set_cookie(
             NEW_KEY_COOKIE,
@@ -189,7 +205,7 @@ async fn refused(
         Ok(user) => user,
         Err(page) => return page,
     };
-    let body = generate_page(&user, &signed_in.session.csrf, Some(message));
+    let body = generate_page(&user, signed_in, Some(message));
     signed_in.page_with(code, "Generate access key", body)
 }
 
