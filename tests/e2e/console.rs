@@ -7,8 +7,8 @@ use accesskey_client::Verification;
 use accesskey_server::Config;
 
 use crate::harness::{
-    Backend, ConsoleSession, HttpReply, TestServer, captured_logs, code, form, http_request,
-    on_every_backend, wrong_secret,
+    Backend, ConsoleSession, EVERY_SERVICE_PERMISSION, HttpReply, TestServer, captured_logs, code,
+    form, http_request, on_every_backend, wrong_secret,
 };
 
 const NONE: [&str; 0] = [];
@@ -322,16 +322,7 @@ async fn without_users_write_no_edit_is_offered_and_a_crafted_post_is_refused(se
 
 async fn a_session_ends_at_the_next_request_once_its_key_is_revoked(server: TestServer) {
     let (second, second_key) = server
-        .user_with_key(
-            "second-admin",
-            &[
-                "users.read",
-                "users.write",
-                "keys.issue",
-                "keys.verify",
-                "audit.read",
-            ],
-        )
+        .user_with_key("second-admin", &EVERY_SERVICE_PERMISSION)
         .await;
     let session = ConsoleSession::sign_in(server.address, &second_key).await;
     assert_eq!(session.get("/users").await.status, 200);
@@ -433,20 +424,18 @@ async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestS
         server.verdict(&key, ["orders.read"]).await,
         Verification::NotFound
     ));
+    // The audit trail, filtered to one user and one action.
+    let revocations = session
+        .get(&format!("/audit?user={}&action=key.revoked", user.id))
+        .await
+        .text();
+    assert!(revocations.contains("<td><code>key.revoked</code></td>"));
+    assert!(!revocations.contains("<td><code>key.generated</code></td>"));
 }
 
 async fn replacing_ones_own_key_keeps_the_session_and_shows_the_new_key(server: TestServer) {
     let (me, old_key) = server
-        .user_with_key(
-            "second-admin",
-            &[
-                "users.read",
-                "users.write",
-                "keys.issue",
-                "keys.verify",
-                "audit.read",
-            ],
-        )
+        .user_with_key("second-admin", &EVERY_SERVICE_PERMISSION)
         .await;
     let session = ConsoleSession::sign_in(server.address, &old_key).await;
     let confirm = session.get(&format!("/users/{}/generate", me.id)).await;

@@ -6,15 +6,7 @@ use std::net::SocketAddr;
 
 use accesskey_client::Verification;
 
-use crate::harness::{Browser, TestServer, code, http_request};
-
-const EVERY_SERVICE_PERMISSION: [&str; 5] = [
-    "users.read",
-    "users.write",
-    "keys.issue",
-    "keys.verify",
-    "audit.read",
-];
+use crate::harness::{Browser, EVERY_SERVICE_PERMISSION, TestServer, code, http_request};
 
 /// Every visible form control on the page has a label.
 async fn assert_labelled(browser: &Browser, page: &str) {

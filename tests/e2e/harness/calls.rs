@@ -7,6 +7,15 @@ use std::{
 
 use accesskey_client::{Client, NewUser};
 
+/// Every service permission: what an administrator holds.
+pub const EVERY_SERVICE_PERMISSION: [&str; 5] = [
+    "users.read",
+    "users.write",
+    "keys.issue",
+    "keys.verify",
+    "audit.read",
+];
+
 /// A local user named `username` holding `permissions`, with an email and a
 /// display name derived from the name.
 pub fn new_user(username: &str, permissions: &[&str]) -> NewUser {

@@ -18,8 +18,8 @@ mod server;
 
 pub use browser::Browser;
 pub use calls::{
-    code, count_valid, eventually, new_user, race_create_users, race_generate_keys, raw,
-    wrong_secret,
+    EVERY_SERVICE_PERMISSION, code, count_valid, eventually, new_user, race_create_users,
+    race_generate_keys, raw, wrong_secret,
 };
 pub use database::{Backend, TestDatabase};
 pub use http::{ConsoleSession, HttpReply, form, http_request};

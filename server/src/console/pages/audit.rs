@@ -5,8 +5,14 @@ use axum::{extract::State as Extract, response::Response};
 use http::request::Parts;
 use maud::{Markup, html};
 
-use super::layout::{error_box, time};
-use crate::console::{State, calls::SignedIn, web::FormFields};
+use super::{
+    layout::{error_box, time},
+    users::encode,
+};
+use crate::{
+    console::{State, calls::SignedIn, web::FormFields},
+    domain::model::AuditAction,
+};
 
 const PAGE_SIZE: i32 = 50;
 
@@ -54,12 +60,15 @@ pub(in crate::console) async fn list(
             }
         }
     };
+    // Not checked here: ListAuditEvents names an unknown action itself.
+    let action = query.get("action").trim();
     let request = signed_in.request(
         &parts,
         pb::ListAuditEventsRequest {
             page_size: PAGE_SIZE,
             page_token: query.get("page").to_owned(),
             target_user_id,
+            action: action.to_owned(),
             ..Default::default()
         },
     );
@@ -67,11 +76,24 @@ pub(in crate::console) async fn list(
         Ok(response) => response.into_inner(),
         Err(status) => return signed_in.failed(status),
     };
+    // The filters, for the paging links.
+    let filters = format!("user={}&action={}", encode(user), encode(action));
     let body = html! {
         h1 { "Audit trail" }
         @if target_user_id != 0 {
             p { "Changes to user " a href=(format!("/users/{target_user_id}")) { (target_user_id) } ". "
                 a href="/audit" { "All changes" } }
+        }
+        form.search method="get" action="/audit" {
+            input type="hidden" name="user" value=(user);
+            label for="action" { "Action" }
+            select #action name="action" {
+                option value="" selected[action.is_empty()] { "all" }
+                @for name in AuditAction::ALL.map(AuditAction::as_str) {
+                    option value=(name) selected[action == name] { (name) }
+                }
+            }
+            button type="submit" { "Filter" }
         }
         @if page.events.is_empty() {
             p { "No changes recorded." }
@@ -103,10 +125,10 @@ pub(in crate::console) async fn list(
         }
         nav.paging aria-label="Pages" {
             @if !query.get("page").is_empty() {
-                a href=(if target_user_id == 0 { "/audit".to_owned() } else { format!("/audit?user={target_user_id}") }) { "Newest" }
+                a href=(format!("/audit?{filters}")) { "Newest" }
             }
             @if !page.next_page_token.is_empty() {
-                a href=(format!("/audit?user={}&page={}", user, super::users::encode(&page.next_page_token))) { "Older" }
+                a href=(format!("/audit?{filters}&page={}", encode(&page.next_page_token))) { "Older" }
             }
         }
     };
