@@ -92,19 +92,25 @@ impl Directory {
         }
     }
 
-    /// A watcher's next batch: authenticates `caller_key` again (so a
-    /// revoked key, a disabled user or a removed `audit.read` ends the
-    /// stream), then up to `limit` events after `after_id`, oldest first,
-    /// as many as fit in one response.
+    /// A watcher's next batch: up to `limit` events after `after_id`,
+    /// oldest first, as many as fit in one response, once `caller_key` is
+    /// authenticated again (so a revoked key, a disabled user or a removed
+    /// `audit.read` ends the stream).
+    ///
+    /// Authenticated *after* the events are read: a change that ends the
+    /// caller's access commits with its own event, so a batch that holds
+    /// that event is read before an authentication that sees the change.
+    /// Checked before the read instead, a revocation committed between the
+    /// two would reach the very watcher it revokes.
     pub async fn audit_events_after(
         &self,
         caller_key: &str,
         after_id: i64,
         limit: u64,
     ) -> Result<Vec<AuditEvent>, DomainError> {
+        let mut events = self.store.audit_events_after(after_id, limit).await?;
         let caller = self.authenticate(caller_key).await?;
         caller.require(ServicePermission::AuditRead)?;
-        let mut events = self.store.audit_events_after(after_id, limit).await?;
         events.truncate(fitting(&events, MAX_PAGE_BYTES, response_size));
         Ok(events)
     }
