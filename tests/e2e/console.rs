@@ -8,7 +8,7 @@ use accesskey_server::Config;
 
 use crate::harness::{
     Backend, ConsoleSession, EVERY_SERVICE_PERMISSION, HttpReply, TestServer, captured_logs, code,
-    form, http_request, on_every_backend, wrong_secret,
+    http_request, on_every_backend, sign_in, wrong_secret,
 };
 
 const NONE: [&str; 0] = [];
@@ -43,18 +43,23 @@ fn assert_protected(reply: &HttpReply, what: &str) {
         Some("nosniff"),
         "{what}"
     );
+    assert_eq!(
+        reply.header("cross-origin-opener-policy"),
+        Some("same-origin"),
+        "{what}"
+    );
 }
 
 fn assert_not_stored(reply: &HttpReply, what: &str) {
     assert_eq!(reply.header("cache-control"), Some("no-store"), "{what}");
 }
 
-/// The value of the `value` attribute of element `#id` in a page.
-fn input_value(page: &str, id: &str) -> Option<String> {
+/// The text of text area `#id` in a page.
+fn text_area(page: &str, id: &str) -> Option<String> {
     let at = page.find(&format!("id=\"{id}\""))?;
     let rest = &page[at..];
-    let start = rest.find("value=\"")? + "value=\"".len();
-    let end = rest[start..].find('"')?;
+    let start = rest.find('>')? + 1;
+    let end = rest[start..].find("</textarea>")?;
     Some(rest[start..start + end].to_owned())
 }
 
@@ -117,23 +122,17 @@ async fn every_page_carries_the_security_headers(server: TestServer) {
             "{path}"
         );
         assert_protected(&reply, path);
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("public, max-age=3600"),
+            "{path}: the same for everyone, so cacheable"
+        );
     }
 }
 
 async fn the_session_cookie_is_sealed_http_only_and_same_site_strict(server: TestServer) {
     let origin = format!("http://{}", server.address);
-    let body = form(&[("access_key", &server.admin_key)]);
-    let reply = http_request(
-        &server.address,
-        "POST",
-        "/sign-in",
-        &[
-            ("Origin", &origin),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        body.as_bytes(),
-    )
-    .await;
+    let reply = sign_in(server.address, &server.admin_key, &origin).await;
     assert_eq!(reply.status, 303);
     let cookie = reply
         .set_cookie("accesskey_session")
@@ -242,18 +241,7 @@ async fn a_change_from_another_origin_or_without_the_token_changes_nothing(serve
     );
 
     // Sign-in from another site (login CSRF) sets no session.
-    let body = form(&[("access_key", &server.admin_key)]);
-    let reply = http_request(
-        &server.address,
-        "POST",
-        "/sign-in",
-        &[
-            ("Origin", "http://evil.example"),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        body.as_bytes(),
-    )
-    .await;
+    let reply = sign_in(server.address, &server.admin_key, "http://evil.example").await;
     assert_eq!(reply.status, 403);
     assert!(reply.set_cookie("accesskey_session").is_none());
 
@@ -373,6 +361,7 @@ async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestS
         .set_cookie("accesskey_new_key")
         .expect("the key's cookie");
     assert!(carrier.contains("HttpOnly") && carrier.contains("SameSite=Strict"));
+    assert!(carrier.contains("Max-Age=120"), "two minutes: {carrier}");
     assert!(
         carrier.contains(&format!("Path=/users/{}/new-key", user.id)),
         "{carrier}"
@@ -390,7 +379,7 @@ async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestS
     .await;
     assert_eq!(shown.status, 200);
     assert_not_stored(&shown, "the key's page");
-    let key = input_value(&shown.text(), "new-key").expect("the key on the page");
+    let key = text_area(&shown.text(), "new-key").expect("the key on the page");
     assert!(!sealed.contains(&key[22..]), "the cookie holds it sealed");
     assert!(shown.text().contains("You will not see this key again"));
     let cleared = shown
@@ -461,7 +450,7 @@ async fn replacing_ones_own_key_keeps_the_session_and_shows_the_new_key(server: 
     )
     .await;
     assert_eq!(shown.status, 200, "{}", shown.text());
-    let new_key = input_value(&shown.text(), "new-key").expect("the new key, shown once");
+    let new_key = text_area(&shown.text(), "new-key").expect("the new key, shown once");
     assert_eq!(server.verdict(&old_key, NONE).await, Verification::NotFound);
     assert!(matches!(
         server.verdict(&new_key, NONE).await,
@@ -573,18 +562,7 @@ async fn failed_sign_ins_are_throttled_like_failed_grpc_calls() {
     let mut statuses = Vec::new();
     let mut last = String::new();
     for _ in 0..4 {
-        let body = form(&[("access_key", &wrong)]);
-        let reply = http_request(
-            &server.address,
-            "POST",
-            "/sign-in",
-            &[
-                ("Origin", &origin),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-            body.as_bytes(),
-        )
-        .await;
+        let reply = sign_in(server.address, &wrong, &origin).await;
         statuses.push(reply.status);
         last = reply.text();
     }
@@ -619,11 +597,22 @@ async fn grpc_web_calls_verify_access_key_on_the_same_port() {
             ("Content-Type", "application/grpc-web+proto"),
             ("X-Grpc-Web", "1"),
             ("x-access-key", &server.admin_key),
+            // As a page on another site would send it: no CORS grant comes
+            // back, so a browser would not hand that page the answer.
+            ("Origin", "http://evil.example"),
         ],
         &body,
     )
     .await;
     assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply
+            .headers
+            .iter()
+            .all(|(name, _)| !name.starts_with("access-control-")),
+        "no CORS headers: {:?}",
+        reply.headers
+    );
     assert!(
         reply
             .header("content-type")
@@ -652,7 +641,8 @@ async fn the_console_can_be_turned_off() {
         .await
         .expect("connect");
     let request = format!(
-        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        // `/sign-in`, a page with the console on (`/` would only redirect).
+        "GET /sign-in HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         server.address
     );
     stream.write_all(request.as_bytes()).await.expect("send");

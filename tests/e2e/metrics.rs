@@ -8,7 +8,7 @@ use accesskey_server::Config;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::harness::{
-    Backend, Replica, TestDatabase, bootstrap, eventually, http_get, new_user, wrong_secret,
+    Backend, Replica, TestDatabase, bootstrap, eventually, http_get, user_with_key, wrong_secret,
 };
 
 /// Every sample of an exposition, by `name{labels}` as written.
@@ -72,15 +72,7 @@ async fn the_metrics_move_with_the_calls_made_and_never_name_a_caller() {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 
-    let user = admin
-        .create_user(new_user("metered-svc", &["orders.read"]))
-        .await
-        .expect("create");
-    let key = admin
-        .generate_access_key(user.id, None)
-        .await
-        .expect("key")
-        .into_key();
+    let (_, key) = user_with_key(&admin, "metered-svc", &["orders.read"]).await;
     for _ in 0..3 {
         let verdict = admin.verify(&key, ["orders.read"]).await.expect("verify");
         assert!(verdict.is_valid());

@@ -111,9 +111,12 @@ async fn not_found(parts: Parts) -> Response {
     if grpc {
         return tonic::Status::unimplemented("").into_http();
     }
-    web::page(
+    // The fallback sits outside the console routes' layer (it serves the
+    // gRPC routes' misses too), so it adds the console's headers itself.
+    web::protected(web::page(
         StatusCode::NOT_FOUND,
         pages::layout::not_found(),
         Vec::new(),
-    )
+    ))
+    .await
 }

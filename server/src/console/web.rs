@@ -2,7 +2,7 @@
 //! same-origin check, form bodies, redirects.
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use http::{HeaderValue, StatusCode, header, request::Parts};
 use maud::Markup;
 
 /// Scripts and styles only from this server's own files, never inline; no
@@ -11,8 +11,11 @@ pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
      style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
-/// The headers every console response carries.
-pub(super) fn protect(headers: &mut HeaderMap) {
+/// Adds the headers every console response carries. Layered on every
+/// console route, so that what axum answers by itself (a method not
+/// allowed, a body too large, a rejected extractor) carries them as pages
+/// do.
+pub(super) async fn protected(mut response: Response) -> Response {
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -24,14 +27,10 @@ pub(super) fn protect(headers: &mut HeaderMap) {
         ),
     ];
     for (name, value) in fixed {
-        headers.insert(name, HeaderValue::from_static(value));
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
     }
-}
-
-/// [`protect`] as a response mapper: for what axum answers by itself (a
-/// method not allowed, a body too large, a rejected extractor).
-pub(super) async fn protected(mut response: Response) -> Response {
-    protect(response.headers_mut());
     response
 }
 
@@ -45,7 +44,6 @@ pub(super) fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) 
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    protect(headers);
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
@@ -60,7 +58,6 @@ pub(super) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    protect(headers);
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
@@ -76,7 +73,6 @@ pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response 
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
-    protect(headers);
     response
 }
 
@@ -150,6 +146,16 @@ pub(super) struct FormFields(Vec<(String, String)>);
 impl FormFields {
     pub(super) fn parse(body: &[u8]) -> Self {
         Self(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// Fields given as they are (a form filled in advance).
+    pub(super) fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        )
     }
 
     pub(super) fn query(parts: &Parts) -> Self {

@@ -16,6 +16,25 @@ pub const EVERY_SERVICE_PERMISSION: [&str; 5] = [
     "audit.read",
 ];
 
+/// Creates a local user with `permissions` through `admin` and issues it
+/// a key: for tests whose server is a process of their own.
+pub async fn user_with_key(
+    admin: &Client,
+    username: &str,
+    permissions: &[&str],
+) -> (accesskey_client::pb::User, String) {
+    let user = admin
+        .create_user(new_user(username, permissions))
+        .await
+        .expect("create user");
+    let key = admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("generate a key")
+        .into_key();
+    (user, key)
+}
+
 /// A local user named `username` holding `permissions`, with an email and a
 /// display name derived from the name.
 pub fn new_user(username: &str, permissions: &[&str]) -> NewUser {

@@ -131,19 +131,7 @@ pub struct ConsoleSession {
 impl ConsoleSession {
     /// Signs in at `address` with `key`.
     pub async fn sign_in(address: SocketAddr, key: &str) -> Self {
-        let origin = format!("http://{address}");
-        let body = form(&[("access_key", key)]);
-        let reply = http_request(
-            &address,
-            "POST",
-            "/sign-in",
-            &[
-                ("Origin", &origin),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-            body.as_bytes(),
-        )
-        .await;
+        let reply = sign_in(address, key, &format!("http://{address}")).await;
         assert_eq!(reply.status, 303, "sign-in: {}", reply.text());
         let cookie = reply
             .cookie_value("accesskey_session")
@@ -205,8 +193,24 @@ impl ConsoleSession {
     }
 }
 
+/// The sign-in form posted with `key`, from `origin`.
+pub async fn sign_in(address: SocketAddr, key: &str, origin: &str) -> HttpReply {
+    let body = form(&[("access_key", key)]);
+    http_request(
+        &address,
+        "POST",
+        "/sign-in",
+        &[
+            ("Origin", origin),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await
+}
+
 /// `fields` as a form body.
-pub fn form(fields: &[(&str, &str)]) -> String {
+fn form(fields: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (name, value) in fields {
         if !out.is_empty() {

@@ -19,10 +19,10 @@ mod server;
 pub use browser::Browser;
 pub use calls::{
     EVERY_SERVICE_PERMISSION, code, count_valid, eventually, new_user, race_create_users,
-    race_generate_keys, raw, wrong_secret,
+    race_generate_keys, raw, user_with_key, wrong_secret,
 };
 pub use database::{Backend, TestDatabase};
-pub use http::{ConsoleSession, HttpReply, form, http_request};
+pub use http::{ConsoleSession, HttpReply, http_request, sign_in};
 pub use logs::captured_logs;
 pub use processes::{CliRun, Example, Replica, http_get, run_accesskeyd, run_cli, run_cli_at};
 pub use server::{TestServer, bootstrap};

@@ -84,14 +84,7 @@ impl TestServer {
 
     /// Creates a local user with `permissions` and issues it a key.
     pub async fn user_with_key(&self, username: &str, permissions: &[&str]) -> (pb::User, String) {
-        let user = self.create_user(username, permissions).await;
-        let key = self
-            .admin
-            .generate_access_key(user.id, None)
-            .await
-            .expect("generate a key")
-            .into_key();
-        (user, key)
+        super::calls::user_with_key(&self.admin, username, permissions).await
     }
 
     /// The admin's VerifyAccessKey answer for `key`, requiring `required`.

@@ -6,7 +6,7 @@ use http::request::Parts;
 use maud::{Markup, html};
 
 use super::{
-    layout::{error_box, time},
+    layout::{error_box, table, time},
     users::encode,
 };
 use crate::{
@@ -37,6 +37,19 @@ fn changes(event: &pb::AuditEvent) -> Markup {
                     (change.new_value.as_deref().unwrap_or("∅"))
                 }
             }
+        }
+    }
+}
+
+fn event_row(event: &pb::AuditEvent) -> Markup {
+    html! {
+        tr {
+            td { (time(event.time.as_ref(), "—")) }
+            td { (actor(event)) }
+            td { code { (event.action) } }
+            td { a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) } }
+            td { (changes(event)) }
+            td { code { (event.request_id) } }
         }
     }
 }
@@ -98,30 +111,10 @@ pub(in crate::console) async fn list(
         @if page.events.is_empty() {
             p { "No changes recorded." }
         } @else {
-            div.scroll {
-                table {
-                    thead { tr {
-                        th scope="col" { "Time" }
-                        th scope="col" { "Actor" }
-                        th scope="col" { "Action" }
-                        th scope="col" { "User" }
-                        th scope="col" { "Changes" }
-                        th scope="col" { "Request id" }
-                    } }
-                    tbody {
-                        @for event in &page.events {
-                            tr {
-                                td { (time(event.time.as_ref(), "—")) }
-                                td { (actor(event)) }
-                                td { code { (event.action) } }
-                                td { a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) } }
-                                td { (changes(event)) }
-                                td { code { (event.request_id) } }
-                            }
-                        }
-                    }
-                }
-            }
+            (table(
+                &["Time", "Actor", "Action", "User", "Changes", "Request id"],
+                html! { @for event in &page.events { (event_row(event)) } },
+            ))
         }
         nav.paging aria-label="Pages" {
             @if !query.get("page").is_empty() {

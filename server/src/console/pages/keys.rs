@@ -17,7 +17,7 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{error_box, time},
+    layout::{crumbs, error_box, time},
     user::read_user,
 };
 use crate::console::{
@@ -45,7 +45,7 @@ fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> 
     let own = user.id == signed_in.principal.user_id;
     let csrf = &signed_in.session.csrf;
     html! {
-        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Generate access key" }
+        (crumbs(user, "Generate access key"))
         h1 { "Generate access key for " (user.username) }
         @if let Some(error) = error { (error_box(error)) }
         @if let Some(key) = &user.access_key {
@@ -231,7 +231,9 @@ pub(in crate::console) async fn show_new_key(
                 h1 #new-key-title { "Access key generated" }
                 p.warning { "Make sure to copy the key. You will not see this key again: once you close this window it is not available, and you will have to generate a new key." }
                 label for="new-key" { "Access key" }
-                input #new-key type="text" readonly value=(key) spellcheck="false" autocomplete="off";
+                // A text area, not a one-line field: the whole key in view
+                // at any width, so no one copies part of it by hand.
+                textarea #new-key readonly rows="2" spellcheck="false" autocomplete="off" { (key) }
                 button type="button" data-copy="new-key" hidden { "Copy" }
                 span.copied role="status" {}
                 form.stacked method="get" action=(format!("/users/{id}")) {
@@ -248,22 +250,13 @@ pub(in crate::console) async fn show_new_key(
             p { a href=(format!("/users/{id}")) { "Back to the user" } }
         }
     };
-    let mut cookies = signed_in.cookies();
-    cookies.push(web::clear_cookie(
-        NEW_KEY_COOKIE,
-        &new_key_path(id),
-        console.secure,
-    ));
-    web::page(
-        StatusCode::OK,
-        crate::console::pages::layout::frame(
-            "Access key generated",
-            Some(&signed_in.principal),
-            Some(&signed_in.session.csrf),
-            body,
-        ),
-        cookies,
-    )
+    let mut response = signed_in.page("Access key generated", body);
+    // Shown this once: the browser drops the key in the same response.
+    response.headers_mut().append(
+        http::header::SET_COOKIE,
+        web::clear_cookie(NEW_KEY_COOKIE, &new_key_path(id), console.secure),
+    );
+    response
 }
 
 /// `GET /users/{id}/revoke`: what revoking would stop, and the button.
@@ -275,7 +268,7 @@ pub(in crate::console) async fn revoke_form(
 ) -> Page {
     let user = read_user(&console, &signed_in, &parts, id).await?;
     let body = html! {
-        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Revoke key" }
+        (crumbs(&user, "Revoke key"))
         h1 { "Revoke the access key of " (user.username) "?" }
         @if let Some(key) = &user.access_key {
             p.warning {

@@ -60,6 +60,34 @@ pub(in crate::console) fn frame(
     }
 }
 
+/// Where a page about `user` sits: *Users › user › here*, or *Users ›
+/// user* on the user's own page (`here` empty).
+pub(in crate::console) fn crumbs(user: &pb::User, here: &str) -> Markup {
+    html! {
+        p.crumbs {
+            a href="/users" { "Users" } " › "
+            @if here.is_empty() {
+                (user.username)
+            } @else {
+                a href=(format!("/users/{}", user.id)) { (user.username) } " › " (here)
+            }
+        }
+    }
+}
+
+/// A table that scrolls sideways inside the page when it is wider than
+/// the window: `columns` as headers, `rows` as its body.
+pub(in crate::console) fn table(columns: &[&str], rows: Markup) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                thead { tr { @for column in columns { th scope="col" { (column) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
+}
+
 /// A fixed notice named by a `?notice=` code: only these texts, so a link
 /// cannot put words of its own on a page.
 pub(in crate::console) fn notice(code: &str) -> Option<&'static str> {

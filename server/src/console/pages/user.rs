@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{SERVICE_PERMISSIONS, error_box, notice_box, time},
+    layout::{SERVICE_PERMISSIONS, crumbs, error_box, notice_box, time},
     users::{external_provider, permission_fields, permissions_from, status},
 };
 use crate::console::{
@@ -120,10 +120,7 @@ fn values_of(user: &pb::User) -> FormFields {
     if user.disabled {
         fields.push(("disabled", "true".to_owned()));
     }
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    FormFields::parse(encoded.as_bytes())
+    FormFields::from_pairs(fields)
 }
 
 fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
@@ -173,7 +170,7 @@ fn user_page(
 ) -> Markup {
     let editable = signed_in.holds("users.write") && out_of_reach(signed_in, user).is_none();
     html! {
-        p.crumbs { a href="/users" { "Users" } " › " (user.username) }
+        (crumbs(user, ""))
         h1 { (user.username) }
         (notice_box(notice))
         @if let Some(error) = error { (error_box(error)) }
@@ -253,7 +250,7 @@ pub(in crate::console) async fn update(
 
 fn delete_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {
     html! {
-        p.crumbs { a href="/users" { "Users" } " › " a href=(format!("/users/{}", user.id)) { (user.username) } " › Delete" }
+        (crumbs(user, "Delete"))
         h1 { "Delete " (user.username) "?" }
         @if let Some(error) = error { (error_box(error)) }
         p { "The user and its access key are deleted for good; its key stops working at once. The audit trail keeps what it did." }

@@ -6,7 +6,7 @@ use axum::{extract::State as Extract, response::Response};
 use http::request::Parts;
 use maud::{Markup, html};
 
-use super::layout::{SERVICE_PERMISSIONS, error_box, notice_box, time};
+use super::layout::{SERVICE_PERMISSIONS, error_box, notice_box, table, time};
 use crate::console::{
     State,
     calls::http_status,
@@ -54,24 +54,10 @@ pub(in crate::console) async fn list(
         @if page.users.is_empty() {
             p { "No users match." }
         } @else {
-            div.scroll {
-                table {
-                    thead { tr {
-                        th scope="col" { "Username" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Permissions" }
-                        th scope="col" { "Key id" }
-                        th scope="col" { "Key created" }
-                        th scope="col" { "Key expires" }
-                        th scope="col" { "Key last used" }
-                    } }
-                    tbody {
-                        @for user in &page.users {
-                            (user_row(user))
-                        }
-                    }
-                }
-            }
+            (table(
+                &["Username", "Status", "Permissions", "Key id", "Key created", "Key expires", "Key last used"],
+                html! { @for user in &page.users { (user_row(user)) } },
+            ))
         }
         nav.paging aria-label="Pages" {
             @if !query.get("page").is_empty() {
@@ -196,7 +182,7 @@ pub(in crate::console) async fn new_form(
     _parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
-    let form = FormFields::parse(format!("csrf={}", signed_in.session.csrf).as_bytes());
+    let form = FormFields::from_pairs([("csrf", signed_in.session.csrf.clone())]);
     signed_in.page("Create user", create_form(&form, None))
 }
 
