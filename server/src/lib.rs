@@ -333,9 +333,7 @@ pub async fn run(
         // gRPC-Web calls become gRPC calls before they reach the services
         // (and only there: the layer refuses every other HTTP/1.1 request).
         router = router.layer(tonic_web::GrpcWebLayer::new());
-        let sealing_key = directory.console_sealing_key().await?;
-        let console = console::Console::new(user_admin, key_auth, &sealing_key, over_tls)
-            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let console = console::Console::new(user_admin, key_auth, directory.clone(), over_tls);
         router = console.mount(router);
     }
     server

@@ -7,8 +7,8 @@ use accesskey_client::Verification;
 use accesskey_server::Config;
 
 use crate::harness::{
-    Backend, ConsoleSession, EVERY_SERVICE_PERMISSION, HttpReply, TestServer, captured_logs, code,
-    http_request, on_every_backend, sign_in, wrong_secret,
+    Backend, ConsoleSession, EVERY_SERVICE_PERMISSION, HttpReply, SESSION_COOKIE, TestServer,
+    captured_logs, code, http_request, on_every_backend, sign_in, wrong_secret,
 };
 
 const NONE: [&str; 0] = [];
@@ -130,57 +130,113 @@ async fn every_page_carries_the_security_headers(server: TestServer) {
     }
 }
 
-async fn the_session_cookie_is_sealed_http_only_and_same_site_strict(server: TestServer) {
+async fn the_session_cookie_holds_only_an_id_and_sign_out_ends_every_copy(server: TestServer) {
     let origin = format!("http://{}", server.address);
     let reply = sign_in(server.address, &server.admin_key, &origin).await;
     assert_eq!(reply.status, 303);
-    let cookie = reply
-        .set_cookie("accesskey_session")
-        .expect("a session cookie");
+    let cookie = reply.set_cookie(SESSION_COOKIE).expect("a session cookie");
     let flags: Vec<&str> = cookie.split("; ").skip(1).collect();
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+    // Loopback over plain HTTP: browsers take `Secure` and the `__Host-`
+    // prefix there, so no other port or path can plant one in its place.
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
         assert!(flags.contains(&flag), "{flag} missing: {cookie}");
     }
     assert!(
-        !flags.contains(&"Secure"),
-        "plain HTTP: no Secure flag (browsers would drop it)"
+        !flags.iter().any(|f| f.starts_with("Max-Age")
+            || f.starts_with("Expires")
+            || f.starts_with("Domain")),
+        "a browser-session, host-only cookie: {cookie}"
     );
-    assert!(
-        !flags
-            .iter()
-            .any(|f| f.starts_with("Max-Age") || f.starts_with("Expires")),
-        "a browser-session cookie: {cookie}"
-    );
-    let sealed = reply.cookie_value("accesskey_session").expect("value");
-    let key_id = &server.admin_key[5..21];
-    assert!(!sealed.contains(key_id) && !sealed.contains(&server.admin_key[22..]));
+    let id = reply.cookie_value(SESSION_COOKIE).expect("value");
+    assert_eq!(id.len(), 64, "256 random bits, hex: {id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
 
-    // Every page sets it again (the idle timeout slides), sealed anew.
+    // Pages do not set it again: the session's clocks are the server's.
     let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
     let page = session.get("/users").await;
-    let refreshed = page.cookie_value("accesskey_session").expect("refreshed");
-    assert_ne!(refreshed, session.cookie);
+    assert_eq!(page.status, 200);
+    assert!(page.set_cookie(SESSION_COOKIE).is_none());
 
-    // An edited cookie signs no one in.
+    // An edited or unknown id signs no one in.
     let mut forged = session.cookie.clone().into_bytes();
-    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    forged[20] = if forged[20] == b'a' { b'b' } else { b'a' };
     let forged = String::from_utf8(forged).expect("ascii");
     let reply = http_request(
         &server.address,
         "GET",
         "/users",
-        &[("Cookie", &format!("accesskey_session={forged}"))],
+        &[("Cookie", &format!("{SESSION_COOKIE}={forged}"))],
         b"",
     )
     .await;
     assert_eq!(reply.status, 303);
     assert_eq!(reply.header("location"), Some("/sign-in?ended=absent"));
 
-    // Sign-out clears it.
+    // Sign-out clears it, and ends the session for every copy of it: a
+    // cookie copied before sign-out (a proxy log, a HAR file) changes
+    // nothing after.
     let out = session.post("/sign-out", &[]).await;
     assert_eq!(out.status, 303);
-    let cleared = out.set_cookie("accesskey_session").expect("cleared");
+    assert_eq!(out.header("location"), Some("/sign-in?ended=signed-out"));
+    let cleared = out.set_cookie(SESSION_COOKIE).expect("cleared");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let replayed = session
+        .post("/users/new", &[("username", "after-sign-out")])
+        .await;
+    assert_eq!(replayed.status, 303);
+    assert_eq!(replayed.header("location"), Some("/sign-in?ended=absent"));
+    assert_eq!(
+        code(server.admin.get_user_by_name("after-sign-out").await),
+        tonic::Code::NotFound
+    );
+}
+
+async fn sign_out_everywhere_ends_every_session_of_the_user_and_is_audited(server: TestServer) {
+    let laptop = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let desktop = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let (_, other_key) = server.user_with_key("reader", &["users.read"]).await;
+    let other = ConsoleSession::sign_in(server.address, &other_key).await;
+    let out = laptop.post("/sign-out", &[("everywhere", "1")]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        out.header("location"),
+        Some("/sign-in?ended=signed-out-everywhere")
+    );
+    assert_eq!(
+        desktop.get("/users").await.header("location"),
+        Some("/sign-in?ended=absent")
+    );
+    assert_eq!(
+        other.get("/users").await.status,
+        200,
+        "another user's stays"
+    );
+    let events = server
+        .admin
+        .list_audit_events(accesskey_client::AuditQuery::new())
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = events.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "console.signed_in")
+            .count(),
+        3,
+        "{actions:?}"
+    );
+    let ended = events
+        .events
+        .iter()
+        .find(|e| e.action == "console.signed_out")
+        .expect("the sign-out everywhere, recorded");
+    assert!(
+        ended
+            .changes
+            .iter()
+            .any(|c| c.field == "sessions" && c.old_value.as_deref() == Some("2")),
+        "{ended:?}"
+    );
 }
 
 async fn a_change_from_another_origin_or_without_the_token_changes_nothing(server: TestServer) {
@@ -243,7 +299,7 @@ async fn a_change_from_another_origin_or_without_the_token_changes_nothing(serve
     // Sign-in from another site (login CSRF) sets no session.
     let reply = sign_in(server.address, &server.admin_key, "http://evil.example").await;
     assert_eq!(reply.status, 403);
-    assert!(reply.set_cookie("accesskey_session").is_none());
+    assert!(reply.set_cookie(SESSION_COOKIE).is_none());
 
     // The same request from the console itself works: as browsers send it
     // from a page with the console's `no-referrer` policy, and with an
@@ -324,7 +380,7 @@ async fn a_session_ends_at_the_next_request_once_its_key_is_revoked(server: Test
     assert_eq!(reply.header("location"), Some("/sign-in?ended=revoked"));
     assert!(
         reply
-            .set_cookie("accesskey_session")
+            .set_cookie(SESSION_COOKIE)
             .is_some_and(|c| c.contains("Max-Age=0"))
     );
 
@@ -357,41 +413,30 @@ async fn a_generated_key_is_shown_once_and_never_in_a_url_or_a_log(server: TestS
     assert_eq!(generated.status, 303, "{}", generated.text());
     let location = generated.header("location").expect("location").to_owned();
     assert_eq!(location, format!("/users/{}/new-key", user.id));
-    let carrier = generated
-        .set_cookie("accesskey_new_key")
-        .expect("the key's cookie");
-    assert!(carrier.contains("HttpOnly") && carrier.contains("SameSite=Strict"));
-    assert!(carrier.contains("Max-Age=120"), "two minutes: {carrier}");
-    assert!(
-        carrier.contains(&format!("Path=/users/{}/new-key", user.id)),
-        "{carrier}"
+    assert_eq!(
+        generated.all("set-cookie").count(),
+        0,
+        "the key travels in no cookie"
     );
-    let sealed = generated.cookie_value("accesskey_new_key").expect("value");
 
-    let cookies = format!("{}; accesskey_new_key={sealed}", session.cookie_header());
-    let shown = http_request(
-        &server.address,
-        "GET",
-        &location,
-        &[("Cookie", &cookies)],
-        b"",
-    )
-    .await;
+    // Five concurrent requests of the session for the page: one sees the key.
+    let pages = futures_util::future::join_all((0..5).map(|_| session.get(&location))).await;
+    let shown: Vec<&HttpReply> = pages
+        .iter()
+        .filter(|page| text_area(&page.text(), "new-key").is_some())
+        .collect();
+    assert_eq!(shown.len(), 1, "shown exactly once");
+    let shown = shown[0];
     assert_eq!(shown.status, 200);
-    assert_not_stored(&shown, "the key's page");
+    assert_not_stored(shown, "the key's page");
     let key = text_area(&shown.text(), "new-key").expect("the key on the page");
-    assert!(!sealed.contains(&key[22..]), "the cookie holds it sealed");
     assert!(shown.text().contains("You will not see this key again"));
-    let cleared = shown
-        .set_cookie("accesskey_new_key")
-        .expect("cleared as it is shown");
-    assert!(cleared.contains("Max-Age=0"));
     assert!(matches!(
         server.verdict(&key, ["orders.read"]).await,
         Verification::Valid(_)
     ));
 
-    // The browser dropped the cookie: a reload shows nothing.
+    // A reload shows nothing.
     let again = session.get(&location).await;
     assert!(!again.text().contains(&key[22..]));
     assert!(again.text().contains("no longer shown"));
@@ -427,28 +472,15 @@ async fn replacing_ones_own_key_keeps_the_session_and_shows_the_new_key(server: 
         .user_with_key("second-admin", &EVERY_SERVICE_PERMISSION)
         .await;
     let session = ConsoleSession::sign_in(server.address, &old_key).await;
+    let elsewhere = ConsoleSession::sign_in(server.address, &old_key).await;
     let confirm = session.get(&format!("/users/{}/generate", me.id)).await;
     assert!(confirm.text().contains("This is your own key"));
     let generated = session
         .post(&format!("/users/{}/generate", me.id), &[("expires_on", "")])
         .await;
     assert_eq!(generated.status, 303, "{}", generated.text());
-    let renewed = generated
-        .cookie_value("accesskey_session")
-        .expect("the session, now holding the new key");
-    let sealed = generated
-        .cookie_value("accesskey_new_key")
-        .expect("the key's cookie");
-    let cookies = format!("accesskey_session={renewed}; accesskey_new_key={sealed}");
     let location = generated.header("location").expect("location");
-    let shown = http_request(
-        &server.address,
-        "GET",
-        location,
-        &[("Cookie", &cookies)],
-        b"",
-    )
-    .await;
+    let shown = session.get(location).await;
     assert_eq!(shown.status, 200, "{}", shown.text());
     let new_key = text_area(&shown.text(), "new-key").expect("the new key, shown once");
     assert_eq!(server.verdict(&old_key, NONE).await, Verification::NotFound);
@@ -456,17 +488,39 @@ async fn replacing_ones_own_key_keeps_the_session_and_shows_the_new_key(server: 
         server.verdict(&new_key, NONE).await,
         Verification::Valid(_)
     ));
-    // The session goes on, on the new key.
-    let page = http_request(
-        &server.address,
-        "GET",
-        "/whoami",
-        &[("Cookie", &format!("accesskey_session={renewed}"))],
-        b"",
-    )
-    .await;
+    // The session goes on, on the new key; one opened with the old key
+    // elsewhere does not.
+    let page = session.get("/whoami").await;
     assert_eq!(page.status, 200);
     assert!(page.text().contains(&new_key[5..21]), "the new key id");
+    assert_eq!(
+        elsewhere.get("/whoami").await.header("location"),
+        Some("/sign-in?ended=revoked")
+    );
+}
+
+/// Another session, even one of the same user, never sees a key the
+/// first generated, nor does a session of a user with less power.
+async fn a_new_key_is_shown_only_to_the_session_that_generated_it(server: TestServer) {
+    let user = server.create_user("billing", &[]).await;
+    let generating = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let same_admin = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let (_, verifier_key) = server.user_with_key("verifier", &["keys.verify"]).await;
+    let verifier = ConsoleSession::sign_in(server.address, &verifier_key).await;
+    let generated = generating
+        .post(&format!("/users/{}/generate", user.id), &[])
+        .await;
+    assert_eq!(generated.status, 303, "{}", generated.text());
+    let location = format!("/users/{}/new-key", user.id);
+    for other in [&same_admin, &verifier] {
+        let page = other.get(&location).await;
+        assert!(text_area(&page.text(), "new-key").is_none());
+    }
+    let shown = generating.get(&location).await;
+    assert!(
+        text_area(&shown.text(), "new-key").is_some(),
+        "still the generator's to see"
+    );
 }
 
 async fn the_users_page_searches_by_prefix_and_pages_through_everyone(server: TestServer) {
@@ -662,7 +716,9 @@ async fn the_console_can_be_turned_off() {
 
 on_every_backend!(
     every_page_carries_the_security_headers,
-    the_session_cookie_is_sealed_http_only_and_same_site_strict,
+    the_session_cookie_holds_only_an_id_and_sign_out_ends_every_copy,
+    sign_out_everywhere_ends_every_session_of_the_user_and_is_audited,
+    a_new_key_is_shown_only_to_the_session_that_generated_it,
     a_change_from_another_origin_or_without_the_token_changes_nothing,
     without_users_write_no_edit_is_offered_and_a_crafted_post_is_refused,
     a_session_ends_at_the_next_request_once_its_key_is_revoked,

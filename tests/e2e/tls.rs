@@ -13,7 +13,7 @@ use rcgen::{
 };
 use tokio::net::TcpListener;
 
-use crate::harness::{Backend, Browser, TestDatabase, bootstrap, run_cli_at};
+use crate::harness::{Backend, Browser, SESSION_COOKIE, TestDatabase, bootstrap, run_cli_at};
 
 /// A private CA and PEM files for a server and a client certificate.
 struct Pki {
@@ -255,7 +255,7 @@ async fn the_console_over_tls_speaks_http2_and_sets_secure_cookies() {
     assert_eq!(protocol, serde_json::json!("h2"));
     let cookie = browser
         .client
-        .get_named_cookie("accesskey_session")
+        .get_named_cookie(SESSION_COOKIE)
         .await
         .expect("the session cookie");
     assert_eq!(cookie.secure(), Some(true), "Secure over TLS");

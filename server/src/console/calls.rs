@@ -14,23 +14,48 @@ use tonic::{Code, Status};
 
 use super::{
     Console, pages,
-    session::{self, SESSION_COOKIE, Session, SessionEnded},
+    session::{self, Presented, SessionCookie},
     web::{self, FormFields},
 };
+use crate::domain::{
+    DomainError,
+    key_format::KeyId,
+    model::{ConsoleSession, Origin, Principal, SessionEnded, SessionId},
+};
+use crate::service::ConsoleCredential;
 
 /// The credential header the gRPC services read.
 const KEY_HEADER: &str = "x-access-key";
 
-/// A gRPC request carrying `key` as its credential and the HTTP request's
+/// Who a page's call is made as.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Caller<'a> {
+    /// A pasted key, at sign-in: sent as a gRPC caller would send it.
+    Key(&'a str),
+    /// A signed-in session: the in-process credential, never a key.
+    Session(&'a ConsoleCredential),
+}
+
+/// A gRPC request made as `caller`, carrying the HTTP request's
 /// extensions (its request id and peer address, for the audit trail and
-/// the logs).
-pub(super) fn request<T>(parts: &Parts, key: &str, message: T) -> tonic::Request<T> {
+/// the logs) and nothing else of it: none of its headers.
+pub(super) fn request<T>(parts: &Parts, caller: Caller<'_>, message: T) -> tonic::Request<T> {
     let mut request = http::Request::new(message);
     *request.extensions_mut() = parts.extensions.clone();
-    // A key with bytes no header may hold is sent without one, and fails
-    // as a missing credential would.
-    if let Ok(value) = HeaderValue::from_str(key) {
-        request.headers_mut().insert(KEY_HEADER, value);
+    // Only this function decides the credential a page's call carries.
+    request.extensions_mut().remove::<ConsoleCredential>();
+    match caller {
+        // A key with bytes no header may hold is sent without one, and
+        // fails as a missing credential would.
+        Caller::Key(key) => {
+            if let Ok(mut value) = HeaderValue::from_str(key) {
+                value.set_sensitive(true);
+                request.headers_mut().insert(KEY_HEADER, value);
+            }
+        }
+        Caller::Session(credential) => {
+            request.extensions_mut().insert(credential.clone());
+        }
     }
     tonic::Request::from_http(request)
 }
@@ -38,13 +63,14 @@ pub(super) fn request<T>(parts: &Parts, key: &str, message: T) -> tonic::Request
 /// The administrator behind this request's session, authenticated again.
 #[derive(Debug)]
 pub(super) struct SignedIn {
-    pub(super) session: Session,
+    /// The session's id, from its cookie.
+    pub(super) id: SessionId,
+    pub(super) session: ConsoleSession,
     pub(super) principal: pb::Principal,
-    /// The session seen now: set on every response, which is what makes
-    /// the idle timeout slide.
-    pub(super) cookie: HeaderValue,
-    /// Served over TLS (for the flags of the cookies it clears).
-    secure: bool,
+    credential: ConsoleCredential,
+    /// What clears this browser's session cookies, should a call find the
+    /// session no longer authenticating.
+    clear: Vec<HeaderValue>,
 }
 
 impl SignedIn {
@@ -57,14 +83,10 @@ impl SignedIn {
 
     /// A gRPC request made by this administrator.
     pub(super) fn request<T>(&self, parts: &Parts, message: T) -> tonic::Request<T> {
-        request(parts, &self.session.key, message)
+        request(parts, Caller::Session(&self.credential), message)
     }
 
-    pub(super) fn cookies(&self) -> Vec<HeaderValue> {
-        vec![self.cookie.clone()]
-    }
-
-    /// A page for this administrator, titled `title`, its session refreshed.
+    /// A page for this administrator, titled `title`.
     pub(super) fn page(&self, title: &str, body: maud::Markup) -> Response {
         self.page_with(StatusCode::OK, title, body)
     }
@@ -79,58 +101,49 @@ impl SignedIn {
     ) -> Response {
         let framed =
             pages::layout::frame(title, Some(&self.principal), Some(&self.session.csrf), body);
-        web::page(status, framed, self.cookies())
+        web::page(status, framed, Vec::new())
     }
 
     pub(super) fn redirect(&self, location: &str) -> Response {
-        web::redirect(location, self.cookies())
+        web::redirect(location, Vec::new())
     }
 
     /// A failed call's page; an unauthenticated one ends the session.
     pub(super) fn failed(&self, status: Status) -> Response {
-        Failure::Call(
-            status,
-            Some(self.principal.clone()),
-            self.cookies(),
-            self.secure,
-        )
-        .into_response()
+        Failure::Call(status, Some(self.principal.clone()), self.clear.clone()).into_response()
     }
 }
 
 /// Why a page could not be served.
 #[derive(Debug)]
 pub(super) enum Failure {
-    /// No session, a timed-out one, or a key that no longer authenticates:
-    /// back to sign-in, the cookie cleared.
-    /// (Whether the console is served over TLS, for the cookie's flags.)
-    SignedOut(&'static str, bool),
+    /// No session, a timed-out one, several, or one whose key no longer
+    /// authenticates: back to sign-in, with these cookies cleared.
+    SignedOut(&'static str, Vec<HeaderValue>),
     /// A change posted from another origin, or without this session's token.
     Forged,
     /// A call the services refused, shown with their message (to the
-    /// principal, if known, with these cookies; the last field: over TLS).
-    Call(Status, Option<pb::Principal>, Vec<HeaderValue>, bool),
+    /// principal, if known). Unauthenticated: signed out, these cookies
+    /// cleared.
+    Call(Status, Option<pb::Principal>, Vec<HeaderValue>),
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
-            Self::SignedOut(why, secure) => web::redirect(
-                &format!("/sign-in?ended={why}"),
-                vec![web::clear_cookie(SESSION_COOKIE, "/", secure)],
-            ),
+            Self::SignedOut(why, clear) => web::redirect(&format!("/sign-in?ended={why}"), clear),
             Self::Forged => web::page(
                 StatusCode::FORBIDDEN,
                 pages::layout::refused_forgery(),
                 Vec::new(),
             ),
-            Self::Call(status, _, _, secure) if status.code() == Code::Unauthenticated => {
-                Self::SignedOut("revoked", secure).into_response()
+            Self::Call(status, _, clear) if status.code() == Code::Unauthenticated => {
+                Self::SignedOut("revoked", clear).into_response()
             }
-            Self::Call(status, principal, cookies, _) => web::page(
+            Self::Call(status, principal, _) => web::page(
                 http_status(status.code()),
                 pages::layout::failed_call(principal.as_ref(), &status),
-                cookies,
+                Vec::new(),
             ),
         }
     }
@@ -193,30 +206,64 @@ impl FromRequest<Arc<Console>> for Change {
 pub(super) const MAX_FORM_BYTES: usize = 64 * 1024;
 
 impl Console {
-    /// The signed-in administrator, re-authenticated through `WhoAmI`.
+    /// How this request's response sets and clears the session cookie.
+    pub(super) fn session_cookie(&self, parts: &Parts) -> SessionCookie {
+        SessionCookie::for_request(parts, self.secure)
+    }
+
+    /// The signed-in administrator: the session its one cookie names,
+    /// open, and its user's current key still the one it was opened with
+    /// (checked through `WhoAmI`, as every call the page makes is).
     pub(super) async fn signed_in(&self, parts: &Parts) -> Result<SignedIn, Failure> {
-        let now = session::now_secs();
-        let session = Session::open(&self.sealer, web::cookie(parts, SESSION_COOKIE), now)
-            .map_err(|ended| {
-                let why = match ended {
+        let clear = self.session_cookie(parts).clear_all(parts);
+        let signed_out = |why| Failure::SignedOut(why, clear.clone());
+        let id = match session::presented(parts) {
+            Presented::One(id) => id,
+            Presented::Nothing | Presented::Unreadable => return Err(signed_out("absent")),
+            Presented::Several(ids) => {
+                // Which one is the administrator's own is unknowable: end
+                // them all, so a planted session is good for nothing.
+                for id in &ids {
+                    self.directory
+                        .forget_console_session(id)
+                        .await
+                        .map_err(|error| self.unavailable(error.into()))?;
+                }
+                return Err(signed_out("conflict"));
+            }
+        };
+        let session = match self.directory.console_session(&id).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(ended)) => {
+                return Err(signed_out(match ended {
                     SessionEnded::Absent => "absent",
                     SessionEnded::Idle => "idle",
                     SessionEnded::Expired => "expired",
-                };
-                Failure::SignedOut(why, self.secure)
-            })?;
-        let principal = match self.who_is(parts, &session.key).await {
+                    SessionEnded::Revoked => "revoked",
+                }));
+            }
+            Err(error) => return Err(self.unavailable(error.into())),
+        };
+        let credential = ConsoleCredential {
+            user_id: session.user_id,
+            key_id: session.key_id.clone(),
+        };
+        let principal = match self.who_is(parts, Caller::Session(&credential)).await {
             Err(Failure::Call(status, ..)) if status.code() == Code::Unauthenticated => {
-                return Err(Failure::SignedOut("revoked", self.secure));
+                self.directory
+                    .forget_console_session(&id)
+                    .await
+                    .map_err(|error| self.unavailable(error.into()))?;
+                return Err(signed_out("revoked"));
             }
             outcome => outcome?,
         };
-        let cookie = self.session_cookie(&session, now);
         Ok(SignedIn {
+            id,
             session,
             principal,
-            cookie,
-            secure: self.secure,
+            credential,
+            clear,
         })
     }
 
@@ -240,28 +287,49 @@ impl Console {
         Ok(signed_in)
     }
 
-    /// Who `key` belongs to, by the same path as a gRPC `WhoAmI`.
-    pub(super) async fn who_is(&self, parts: &Parts, key: &str) -> Result<pb::Principal, Failure> {
+    /// Who `caller` is, by the same path as a gRPC `WhoAmI`.
+    pub(super) async fn who_is(
+        &self,
+        parts: &Parts,
+        caller: Caller<'_>,
+    ) -> Result<pb::Principal, Failure> {
         let response = self
             .key_auth
-            .who_am_i(request(parts, key, pb::WhoAmIRequest {}))
+            .who_am_i(request(parts, caller, pb::WhoAmIRequest {}))
             .await
-            .map_err(|status| Failure::Call(status, None, Vec::new(), self.secure))?;
-        response.into_inner().principal.ok_or_else(|| {
-            Failure::Call(
-                Status::internal("no principal"),
-                None,
-                Vec::new(),
-                self.secure,
-            )
-        })
+            .map_err(|status| Failure::Call(status, None, Vec::new()))?;
+        response
+            .into_inner()
+            .principal
+            .ok_or_else(|| Failure::Call(Status::internal("no principal"), None, Vec::new()))
     }
 
-    /// The cookie holding `session`, seen at `now`.
-    pub(super) fn session_cookie(&self, session: &Session, now: u64) -> HeaderValue {
-        match session.seal(&self.sealer, now) {
-            Some(sealed) => web::set_cookie(SESSION_COOKIE, &sealed, "/", self.secure, None),
-            None => web::clear_cookie(SESSION_COOKIE, "/", self.secure),
-        }
+    /// The principal behind `user_id`'s key `key_id`, and the origin an
+    /// audit event gives a change the console makes as it (opening or
+    /// ending its sessions, which no RPC does).
+    pub(super) async fn acting_as(
+        &self,
+        parts: &Parts,
+        user_id: i64,
+        key_id: &KeyId,
+    ) -> Result<(Principal, Origin), DomainError> {
+        let caller = self.directory.authenticate_session(user_id, key_id).await?;
+        let credential = ConsoleCredential {
+            user_id,
+            key_id: key_id.clone(),
+        };
+        let origin =
+            crate::service::origin(&request(parts, Caller::Session(&credential), ()), &caller);
+        Ok((caller, origin))
     }
+
+    /// A page saying the database could not be asked about the session.
+    pub(super) fn unavailable(&self, status: Status) -> Failure {
+        Failure::Call(status, None, Vec::new())
+    }
+}
+
+/// The key id a principal names (from this server's own answer).
+pub(super) fn key_id_of(principal: &pb::Principal) -> KeyId {
+    KeyId::from_stored(principal.key_id.clone())
 }

@@ -6,9 +6,11 @@
 //! reaches, with the signed-in key as the call's credential, so
 //! authorization, validation, the power order, the last administrator, the
 //! audit trail, failure throttling and error wording are those of the RPCs.
-//! The console adds only what a browser needs: the sealed session cookie,
-//! CSRF defence (a per-session token and an `Origin` check) and the
-//! security headers ([`web`]).
+//! The console adds only what a browser needs: server-side sessions whose
+//! cookie holds only a random id ([`session`]), CSRF defence (a
+//! per-session token and an `Origin` check) and the security headers
+//! ([`web`]). A page's calls carry the session's in-process credential
+//! ([`crate::service::ConsoleCredential`]), never a key.
 
 mod calls;
 mod pages;
@@ -25,16 +27,17 @@ use axum::{
 };
 use http::{StatusCode, header, request::Parts};
 
+use crate::domain::Directory;
 use crate::service::{KeyAuthService, UserAdminService};
-
-use seal::{BadSealingKey, Sealer};
 
 /// The console's shared state.
 #[derive(Debug)]
 pub(crate) struct Console {
     user_admin: UserAdminService,
     key_auth: KeyAuthService,
-    sealer: Sealer,
+    /// The sessions' keeper (opening, checking and ending them is no
+    /// RPC's business).
+    directory: Directory,
     /// Served over TLS: cookies are `Secure` and origins `https://`.
     secure: bool,
 }
@@ -42,19 +45,18 @@ pub(crate) struct Console {
 type State = axum::extract::State<Arc<Console>>;
 
 impl Console {
-    /// `sealing_key` is the database's 32-byte console key.
     pub(crate) fn new(
         user_admin: UserAdminService,
         key_auth: KeyAuthService,
-        sealing_key: &[u8],
+        directory: Directory,
         secure: bool,
-    ) -> Result<Self, BadSealingKey> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             user_admin,
             key_auth,
-            sealer: Sealer::new(sealing_key)?,
+            directory,
             secure,
-        })
+        }
     }
 
     /// `grpc` (the gRPC services' router) with the console's pages added.

@@ -1,9 +1,10 @@
-//! Sealing: authenticated encryption of what the console hands the browser
-//! to keep (the session, a just-generated key on its way to the page that
-//! shows it once). AES-256-GCM under a key kept in the database, so
-//! every replica opens what any other sealed; a random nonce per seal; the
-//! purpose as associated data, so a value sealed for one use (or for one
-//! user's key page) is refused for any other.
+//! Sealing: authenticated encryption of a just-generated key on its way,
+//! through the database, to the page that shows it once. AES-256-GCM under
+//! a key derived from the session id, which only the browser's cookie
+//! holds: the database alone opens nothing, and a row outlives its use by
+//! two minutes at most. A random nonce per seal; the purpose as associated
+//! data, so a value sealed for one user's key page is refused for any
+//! other.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};

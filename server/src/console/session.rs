@@ -1,187 +1,189 @@
-//! The console session: the signed-in access key, the session's CSRF token
-//! and its two clocks, sealed into one cookie. The server keeps nothing per
-//! session; every request re-authenticates the sealed key through the same
-//! path as a gRPC caller, so a revoked key, a disabled user or a removed
-//! permission ends the session at the next click.
+//! The console session as the browser holds it: one cookie carrying a
+//! random 256-bit id and nothing else. The session itself (user, key id,
+//! CSRF token, clocks) is a database row keyed by the id's hash
+//! ([`crate::domain::model::ConsoleSession`]), so sign-out ends it for
+//! every copy of the cookie, and no cookie and no database dump, alone or
+//! together, yields a key.
+//!
+//! The cookie is `__Host-accesskey_session` (`Secure`, `Path=/`, no
+//! `Domain`: no other port, path or subdomain can set one the browser
+//! would send in its place) wherever browsers accept that prefix: over
+//! TLS, and over plain HTTP to a loopback host. Elsewhere it is
+//! `accesskey_session`. A request carrying more than one session cookie
+//! (one planted by another port of the same host at a longer path, say)
+//! is trusted with none: both are cleared and the browser signs in again.
 
-use std::time::Duration;
+use http::{HeaderValue, header, request::Parts};
 
-use super::seal::Sealer;
+use super::web;
+use crate::domain::model::SessionId;
 
-/// The session cookie's name.
-pub(super) const SESSION_COOKIE: &str = "accesskey_session";
-/// What the session is sealed for (see [`Sealer`]).
-const PURPOSE: &str = "console-session-v1";
-/// A session unused this long is over.
-pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// A session is over this long after sign-in, used or not.
-pub(super) const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+/// The cookie's name where the `__Host-` prefix is accepted.
+pub(super) const HOST_COOKIE: &str = "__Host-accesskey_session";
+/// The cookie's name elsewhere (plain HTTP to a non-loopback host).
+pub(super) const PLAIN_COOKIE: &str = "accesskey_session";
 
-/// A signed-in browser's session.
-#[derive(Clone, PartialEq, Eq)]
-pub(super) struct Session {
-    /// The access key the administrator signed in with.
-    pub(super) key: String,
-    /// Sent back in every form; a request that changes something without
-    /// it did not come from a page this session was shown.
-    pub(super) csrf: String,
-    /// Seconds since the Unix epoch.
-    pub(super) signed_in_at: u64,
-    pub(super) seen_at: u64,
+/// The session cookies a request carries.
+#[derive(Debug)]
+pub(super) enum Presented {
+    Nothing,
+    One(SessionId),
+    /// One cookie, but not a session id this service hands out.
+    Unreadable,
+    /// More than one: none is trusted. The ids among them, to end.
+    Several(Vec<SessionId>),
 }
 
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("key", &"<redacted>")
-            .field("signed_in_at", &self.signed_in_at)
-            .field("seen_at", &self.seen_at)
-            .finish_non_exhaustive()
+/// Every value of the session cookies, under either name.
+pub(super) fn presented(parts: &Parts) -> Presented {
+    let values: Vec<&str> = parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == HOST_COOKIE || *name == PLAIN_COOKIE)
+        .map(|(_, value)| value)
+        .collect();
+    match values.as_slice() {
+        [] => Presented::Nothing,
+        [one] => SessionId::parse(one).map_or(Presented::Unreadable, Presented::One),
+        several => Presented::Several(
+            several
+                .iter()
+                .filter_map(|value| SessionId::parse(value))
+                .collect(),
+        ),
     }
 }
 
-/// Why a session cookie does not sign anyone in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SessionEnded {
-    /// No cookie, or one this service did not seal.
-    Absent,
-    /// Unused for longer than [`IDLE_TIMEOUT`].
-    Idle,
-    /// Older than [`ABSOLUTE_TIMEOUT`].
-    Expired,
+/// How this request's response sets and clears the session cookie.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionCookie {
+    /// The `__Host-` name and `Secure`: over TLS, or to a loopback host.
+    host_only: bool,
 }
 
-impl Session {
-    /// A new session for `key`, signed in at `now`. `None` without OS
-    /// randomness for the CSRF token.
-    pub(super) fn begin(key: String, now: u64) -> Option<Self> {
-        let mut token = [0u8; 32];
-        getrandom::fill(&mut token).ok()?;
-        Some(Self {
-            key,
-            csrf: hex::encode(token),
-            signed_in_at: now,
-            seen_at: now,
-        })
-    }
-
-    /// The session in `cookie`, if it was sealed by `sealer` and has not
-    /// timed out at `now`.
-    pub(super) fn open(
-        sealer: &Sealer,
-        cookie: Option<&str>,
-        now: u64,
-    ) -> Result<Self, SessionEnded> {
-        let sealed = cookie.ok_or(SessionEnded::Absent)?;
-        let plain = sealer.open(PURPOSE, sealed).ok_or(SessionEnded::Absent)?;
-        let text = String::from_utf8(plain).map_err(|_| SessionEnded::Absent)?;
-        let mut fields = text.splitn(4, '\n');
-        let mut number = || fields.next().and_then(|f| f.parse::<u64>().ok());
-        let (Some(signed_in_at), Some(seen_at)) = (number(), number()) else {
-            return Err(SessionEnded::Absent);
-        };
-        let (Some(csrf), Some(key)) = (fields.next(), fields.next()) else {
-            return Err(SessionEnded::Absent);
-        };
-        if now.saturating_sub(signed_in_at) >= ABSOLUTE_TIMEOUT.as_secs() {
-            return Err(SessionEnded::Expired);
+impl SessionCookie {
+    /// `tls`: the console is served over TLS (itself, or behind a proxy
+    /// that terminates it).
+    pub(super) fn for_request(parts: &Parts, tls: bool) -> Self {
+        Self {
+            host_only: tls || web::loopback_host(parts),
         }
-        if now.saturating_sub(seen_at) >= IDLE_TIMEOUT.as_secs() {
-            return Err(SessionEnded::Idle);
+    }
+
+    fn name(self) -> &'static str {
+        if self.host_only {
+            HOST_COOKIE
+        } else {
+            PLAIN_COOKIE
         }
-        Ok(Self {
-            key: key.to_owned(),
-            csrf: csrf.to_owned(),
-            signed_in_at,
-            seen_at,
-        })
     }
 
-    /// The session seen again at `now`, sealed for its cookie.
-    pub(super) fn seal(&self, sealer: &Sealer, now: u64) -> Option<String> {
-        let text = format!(
-            "{}\n{}\n{}\n{}",
-            self.signed_in_at, now, self.csrf, self.key
-        );
-        sealer.seal(PURPOSE, text.as_bytes())
+    /// The cookie holding `id`, until the browser closes.
+    pub(super) fn set(self, id: &SessionId) -> HeaderValue {
+        web::set_cookie(self.name(), &id.to_cookie(), "/", self.host_only, None)
     }
-}
 
-/// Seconds since the Unix epoch.
-pub(super) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+    /// `Set-Cookie`s that remove every session cookie this request could
+    /// have carried: both names at `/`, and the plain name at each longer
+    /// path of `parts`' own (where one planted by another origin would sit).
+    pub(super) fn clear_all(self, parts: &Parts) -> Vec<HeaderValue> {
+        let mut cleared = vec![
+            web::clear_cookie(HOST_COOKIE, "/", true),
+            web::clear_cookie(PLAIN_COOKIE, "/", self.host_only),
+        ];
+        let path = parts.uri.path();
+        let mut end = 0;
+        while let Some(next) = path[end + 1..].find('/').map(|at| at + end + 1) {
+            cleared.push(web::clear_cookie(
+                PLAIN_COOKIE,
+                &path[..next],
+                self.host_only,
+            ));
+            end = next;
+            if cleared.len() > 8 {
+                return cleared;
+            }
+        }
+        if path.len() > 1 {
+            cleared.push(web::clear_cookie(PLAIN_COOKIE, path, self.host_only));
+        }
+        cleared
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const T0: u64 = 1_800_000_000;
-
-    fn sealer() -> Sealer {
-        Sealer::new(&[7; 32]).expect("32 bytes")
-    }
-
-    fn cookie_at(session: &Session, seen: u64) -> String {
-        session.seal(&sealer(), seen).expect("sealed")
-    }
-
-    #[test]
-    fn a_session_round_trips_and_hides_its_key() {
-        let session = Session::begin("ak_secret".to_owned(), T0).expect("random");
-        let cookie = cookie_at(&session, T0);
-        assert!(!cookie.contains("ak_secret"));
-        assert_eq!(
-            Session::open(&sealer(), Some(&cookie), T0 + 1),
-            Ok(session.clone())
-        );
-        assert!(!format!("{session:?}").contains("ak_secret"));
+    fn parts(path: &str, host: &str, cookie: Option<&str>) -> Parts {
+        let mut request = http::Request::builder()
+            .uri(path)
+            .header(header::HOST, host);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.body(()).expect("a request").into_parts().0
     }
 
     #[test]
-    fn fifteen_idle_minutes_end_a_session_and_use_keeps_it_alive() {
-        let session = Session::begin("k".to_owned(), T0).expect("random");
-        let idle = IDLE_TIMEOUT.as_secs();
-        let cookie = cookie_at(&session, T0);
-        assert_eq!(
-            Session::open(&sealer(), Some(&cookie), T0 + idle),
-            Err(SessionEnded::Idle)
+    fn one_session_cookie_is_read_and_two_are_refused() {
+        let id = SessionId::generate().expect("random").to_cookie();
+        let other = SessionId::generate().expect("random").to_cookie();
+        let one = parts("/", "h", Some(&format!("a=b; {HOST_COOKIE}={id}")));
+        assert!(matches!(presented(&one), Presented::One(_)));
+        let two = parts(
+            "/",
+            "h",
+            Some(&format!("{PLAIN_COOKIE}={other}; {HOST_COOKIE}={id}")),
         );
-        // Seen 14 minutes in: alive for another 15 from then.
-        let refreshed = cookie_at(&session, T0 + idle - 60);
-        assert!(Session::open(&sealer(), Some(&refreshed), T0 + 2 * idle - 61).is_ok());
+        assert!(matches!(presented(&two), Presented::Several(ids) if ids.len() == 2));
+        let garbage = parts("/", "h", Some(&format!("{PLAIN_COOKIE}=x")));
+        assert!(matches!(presented(&garbage), Presented::Unreadable));
+        assert!(matches!(
+            presented(&parts("/", "h", None)),
+            Presented::Nothing
+        ));
     }
 
     #[test]
-    fn eight_hours_end_a_session_however_busy() {
-        let session = Session::begin("k".to_owned(), T0).expect("random");
-        let end = T0 + ABSOLUTE_TIMEOUT.as_secs();
-        let cookie = cookie_at(&session, end - 1);
-        assert!(Session::open(&sealer(), Some(&cookie), end - 1).is_ok());
-        assert_eq!(
-            Session::open(&sealer(), Some(&cookie), end),
-            Err(SessionEnded::Expired)
-        );
+    fn loopback_hosts_and_tls_get_the_host_prefix_and_others_do_not() {
+        let id = SessionId::generate().expect("random");
+        for host in ["127.0.0.1:8443", "localhost:1", "[::1]:9", "localhost"] {
+            let cookie = SessionCookie::for_request(&parts("/", host, None), false).set(&id);
+            let cookie = cookie.to_str().expect("ascii");
+            assert!(
+                cookie.starts_with("__Host-accesskey_session="),
+                "{host}: {cookie}"
+            );
+            assert!(cookie.contains("; Secure") && cookie.contains("Path=/;"));
+        }
+        let plain = SessionCookie::for_request(&parts("/", "10.0.0.5:8443", None), false);
+        let cookie = plain.set(&id);
+        assert!(!cookie.to_str().expect("ascii").contains("Secure"));
+        let tls = SessionCookie::for_request(&parts("/", "keys.example.com", None), true);
+        assert!(tls.set(&id).to_str().expect("ascii").starts_with("__Host-"));
     }
 
     #[test]
-    fn a_foreign_or_missing_cookie_signs_no_one_in() {
-        assert_eq!(
-            Session::open(&sealer(), None, T0),
-            Err(SessionEnded::Absent)
-        );
-        assert_eq!(
-            Session::open(&sealer(), Some("forged"), T0),
-            Err(SessionEnded::Absent)
-        );
-        let other = Sealer::new(&[8; 32]).expect("32 bytes");
-        let session = Session::begin("k".to_owned(), T0).expect("random");
-        let cookie = session.seal(&other, T0).expect("sealed");
-        assert_eq!(
-            Session::open(&sealer(), Some(&cookie), T0),
-            Err(SessionEnded::Absent)
-        );
+    fn clearing_reaches_every_path_a_planted_cookie_could_have() {
+        let request = parts("/users/7/generate", "h:1", None);
+        let cleared: Vec<String> = SessionCookie::for_request(&request, false)
+            .clear_all(&request)
+            .iter()
+            .map(|value| value.to_str().expect("ascii").to_owned())
+            .collect();
+        for path in ["/", "/users", "/users/7", "/users/7/generate"] {
+            assert!(
+                cleared
+                    .iter()
+                    .any(|line| line.starts_with("accesskey_session=;")
+                        && line.contains(&format!("Path={path};"))),
+                "{path}: {cleared:?}"
+            );
+        }
     }
 }

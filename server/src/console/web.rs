@@ -76,17 +76,31 @@ pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response 
     response
 }
 
-/// The value of cookie `name` in the request, if sent.
-pub(super) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+/// The host the request was sent to, with its port: `Host` over
+/// HTTP/1.1, `:authority` over HTTP/2.
+pub(super) fn request_host(parts: &Parts) -> Option<&str> {
     parts
         .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
+}
+
+/// Whether the request was sent to a loopback name or address
+/// (`localhost`, `127.0.0.0/8`, `[::1]`), which browsers treat as a secure
+/// context even over plain HTTP.
+pub(super) fn loopback_host(parts: &Parts) -> bool {
+    let Some(host) = request_host(parts) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// A `Set-Cookie` for `name`: never readable by scripts, never sent by
@@ -106,7 +120,10 @@ pub(super) fn set_cookie(
     if let Some(seconds) = max_age {
         line.push_str(&format!("; Max-Age={seconds}"));
     }
-    HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let mut value = HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""));
+    // A session id: never printed by a `Debug` of the response.
+    value.set_sensitive(true);
+    value
 }
 
 /// A `Set-Cookie` that removes cookie `name`.
@@ -130,8 +147,7 @@ pub(super) fn same_origin(parts: &Parts, secure: bool) -> bool {
     };
     match header(header::ORIGIN) {
         Some(origin) if origin != "null" => {
-            let host = header(header::HOST)
-                .or_else(|| parts.uri.authority().map(|authority| authority.as_str()));
+            let host = request_host(parts);
             let scheme = if secure { "https" } else { "http" };
             host.is_some_and(|host| origin == format!("{scheme}://{host}"))
         }

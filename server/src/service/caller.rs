@@ -1,5 +1,7 @@
 //! Identifies the caller of an RPC from its request metadata, read by the
-//! contract's one credential parser (`accesskey_proto::credential`).
+//! contract's one credential parser (`accesskey_proto::credential`), or,
+//! for the admin console's own calls, from the in-process
+//! [`ConsoleCredential`].
 
 use accesskey_proto::credential;
 use tonic::{Request, Status};
@@ -9,12 +11,23 @@ use super::request_log::RequestId;
 use crate::domain::{
     Directory, DomainError,
     key_format::AccessKey,
+    key_format::KeyId,
     model::{Actor, Origin, Principal},
 };
 
+/// The credential of a call the admin console makes for a signed-in
+/// session: the session's user and the key id it was opened with, never a
+/// key. It travels as a request extension, which only code in this
+/// process can set: nothing that arrives over the wire becomes one.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsoleCredential {
+    pub(crate) user_id: i64,
+    pub(crate) key_id: KeyId,
+}
+
 /// Where a change made by `caller` through `request` comes from, for the
 /// audit trail: the caller, the call's request id and the peer's address.
-pub(super) fn origin<T>(request: &Request<T>, caller: &Principal) -> Origin {
+pub(crate) fn origin<T>(request: &Request<T>, caller: &Principal) -> Origin {
     Origin {
         actor: Actor::from(caller),
         request_id: request
@@ -36,6 +49,12 @@ pub(super) async fn authenticate<T>(
     request: &Request<T>,
     rpc: &'static str,
 ) -> Result<Principal, Status> {
+    if let Some(console) = request.extensions().get::<ConsoleCredential>() {
+        return directory
+            .authenticate_session(console.user_id, &console.key_id)
+            .await
+            .map_err(Status::from);
+    }
     let (principal, ()) = authenticate_with(request, rpc, async |key| {
         Ok((directory.authenticate(key).await?, ()))
     })

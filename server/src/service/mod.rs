@@ -17,6 +17,7 @@ use tonic::Status;
 use crate::domain::{DomainError, model::Principal};
 
 pub(crate) use audit::AuditWatchers;
+pub(crate) use caller::{ConsoleCredential, origin};
 pub(crate) use key_auth::KeyAuthService;
 pub(crate) use metadata_limit::limit_metadata;
 pub(crate) use request_log::RequestLogLayer;

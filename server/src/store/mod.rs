@@ -11,11 +11,13 @@
 //! By area: [`connection`] (connecting, deadlines, health probe, which
 //! connections to retire), [`users`], [`keys`], [`usage`] (batched
 //! `last_used_time` writes), [`changes`] (the checked transactions),
+//! [`console_sessions`] (the admin console's sessions),
 //! [`key_reads`] (the batched hot-path read), [`error`].
 
 mod audit;
 mod changes;
 mod connection;
+mod console_sessions;
 pub mod entity;
 mod error;
 mod exclusive;
@@ -28,6 +30,7 @@ mod usage;
 mod users;
 
 pub(crate) use connection::StoreOptions;
+pub(crate) use console_sessions::SessionCutoffs;
 pub(crate) use error::{StoreError, redacted_url};
 pub(crate) use exclusive::{ExclusiveUse, sqlite_path};
 pub(crate) use outside_writes::OutsideWrites;

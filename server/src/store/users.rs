@@ -26,8 +26,6 @@ use super::{
 const PERMISSION_SEPARATOR: char = '\n';
 /// The `settings` row holding the ListUsers page-token MAC key.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
-/// The `settings` row holding the console's cookie-sealing key.
-const CONSOLE_SEALING_KEY_SETTING: &str = "console_sealing_key";
 /// The LIKE escape character: not allowed in usernames, so unambiguous.
 const LIKE_ESCAPE: char = '!';
 
@@ -35,11 +33,6 @@ impl Store {
     /// The page-token MAC key, created by whichever replica asks first.
     pub async fn page_token_key(&self) -> Result<Vec<u8>, StoreError> {
         self.random_secret(PAGE_TOKEN_KEY_SETTING).await
-    }
-
-    /// The console's 32-byte cookie-sealing key, likewise shared.
-    pub async fn console_sealing_key(&self) -> Result<Vec<u8>, StoreError> {
-        self.random_secret(CONSOLE_SEALING_KEY_SETTING).await
     }
 
     /// The 32 random bytes in settings row `name`, created by whichever

@@ -35,10 +35,12 @@ impl HttpReply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The `Set-Cookie` of cookie `name`, whole.
+    /// The `Set-Cookie` of cookie `name`, whole: the last one, which is
+    /// what a browser keeps.
     pub fn set_cookie(&self, name: &str) -> Option<&str> {
         self.all("set-cookie")
-            .find(|line| line.starts_with(&format!("{name}=")))
+            .filter(|line| line.starts_with(&format!("{name}=")))
+            .last()
     }
 
     /// The value cookie `name` is set to.
@@ -120,6 +122,10 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The session cookie's name on a loopback address, where browsers take
+/// the `__Host-` prefix over plain HTTP.
+pub const SESSION_COOKIE: &str = "__Host-accesskey_session";
+
 /// A signed-in console session, driven over plain HTTP.
 #[derive(Debug)]
 pub struct ConsoleSession {
@@ -134,7 +140,7 @@ impl ConsoleSession {
         let reply = sign_in(address, key, &format!("http://{address}")).await;
         assert_eq!(reply.status, 303, "sign-in: {}", reply.text());
         let cookie = reply
-            .cookie_value("accesskey_session")
+            .cookie_value(SESSION_COOKIE)
             .expect("a session cookie");
         let mut session = Self {
             address,
@@ -147,7 +153,7 @@ impl ConsoleSession {
     }
 
     pub fn cookie_header(&self) -> String {
-        format!("accesskey_session={}", self.cookie)
+        format!("{SESSION_COOKIE}={}", self.cookie)
     }
 
     pub async fn get(&self, path: &str) -> HttpReply {

@@ -1,11 +1,13 @@
 //! Actions » Generate access key, the dialog that shows the new key once,
 //! and Revoke key.
 //!
-//! The generated key reaches its page without ever being in a URL, a log
-//! or a stored page: the POST seals it into a short-lived cookie bound to
-//! that user's key page and redirects there; the page shows it (never
-//! cached) and clears the cookie in the same response, so a reload, going
-//! back or another visit finds nothing.
+//! The generated key reaches its page without ever being in a URL, a log,
+//! a cookie or a stored page: the POST seals it under a key derived from
+//! the session id (which only the browser's cookie holds), leaves it with
+//! the session in the database and redirects; the page takes it from
+//! there, once (enforced by the database, concurrent requests included),
+//! within two minutes, and only for the session that generated it. A
+//! reload, going back, another visit or another session finds nothing.
 
 use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
 use axum::{
@@ -24,21 +26,26 @@ use crate::console::{
     State,
     calls::http_status,
     calls::{Change, SignedIn},
-    session::{self, Session},
-    web::{self},
+    seal::Sealer,
 };
+use crate::domain::{DomainError, key_format::KeyId};
 
-/// The cookie carrying a new key to its page.
-const NEW_KEY_COOKIE: &str = "accesskey_new_key";
-/// How long a new key waits for its page.
-const NEW_KEY_TTL_SECS: u64 = 120;
+/// What the session id's derived key is for (see [`Sealer`]).
+const NEW_KEY_SEALING: &str = "console-new-key-v1";
 
 fn new_key_path(id: i64) -> String {
     format!("/users/{id}/new-key")
 }
 
+/// Sealed for user `id`'s key page only.
 fn new_key_purpose(id: i64) -> String {
-    format!("console-new-key-v1:{id}")
+    format!("{NEW_KEY_SEALING}:{id}")
+}
+
+/// The sealer of the keys `signed_in` generates: its key exists only
+/// while the session's cookie does.
+fn new_key_sealer(signed_in: &SignedIn) -> Option<Sealer> {
+    Sealer::new(&signed_in.id.derive_key(NEW_KEY_SEALING)).ok()
 }
 
 fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> Markup {
@@ -163,33 +170,33 @@ pub(in crate::console) async fn generate(
             .await;
         }
     };
-    let now = session::now_secs();
-    let sealed = console.sealer.seal(
-        &new_key_purpose(id),
-        format!("{now}\n{}", generated.access_key).as_bytes(),
-    );
-    // The administrator replaced its own key, which this session holds
-    // and which just stopped working: the session goes on with the new
-    // one, or the page that shows it (once) would find the session dead.
-    let mut cookies = if id == signed_in.principal.user_id {
-        let session = Session {
-            key: generated.access_key.clone(),
-            ..signed_in.session.clone()
-        };
-        vec![console.session_cookie(&session, now)]
-    } else {
-        signed_in.cookies()
-    };
-    if let Some(sealed) = sealed {
-        cookies.push(web::set_cookie(
-            NEW_KEY_COOKIE,
-            &sealed,
-            &new_key_path(id),
-            console.secure,
-            Some(NEW_KEY_TTL_SECS),
-        ));
+    let stashed = async {
+        // The administrator replaced its own key, the one this session was
+        // opened with and which just stopped working: the session goes on
+        // with the new one, or the page that shows it (once) would find
+        // the session ended.
+        if id == signed_in.principal.user_id
+            && let Some(info) = &generated.access_key_info
+        {
+            let key_id = KeyId::from_stored(info.key_id.clone());
+            console
+                .directory
+                .rebind_console_session(&signed_in.id, &key_id)
+                .await?;
+        }
+        let sealed = new_key_sealer(&signed_in)
+            .and_then(|sealer| sealer.seal(&new_key_purpose(id), generated.access_key.as_bytes()))
+            .ok_or_else(|| DomainError::internal("no OS randomness to seal a new key"))?;
+        console
+            .directory
+            .stash_new_key(&signed_in.id, id, &sealed)
+            .await
     }
-    web::redirect(&new_key_path(id), cookies)
+    .await;
+    match stashed {
+        Ok(()) => signed_in.redirect(&new_key_path(id)),
+        Err(error) => signed_in.failed(error.into()),
+    }
 }
 
 /// The generate page again, with why the key was not generated.
@@ -213,18 +220,16 @@ async fn refused(
 pub(in crate::console) async fn show_new_key(
     Extract(console): State,
     Path(id): Path<i64>,
-    parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
-    let now = session::now_secs();
-    let key = web::cookie(&parts, NEW_KEY_COOKIE)
-        .and_then(|sealed| console.sealer.open(&new_key_purpose(id), sealed))
-        .and_then(|plain| String::from_utf8(plain).ok())
-        .and_then(|text| {
-            let (sealed_at, key) = text.split_once('\n')?;
-            let sealed_at: u64 = sealed_at.parse().ok()?;
-            (now.saturating_sub(sealed_at) < NEW_KEY_TTL_SECS).then(|| key.to_owned())
-        });
+    let taken = match console.directory.take_new_key(&signed_in.id, id).await {
+        Ok(taken) => taken,
+        Err(error) => return signed_in.failed(error.into()),
+    };
+    let key = taken.and_then(|sealed| {
+        let plain = new_key_sealer(&signed_in)?.open(&new_key_purpose(id), &sealed)?;
+        String::from_utf8(plain).ok()
+    });
     let body = html! {
         @if let Some(key) = &key {
             dialog.key-dialog open aria-labelledby="new-key-title" {
@@ -250,13 +255,7 @@ pub(in crate::console) async fn show_new_key(
             p { a href=(format!("/users/{id}")) { "Back to the user" } }
         }
     };
-    let mut response = signed_in.page("Access key generated", body);
-    // Shown this once: the browser drops the key in the same response.
-    response.headers_mut().append(
-        http::header::SET_COOKIE,
-        web::clear_cookie(NEW_KEY_COOKIE, &new_key_path(id), console.secure),
-    );
-    response
+    signed_in.page("Access key generated", body)
 }
 
 /// `GET /users/{id}/revoke`: what revoking would stop, and the button.

@@ -1,4 +1,5 @@
-//! Signing in with an access key, and out.
+//! Signing in with an access key, and out (of this browser, or of every
+//! browser the user is signed in with).
 
 use axum::{
     body::Bytes,
@@ -11,21 +12,32 @@ use maud::{Markup, html};
 use super::layout::{error_box, frame};
 use crate::console::{
     State,
-    calls::{Failure, http_status},
-    session::{self, SESSION_COOKIE, Session},
+    calls::{self, Caller, Change, Failure, http_status},
     web::{self, FormFields},
 };
+use crate::domain::model::{SESSION_ABSOLUTE_TIMEOUT_SECS, SESSION_IDLE_TIMEOUT_SECS};
 
 /// Why the browser was sent back here, in words.
-fn ended_message(code: &str) -> Option<&'static str> {
+fn ended_message(code: &str) -> Option<String> {
     Some(match code {
-        "idle" => "Your session ended after 15 minutes without use. Sign in again.",
-        "expired" => "Sessions last at most 8 hours. Sign in again.",
-        "revoked" => {
-            "Your access key no longer signs in: it was revoked, replaced or expired, or \
+        "idle" => format!(
+            "Your session ended after {} minutes without use. Sign in again.",
+            SESSION_IDLE_TIMEOUT_SECS / 60
+        ),
+        "expired" => format!(
+            "Sessions last at most {} hours. Sign in again.",
+            SESSION_ABSOLUTE_TIMEOUT_SECS / 3600
+        ),
+        "revoked" => "Your access key no longer signs in: it was revoked, replaced or expired, or \
              your user was disabled. Sign in with a current key."
+            .to_owned(),
+        "conflict" => "Your browser sent two session cookies, so neither was trusted and both \
+             were cleared. Another site on this host may have set one. Sign in again."
+            .to_owned(),
+        "signed-out" => "You are signed out.".to_owned(),
+        "signed-out-everywhere" => {
+            "You are signed out of every browser you had signed in with.".to_owned()
         }
-        "signed-out" => "You are signed out.",
         _ => return None,
     })
 }
@@ -44,7 +56,7 @@ fn sign_in_page(message: Option<&str>, is_error: bool) -> Markup {
                 label for="access_key" { "Access key" }
                 input #access_key type="password" name="access_key" required
                     autocomplete="off" spellcheck="false" autofocus;
-                p.hint { "Paste your own access key. It is kept only in an encrypted session cookie." }
+                p.hint { "Paste your own access key. It is checked once and kept nowhere: the session remembers only which key signed in." }
                 button type="submit" { "Sign in" }
             }
         },
@@ -56,13 +68,14 @@ pub(in crate::console) async fn form(parts: Parts) -> Response {
     let query = FormFields::query(&parts);
     web::page(
         StatusCode::OK,
-        sign_in_page(ended_message(query.get("ended")), false),
+        sign_in_page(ended_message(query.get("ended")).as_deref(), false),
         Vec::new(),
     )
 }
 
 /// `POST /sign-in`: the pasted key is authenticated as a gRPC caller's
-/// would be (and failures throttled the same way).
+/// would be (and failures throttled the same way); a session is opened
+/// for its user and key, and the key itself is forgotten.
 pub(in crate::console) async fn submit(
     Extract(console): State,
     parts: Parts,
@@ -78,45 +91,79 @@ pub(in crate::console) async fn submit(
         let page = sign_in_page(Some("access_key: paste an access key"), true);
         return web::page(StatusCode::BAD_REQUEST, page, Vec::new());
     }
-    match console.who_is(&parts, key).await {
-        Ok(principal) => {
-            tracing::info!(
-                event = "console_sign_in",
-                key_id = %principal.key_id,
-                user_id = principal.user_id,
-                "signed in to the console"
-            );
-            let now = session::now_secs();
-            let Some(session) = Session::begin(key.to_owned(), now) else {
-                let page = sign_in_page(Some("The server has no randomness for a session."), true);
-                return web::page(StatusCode::SERVICE_UNAVAILABLE, page, Vec::new());
-            };
-            let landing = if principal.permissions.iter().any(|p| p == "users.read") {
-                "/users"
-            } else {
-                "/whoami"
-            };
-            web::redirect(landing, vec![console.session_cookie(&session, now)])
-        }
+    let principal = match console.who_is(&parts, Caller::Key(key)).await {
+        Ok(principal) => principal,
         Err(Failure::Call(status, ..)) => {
             let code = if status.code() == tonic::Code::Unauthenticated {
                 StatusCode::UNAUTHORIZED
             } else {
                 http_status(status.code())
             };
-            web::page(code, sign_in_page(Some(status.message()), true), Vec::new())
+            return web::page(code, sign_in_page(Some(status.message()), true), Vec::new());
         }
-        Err(other) => other.into_response(),
+        Err(other) => return other.into_response(),
+    };
+    let opened = async {
+        let (caller, origin) = console
+            .acting_as(&parts, principal.user_id, &calls::key_id_of(&principal))
+            .await?;
+        console
+            .directory
+            .open_console_session(&caller, &origin)
+            .await
     }
+    .await;
+    let id = match opened {
+        Ok((id, _)) => id,
+        Err(error) => {
+            let status = tonic::Status::from(error);
+            let page = sign_in_page(Some(status.message()), true);
+            return web::page(http_status(status.code()), page, Vec::new());
+        }
+    };
+    tracing::info!(
+        event = "console_sign_in",
+        key_id = %principal.key_id,
+        user_id = principal.user_id,
+        "signed in to the console"
+    );
+    let landing = if principal.permissions.iter().any(|p| p == "users.read") {
+        "/users"
+    } else {
+        "/whoami"
+    };
+    // Any other session cookie this browser held (a planted one
+    // included) goes; then the new one.
+    let cookie = console.session_cookie(&parts);
+    let mut cookies = cookie.clear_all(&parts);
+    cookies.push(cookie.set(&id));
+    web::redirect(landing, cookies)
 }
 
-/// `POST /sign-out`: the cookie is cleared.
-pub(in crate::console) async fn sign_out(Extract(console): State, parts: Parts) -> Response {
-    if !web::same_origin(&parts, console.secure) {
-        return Failure::Forged.into_response();
+/// `POST /sign-out`: this session ends (for every copy of its cookie);
+/// with `everywhere`, every session of the signed-in user does.
+pub(in crate::console) async fn sign_out(
+    Extract(console): State,
+    parts: Parts,
+    Change { signed_in, form }: Change,
+) -> Response {
+    let everywhere = form.has("everywhere");
+    let session = (!everywhere).then_some(&signed_in.id);
+    let ended = async {
+        let (caller, origin) = console
+            .acting_as(&parts, signed_in.session.user_id, &signed_in.session.key_id)
+            .await?;
+        console.directory.sign_out(&caller, session, &origin).await
     }
-    web::redirect(
-        "/sign-in?ended=signed-out",
-        vec![web::clear_cookie(SESSION_COOKIE, "/", console.secure)],
-    )
+    .await;
+    if let Err(error) = ended {
+        return signed_in.failed(error.into());
+    }
+    let why = if everywhere {
+        "signed-out-everywhere"
+    } else {
+        "signed-out"
+    };
+    let clear = console.session_cookie(&parts).clear_all(&parts);
+    web::redirect(&format!("/sign-in?ended={why}"), clear)
 }

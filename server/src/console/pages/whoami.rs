@@ -5,11 +5,8 @@ use http::request::Parts;
 use maud::html;
 
 use super::layout::time;
-use crate::console::{
-    State,
-    calls::SignedIn,
-    session::{ABSOLUTE_TIMEOUT, IDLE_TIMEOUT},
-};
+use crate::console::{State, calls::SignedIn};
+use crate::domain::model::{SESSION_ABSOLUTE_TIMEOUT_SECS, SESSION_IDLE_TIMEOUT_SECS, Timestamp};
 
 /// `GET /whoami`.
 pub(in crate::console) async fn show(
@@ -18,11 +15,10 @@ pub(in crate::console) async fn show(
     signed_in: SignedIn,
 ) -> Response {
     let principal = &signed_in.principal;
-    let session_ends = prost_types::Timestamp {
-        seconds: i64::try_from(signed_in.session.signed_in_at + ABSOLUTE_TIMEOUT.as_secs())
-            .unwrap_or(i64::MAX),
-        nanos: 0,
-    };
+    let opened = signed_in.session.create_time.as_micros();
+    let (seconds, nanos) =
+        Timestamp::from_micros(opened + SESSION_ABSOLUTE_TIMEOUT_SECS * 1_000_000).to_parts();
+    let session_ends = prost_types::Timestamp { seconds, nanos };
     let body = html! {
         h1 { "Signed in as " (principal.username) }
         dl.details {
@@ -33,9 +29,15 @@ pub(in crate::console) async fn show(
                 @if principal.permissions.is_empty() { "none" } @else { (principal.permissions.join(", ")) }
             }
             dt { "Session" } dd {
-                "Ends after " (IDLE_TIMEOUT.as_secs() / 60) " minutes without use, and at "
+                "Ends after " (SESSION_IDLE_TIMEOUT_SECS / 60) " minutes without use, and at "
                 (time(Some(&session_ends), "—")) " at the latest."
             }
+        }
+        form.stacked method="post" action="/sign-out" {
+            input type="hidden" name="csrf" value=(signed_in.session.csrf);
+            input type="hidden" name="everywhere" value="1";
+            p.hint { "Signing out everywhere ends every console session of " (principal.username) ", in every browser, at once." }
+            div.actions { button type="submit" { "Sign out everywhere" } }
         }
         @if !signed_in.holds("users.read") {
             p.notice { "Your key does not hold users.read, so the user pages are not open to you." }

@@ -4,11 +4,13 @@
 //! caller's own key), [`users`], [`keys`] (issuing and revoking),
 //! [`bootstrap`] (the first admin, and recovery from the host), [`usage`]
 //! (writing `last_used_time`), [`audit`] (reading the audit trail, which
-//! every change writes in its own transaction). The authority rules themselves are pure
+//! every change writes in its own transaction), [`console`] (the admin
+//! console's sessions). The authority rules themselves are pure
 //! predicates in [`super::authority`].
 
 mod audit;
 mod bootstrap;
+mod console;
 mod keys;
 mod paging;
 mod usage;
@@ -115,12 +117,6 @@ impl Directory {
             audit_recorded: Arc::new(tokio::sync::Notify::new()),
             audit_counts: Arc::default(),
         })
-    }
-
-    /// The key the admin console seals its cookies with, shared by every
-    /// replica through the database.
-    pub async fn console_sealing_key(&self) -> Result<Vec<u8>, DomainError> {
-        Ok(self.store.console_sealing_key().await?)
     }
 
     /// Whether the database answers a trivial query within `limit`.

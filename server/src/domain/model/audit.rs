@@ -17,15 +17,22 @@ pub enum AuditAction {
     UserDeleted,
     KeyGenerated,
     KeyRevoked,
+    /// A console session began (a sign-in).
+    ConsoleSignedIn,
+    /// Console sessions were ended by their user (sign-out, or sign-out
+    /// everywhere).
+    ConsoleSignedOut,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
         Self::KeyGenerated,
         Self::KeyRevoked,
+        Self::ConsoleSignedIn,
+        Self::ConsoleSignedOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +42,8 @@ impl AuditAction {
             Self::UserDeleted => "user.deleted",
             Self::KeyGenerated => "key.generated",
             Self::KeyRevoked => "key.revoked",
+            Self::ConsoleSignedIn => "console.signed_in",
+            Self::ConsoleSignedOut => "console.signed_out",
         }
     }
 
@@ -258,4 +267,52 @@ impl NewAuditEvent {
         let changes = vec![change("key_id", Some(revoked.key_id.to_string()), None)];
         Self::about(origin, AuditAction::KeyRevoked, user, changes)
     }
+
+    /// The caller signed in to the console, opening session `session`
+    /// (the first 16 hex digits of the session id's hash: enough to match
+    /// the sign-out, nothing to sign in with).
+    pub fn console_signed_in(origin: &Origin, caller: &Principal, session: &str) -> Self {
+        Self::about_caller(
+            origin,
+            AuditAction::ConsoleSignedIn,
+            caller,
+            vec![change("session", None, Some(short(session)))],
+        )
+    }
+
+    /// The caller ended `ended` of its sessions: the one named (sign-out)
+    /// or all of them (`session` is `None`: sign-out everywhere).
+    pub fn console_signed_out(
+        origin: &Origin,
+        caller: &Principal,
+        session: Option<&str>,
+        ended: u64,
+    ) -> Self {
+        let mut changes = vec![change("sessions", Some(ended.to_string()), None)];
+        if let Some(session) = session {
+            changes.push(change("session", Some(short(session)), None));
+        }
+        Self::about_caller(origin, AuditAction::ConsoleSignedOut, caller, changes)
+    }
+
+    fn about_caller(
+        origin: &Origin,
+        action: AuditAction,
+        caller: &Principal,
+        changes: Vec<FieldChange>,
+    ) -> Self {
+        Self {
+            time: Timestamp::now(),
+            origin: origin.clone(),
+            action,
+            target_user_id: caller.user_id,
+            target_username: caller.username.as_str().to_owned(),
+            changes,
+        }
+    }
+}
+
+/// A session's name in the trail: a prefix of its id's hash.
+fn short(session_hash: &str) -> String {
+    session_hash.chars().take(16).collect()
 }

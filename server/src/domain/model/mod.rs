@@ -3,12 +3,17 @@
 //! construction.
 
 mod audit;
+mod console;
 mod keys;
 mod permissions;
 mod time;
 mod users;
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange, NewAuditEvent, Origin};
+pub use console::{
+    ConsoleSession, MAX_SESSIONS_PER_USER, NEW_KEY_TTL_SECS, SESSION_ABSOLUTE_TIMEOUT_SECS,
+    SESSION_IDLE_TIMEOUT_SECS, SessionEnded, SessionId,
+};
 pub use keys::{Credential, KeyInfo, NewKey, Principal};
 pub use permissions::{Permission, PermissionSet, ServicePermission};
 pub use time::Timestamp;

@@ -3,5 +3,6 @@
 
 pub mod access_key;
 pub mod audit_event;
+pub mod console_session;
 pub mod setting;
 pub mod user;

@@ -14,6 +14,7 @@ mod m20261201_000004_add_user_revision_and_administrator;
 mod m20261201_000005_add_secret_fingerprint;
 mod m20261202_000006_create_audit_events;
 mod m20261202_000007_grant_audit_read;
+mod m20261207_000008_create_console_sessions;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_add_secret_fingerprint::Migration),
             Box::new(m20261202_000006_create_audit_events::Migration),
             Box::new(m20261202_000007_grant_audit_read::Migration),
+            Box::new(m20261207_000008_create_console_sessions::Migration),
         ]
     }
 }
