@@ -161,6 +161,14 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout_ms: u64,
 
+    /// Most connections the gRPC port (and the console on it) holds open at
+    /// once. Beyond it, new connections wait in the kernel's backlog until
+    /// one closes. Keep it well under the process's file descriptor limit
+    /// (the systemd unit's `LimitNOFILE=65536`; often 1024 in a shell), which
+    /// the database pool and files share.
+    #[arg(long, env = "ACCESSKEY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Seconds between batched writes of keys' `last_used_time`.
     #[arg(long, env = "ACCESSKEY_LAST_USED_FLUSH_SECS", default_value_t = 60)]
     pub last_used_flush_secs: u64,
@@ -228,6 +236,7 @@ impl Config {
             last_used_flush_secs: 60,
             last_used_precision_secs: 3_600,
             handshake_timeout_ms: 10_000,
+            max_connections: 4096,
             audit_retention_days: 400,
             tls_cert: None,
             tls_key: None,

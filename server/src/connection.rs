@@ -25,6 +25,8 @@ use tokio::{
 };
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+use crate::accept::ConnectionSlot;
+
 /// The length of the HTTP/2 client connection preface. (A TLS client's
 /// Finished message, which it sends after the ServerHello, is longer.)
 pub(crate) const HANDSHAKE_BYTES: usize = 24;
@@ -42,12 +44,20 @@ pub(crate) struct HandshakeDeadline {
     wrote: bool,
     /// Until the handshake bytes have arrived.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Its place under the listener's connection limit, freed with it.
+    _slot: ConnectionSlot,
 }
 
 impl HandshakeDeadline {
-    pub(crate) fn new(stream: TcpStream, timeout: Duration, tls: bool) -> Self {
+    pub(crate) fn new(
+        stream: TcpStream,
+        slot: ConnectionSlot,
+        timeout: Duration,
+        tls: bool,
+    ) -> Self {
         Self {
             stream,
+            _slot: slot,
             received: 0,
             tls,
             wrote: false,

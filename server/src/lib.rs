@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accept;
 mod background;
 pub mod cli;
 pub mod config;
@@ -41,7 +42,6 @@ use connection::HandshakeDeadline;
 
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 use tokio::net::TcpListener;
-use tokio_stream::{StreamExt as _, wrappers::TcpListenerStream};
 use tracing::info;
 
 pub use config::{Config, PepperLineBreak};
@@ -285,9 +285,22 @@ pub async fn run(
     }
     let handshake_timeout = Duration::from_millis(config.handshake_timeout_ms);
     let over_tls = tls.is_some();
-    let incoming = TcpListenerStream::new(listener).map(move |accepted| {
-        accepted.map(|stream| HandshakeDeadline::new(stream, handshake_timeout, over_tls))
-    });
+    let mut listener = accept::BoundedListener::new(
+        listener,
+        usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        "grpc",
+    );
+    let incoming = async_stream::stream! {
+        loop {
+            let (stream, _, slot) = listener.accept().await;
+            yield Ok::<_, std::io::Error>(HandshakeDeadline::new(
+                stream,
+                slot,
+                handshake_timeout,
+                over_tls,
+            ));
+        }
+    };
     let mut server = tonic::transport::Server::builder()
         .timeout(limits::REQUEST_TIMEOUT)
         .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS)

@@ -18,6 +18,7 @@ mod cache;
 mod caller_auth;
 mod cancellation;
 mod cli;
+mod connections;
 mod console;
 mod console_browser;
 mod crash;

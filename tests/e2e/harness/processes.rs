@@ -36,6 +36,50 @@ impl Replica {
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
             .args(flags)
             .env("RUST_LOG", filter);
+        Self::spawn_command(command).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), in a process that may open
+    /// at most `descriptors` files (`ulimit -n`, through `sh`, which then
+    /// becomes the server).
+    pub async fn spawn_with_descriptors(
+        database_url: &str,
+        flags: &[&str],
+        descriptors: u32,
+    ) -> Self {
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .args([
+                "-c",
+                &format!("ulimit -n {descriptors} && exec \"$0\" \"$@\""),
+                env!("CARGO_BIN_EXE_e2e-accesskeyd"),
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .args(flags)
+            .env("RUST_LOG", "info");
+        Self::spawn_command(command).await
+    }
+
+    /// The process's CPU time so far, user and system (Linux's `/proc`).
+    pub fn cpu_time(&self) -> std::time::Duration {
+        let pid = self.child.id().expect("running");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+        // Fields after the command name (which may hold spaces): utime is
+        // the 12th of them, stime the 13th, in clock ticks (100 a second).
+        let after_name = stat.rsplit_once(')').expect("a stat line").1;
+        let fields: Vec<u64> = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|field| field.parse().expect("ticks"))
+            .collect();
+        std::time::Duration::from_millis(fields.iter().sum::<u64>() * 10)
+    }
+
+    async fn spawn_command(command: tokio::process::Command) -> Self {
         let output = Output::default();
         // The server announces itself on stderr: "… accesskeyd listening
         // address=IP:PORT …", or in JSON `…"address":"IP:PORT"…`.
