@@ -35,7 +35,8 @@ impl AuditQuery {
     }
 
     /// Only this action (`user.created`, `user.updated`, `user.deleted`,
-    /// `key.generated`, `key.revoked`).
+    /// `key.generated`, `key.revoked`, `console.signed_in`,
+    /// `console.signed_out`).
     #[must_use]
     pub fn action(mut self, action: impl Into<String>) -> Self {
         self.request.action = action.into();

@@ -714,6 +714,51 @@ async fn the_console_can_be_turned_off() {
     assert!(server.admin.who_am_i().await.is_ok(), "gRPC still served");
 }
 
+/// What an attacker holds after the fact: a session cookie copied before
+/// sign-out, and every byte of the database files. Neither, nor both,
+/// holds a key or a live session.
+#[tokio::test]
+async fn a_copied_cookie_and_a_database_dump_after_sign_out_yield_no_key_and_no_session() {
+    let server = TestServer::start().await;
+    let user = server.create_user("payments", &[]).await;
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let generated = session
+        .post(&format!("/users/{}/generate", user.id), &[])
+        .await;
+    assert_eq!(generated.status, 303, "{}", generated.text());
+    let shown = session.get(&format!("/users/{}/new-key", user.id)).await;
+    let key = text_area(&shown.text(), "new-key").expect("the new key");
+    let copied = session.cookie.clone();
+    assert_eq!(session.post("/sign-out", &[]).await.status, 303);
+    let replayed = http_request(
+        &server.address,
+        "GET",
+        "/whoami",
+        &[("Cookie", &format!("{SESSION_COOKIE}={copied}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(replayed.header("location"), Some("/sign-in?ended=absent"));
+
+    let admin_key = server.admin_key.clone();
+    let database = server.stop().await;
+    let path = database.sqlite_path().expect("SQLite");
+    let mut dump = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
+            dump.extend(bytes);
+        }
+    }
+    let dump = String::from_utf8_lossy(&dump);
+    for (secret, what) in [
+        (&admin_key[22..], "the signed-in admin's key"),
+        (&key[22..], "the key generated in the console"),
+        (copied.as_str(), "the session id"),
+    ] {
+        assert!(!dump.contains(secret), "the database holds {what}");
+    }
+}
+
 on_every_backend!(
     every_page_carries_the_security_headers,
     the_session_cookie_holds_only_an_id_and_sign_out_ends_every_copy,

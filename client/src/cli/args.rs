@@ -127,7 +127,7 @@ pub(super) struct AuditFilters {
     #[arg(long)]
     pub(super) actor: Option<String>,
     /// Only this action: user.created, user.updated, user.deleted,
-    /// key.generated, key.revoked.
+    /// key.generated, key.revoked, console.signed_in, console.signed_out.
     #[arg(long)]
     pub(super) action: Option<String>,
     /// Only events since this long ago (e.g. 24h, 7d) or this RFC 3339 time.
