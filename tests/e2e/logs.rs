@@ -10,7 +10,10 @@ use serde_json::Value;
 use tonic::metadata::MetadataValue;
 
 use crate::{
-    harness::{Backend, Replica, TestDatabase, TestServer, bootstrap, new_user, wrong_secret},
+    harness::{
+        Backend, Replica, TestDatabase, TestServer, bootstrap, captured_logs, new_user,
+        wrong_secret,
+    },
     secrets::{contains, leak_forms},
 };
 
@@ -127,4 +130,23 @@ async fn json_logs_are_one_object_per_line_with_the_request_id_and_no_key() {
             "the canary's {part} is in the logs"
         );
     }
+}
+
+/// A caller's path reaches the logs cut to 128 bytes and escaped: no line
+/// separator or bidirectional mark that could forge or reorder a line, and
+/// no 10 KiB of the caller's text on every line of its request.
+#[tokio::test]
+async fn an_unknown_paths_bytes_reach_the_logs_cut_and_escaped() {
+    let server = TestServer::start().await;
+    let marker = "zq".repeat(5_000);
+    let path = format!("/forged\u{2028}INFO\u{202e}{marker}");
+    let reply = crate::harness::http_request(&server.address, "GET", &path, &[], b"").await;
+    assert_eq!(reply.status, 404);
+    let logs = captured_logs();
+    assert!(
+        logs.contains("/forged\\u{2028}INFO\\u{202e}zqzq"),
+        "escaped"
+    );
+    assert!(!logs.contains('\u{2028}') && !logs.contains('\u{202e}'));
+    assert!(!logs.contains(&"zq".repeat(100)), "cut");
 }

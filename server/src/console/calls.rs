@@ -28,12 +28,21 @@ use crate::service::ConsoleCredential;
 const KEY_HEADER: &str = "x-access-key";
 
 /// Who a page's call is made as.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(super) enum Caller<'a> {
     /// A pasted key, at sign-in: sent as a gRPC caller would send it.
     Key(&'a str),
     /// A signed-in session: the in-process credential, never a key.
     Session(&'a ConsoleCredential),
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(_) => f.write_str("Key(<redacted>)"),
+            Self::Session(credential) => f.debug_tuple("Session").field(credential).finish(),
+        }
+    }
 }
 
 /// A gRPC request made as `caller`, carrying the HTTP request's
@@ -332,4 +341,14 @@ impl Console {
 /// The key id a principal names (from this server's own answer).
 pub(super) fn key_id_of(principal: &pb::Principal) -> KeyId {
     KeyId::from_stored(principal.key_id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_debug_never_shows_a_pasted_key() {
+        assert!(!format!("{:?}", Caller::Key("ak_secret")).contains("ak_secret"));
+    }
 }

@@ -156,8 +156,18 @@ pub(super) fn same_origin(parts: &Parts, secure: bool) -> bool {
 }
 
 /// A form body's fields, in order (a name may repeat, as checkboxes do).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct FormFields(Vec<(String, String)>);
+
+/// Names only: a form's values include the CSRF token and, at sign-in,
+/// a pasted key.
+impl std::fmt::Debug for FormFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
 
 impl FormFields {
     pub(super) fn parse(body: &[u8]) -> Self {
@@ -196,5 +206,18 @@ impl FormFields {
 
     pub(super) fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(key, _)| key == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forms_debug_names_its_fields_and_shows_no_value() {
+        let form = FormFields::parse(b"access_key=ak_secret&csrf=token123");
+        let shown = format!("{form:?}");
+        assert!(shown.contains("access_key") && shown.contains("csrf"));
+        assert!(!shown.contains("ak_secret") && !shown.contains("token123"));
     }
 }

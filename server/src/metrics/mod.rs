@@ -242,6 +242,11 @@ impl Method {
         )
     }
 
+    /// Whether the path was one of the served methods.
+    pub(crate) fn is_known(self) -> bool {
+        self.0 < METHODS.len()
+    }
+
     fn label(self) -> &'static str {
         METHODS.get(self.0).map_or(OTHER_METHOD, |(_, label)| label)
     }

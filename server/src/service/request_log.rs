@@ -6,6 +6,7 @@
 //! latency, the caller's key id (public, never the key) and the peer.
 
 use std::{
+    borrow::Cow,
     future::Future,
     pin::Pin,
     sync::{
@@ -106,6 +107,35 @@ fn callers_id(value: &HeaderValue) -> Option<&str> {
     (printable && !text.is_empty() && text.len() <= MAX_REQUEST_ID_LEN).then_some(text)
 }
 
+/// Longest part of an unknown request path a log line shows.
+const MAX_LOGGED_PATH_BYTES: usize = 128;
+
+/// A request's path as log lines show it: a served method's as it is;
+/// any other (a console page, a probe, an attacker's 64 KiB of Unicode)
+/// cut to [`MAX_LOGGED_PATH_BYTES`], with every character outside
+/// printable ASCII escaped, so a caller's bytes can neither bloat a line
+/// nor forge or reorder one (no line separators, no bidirectional marks).
+fn loggable_path(method: Method, path: &str) -> Cow<'_, str> {
+    if method.is_known() {
+        return Cow::Borrowed(path);
+    }
+    let mut shown = String::new();
+    for c in path.chars() {
+        let before = shown.len();
+        if c.is_ascii_graphic() {
+            shown.push(c);
+        } else {
+            shown.extend(c.escape_default());
+        }
+        if shown.len() > MAX_LOGGED_PATH_BYTES {
+            shown.truncate(before);
+            shown.push('…');
+            break;
+        }
+    }
+    Cow::Owned(shown)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLog<S> {
     inner: S,
@@ -138,7 +168,9 @@ where
             Some(id) => id.to_owned(),
             None => self.ids.fresh(),
         };
-        let span = tracing::info_span!("request", id = %id, method = %request.uri().path());
+        let path = request.uri().path();
+        let method = Method::of(path);
+        let span = tracing::info_span!("request", id = %id, method = %loggable_path(method, path));
         // What the access log says about the caller, read before the call
         // consumes the request: the key id only (public), never the key.
         let caller = self.access_log.then(|| {
@@ -153,10 +185,7 @@ where
                 .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
             (key_id, peer)
         });
-        let measured = self
-            .metrics
-            .clone()
-            .map(|metrics| (metrics, Method::of(request.uri().path())));
+        let measured = self.metrics.clone().map(|metrics| (metrics, method));
         request.extensions_mut().insert(RequestId(id.clone()));
         let call = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
@@ -220,6 +249,22 @@ mod tests {
         );
         assert_eq!(callers_id(&HeaderValue::from_static("a b")), None);
         assert_eq!(callers_id(&HeaderValue::from_static("")), None);
+    }
+
+    #[test]
+    fn an_unknown_path_is_logged_cut_and_escaped_and_a_method_as_it_is() {
+        let known = "/accesskey.v1.KeyAuth/WhoAmI";
+        assert_eq!(loggable_path(Method::of(known), known), known);
+        let forged = "/x\u{2028}INFO fake line\u{202e}\n";
+        let shown = loggable_path(Method::of(forged), forged);
+        assert_eq!(shown, "/x\\u{2028}INFO fake line\\u{202e}\\n");
+        let long = format!("/{}", "é".repeat(40_000));
+        let shown = loggable_path(Method::of(&long), &long);
+        assert!(
+            shown.len() <= MAX_LOGGED_PATH_BYTES + '…'.len_utf8(),
+            "{shown}"
+        );
+        assert!(shown.ends_with('…') && !shown.contains('é'));
     }
 
     #[test]

@@ -100,7 +100,17 @@ fn end_of_day(date: &str) -> Option<prost_types::Timestamp> {
     let year: i64 = parts.next()?.parse().ok()?;
     let month: i64 = parts.next()?.parse().ok()?;
     let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month).contains(&day)
+        || !(1970..=9999).contains(&year)
+    {
         return None;
     }
     // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
@@ -317,6 +327,12 @@ mod tests {
             Some(1_796_083_200)
         );
         assert_eq!(end_of_day("2026-13-01"), None);
+        // Days a month does not have are refused, not rolled over.
+        assert_eq!(end_of_day("2027-02-31"), None);
+        assert_eq!(end_of_day("2027-02-29"), None);
+        assert_eq!(end_of_day("2027-04-31"), None);
+        assert!(end_of_day("2028-02-29").is_some(), "a leap day");
+        assert_eq!(end_of_day("2100-02-29"), None, "no leap day in 2100");
         assert_eq!(end_of_day("tomorrow"), None);
     }
 }
