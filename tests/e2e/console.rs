@@ -759,6 +759,44 @@ async fn a_copied_cookie_and_a_database_dump_after_sign_out_yield_no_key_and_no_
     }
 }
 
+/// The session's clocks are the server's: a page view keeps a session
+/// alive, 15 minutes without one end it, and 8 hours end it however busy.
+#[tokio::test]
+async fn a_session_ends_after_fifteen_idle_minutes_or_eight_hours_and_use_keeps_it_alive() {
+    let server = TestServer::start().await;
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let minutes = |n: i64| n * 60 * 1_000_000;
+    let age =
+        |column: &str, by: i64| format!("UPDATE console_sessions SET {column} = {column} - {by}");
+    // 14 idle minutes: still open, and this visit restarts the idle clock,
+    // so two more minutes later (16 after the last but one) it is open.
+    server
+        .edit_around_the_server(&age("seen_time", minutes(14)))
+        .await;
+    assert_eq!(session.get("/whoami").await.status, 200);
+    server
+        .edit_around_the_server(&age("seen_time", minutes(2)))
+        .await;
+    assert_eq!(
+        session.get("/whoami").await.status,
+        200,
+        "the visit slid the clock"
+    );
+    // 15 idle minutes end it.
+    server
+        .edit_around_the_server(&age("seen_time", minutes(15)))
+        .await;
+    let idle = session.get("/whoami").await;
+    assert_eq!(idle.header("location"), Some("/sign-in?ended=idle"));
+
+    let busy = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    server
+        .edit_around_the_server(&age("create_time", minutes(8 * 60)))
+        .await;
+    let expired = busy.get("/whoami").await;
+    assert_eq!(expired.header("location"), Some("/sign-in?ended=expired"));
+}
+
 on_every_backend!(
     every_page_carries_the_security_headers,
     the_session_cookie_holds_only_an_id_and_sign_out_ends_every_copy,

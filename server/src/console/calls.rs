@@ -75,6 +75,9 @@ pub(super) struct SignedIn {
     /// The session's id, from its cookie.
     pub(super) id: SessionId,
     pub(super) session: ConsoleSession,
+    /// Who is signed in, as the rules see it (for the changes the console
+    /// makes itself: ending sessions) and as pages show it.
+    pub(super) caller: Principal,
     pub(super) principal: pb::Principal,
     credential: ConsoleCredential,
     /// What clears this browser's session cookies, should a call find the
@@ -222,7 +225,7 @@ impl Console {
 
     /// The signed-in administrator: the session its one cookie names,
     /// open, and its user's current key still the one it was opened with
-    /// (checked through `WhoAmI`, as every call the page makes is).
+    /// (checked as every call the page makes checks it).
     pub(super) async fn signed_in(&self, parts: &Parts) -> Result<SignedIn, Failure> {
         let clear = self.session_cookie(parts).clear_all(parts);
         let signed_out = |why| Failure::SignedOut(why, clear.clone());
@@ -236,7 +239,7 @@ impl Console {
                     self.directory
                         .forget_console_session(id)
                         .await
-                        .map_err(|error| self.unavailable(error.into()))?;
+                        .map_err(Failure::unavailable)?;
                 }
                 return Err(signed_out("conflict"));
             }
@@ -248,29 +251,34 @@ impl Console {
                     SessionEnded::Absent => "absent",
                     SessionEnded::Idle => "idle",
                     SessionEnded::Expired => "expired",
-                    SessionEnded::Revoked => "revoked",
                 }));
             }
-            Err(error) => return Err(self.unavailable(error.into())),
+            Err(error) => return Err(Failure::unavailable(error)),
+        };
+        let caller = match self
+            .directory
+            .authenticate_session(session.user_id, &session.key_id)
+            .await
+        {
+            Ok(caller) => caller,
+            Err(DomainError::Unauthenticated(_)) => {
+                self.directory
+                    .forget_console_session(&id)
+                    .await
+                    .map_err(Failure::unavailable)?;
+                return Err(signed_out("revoked"));
+            }
+            Err(error) => return Err(Failure::unavailable(error)),
         };
         let credential = ConsoleCredential {
             user_id: session.user_id,
             key_id: session.key_id.clone(),
         };
-        let principal = match self.who_is(parts, Caller::Session(&credential)).await {
-            Err(Failure::Call(status, ..)) if status.code() == Code::Unauthenticated => {
-                self.directory
-                    .forget_console_session(&id)
-                    .await
-                    .map_err(|error| self.unavailable(error.into()))?;
-                return Err(signed_out("revoked"));
-            }
-            outcome => outcome?,
-        };
         Ok(SignedIn {
             id,
             session,
-            principal,
+            principal: caller.clone().into(),
+            caller,
             credential,
             clear,
         })
@@ -296,15 +304,12 @@ impl Console {
         Ok(signed_in)
     }
 
-    /// Who `caller` is, by the same path as a gRPC `WhoAmI`.
-    pub(super) async fn who_is(
-        &self,
-        parts: &Parts,
-        caller: Caller<'_>,
-    ) -> Result<pb::Principal, Failure> {
+    /// Whose `key` is, by the same path as a gRPC `WhoAmI` (its failures
+    /// logged and throttled as a gRPC caller's are).
+    pub(super) async fn who_is(&self, parts: &Parts, key: &str) -> Result<pb::Principal, Failure> {
         let response = self
             .key_auth
-            .who_am_i(request(parts, caller, pb::WhoAmIRequest {}))
+            .who_am_i(request(parts, Caller::Key(key), pb::WhoAmIRequest {}))
             .await
             .map_err(|status| Failure::Call(status, None, Vec::new()))?;
         response
@@ -312,29 +317,21 @@ impl Console {
             .principal
             .ok_or_else(|| Failure::Call(Status::internal("no principal"), None, Vec::new()))
     }
+}
 
-    /// The principal behind `user_id`'s key `key_id`, and the origin an
-    /// audit event gives a change the console makes as it (opening or
-    /// ending its sessions, which no RPC does).
-    pub(super) async fn acting_as(
-        &self,
-        parts: &Parts,
-        user_id: i64,
-        key_id: &KeyId,
-    ) -> Result<(Principal, Origin), DomainError> {
-        let caller = self.directory.authenticate_session(user_id, key_id).await?;
-        let credential = ConsoleCredential {
-            user_id,
-            key_id: key_id.clone(),
-        };
-        let origin =
-            crate::service::origin(&request(parts, Caller::Session(&credential), ()), &caller);
-        Ok((caller, origin))
-    }
+/// The origin an audit event gives a change the console makes itself as
+/// `caller` (opening or ending its sessions, which no RPC does): the
+/// request's id and peer, as an RPC's would have.
+pub(super) fn origin(parts: &Parts, caller: &Principal) -> Origin {
+    let mut request = http::Request::new(());
+    *request.extensions_mut() = parts.extensions.clone();
+    crate::service::origin(&tonic::Request::from_http(request), caller)
+}
 
+impl Failure {
     /// A page saying the database could not be asked about the session.
-    pub(super) fn unavailable(&self, status: Status) -> Failure {
-        Failure::Call(status, None, Vec::new())
+    fn unavailable(error: DomainError) -> Self {
+        Self::Call(error.into(), None, Vec::new())
     }
 }
 

@@ -189,13 +189,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.bounded(async {
             self.written(
-                console_session::Entity::update_many()
-                    .col_expr(console_session::Column::NewKeyUserId, Expr::value(user_id))
-                    .col_expr(console_session::Column::NewKeySealed, Expr::value(sealed))
-                    .col_expr(
-                        console_session::Column::NewKeyTime,
-                        Expr::value(time.as_micros()),
-                    )
+                set_new_key(Some(user_id), Some(sealed), Some(time.as_micros()))
                     .filter(console_session::Column::IdHash.eq(id_hash))
                     .exec(&self.db)
                     .await,
@@ -226,19 +220,7 @@ impl Store {
                 return Ok(None);
             };
             let cleared = self.written(
-                console_session::Entity::update_many()
-                    .col_expr(
-                        console_session::Column::NewKeyUserId,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        console_session::Column::NewKeySealed,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        console_session::Column::NewKeyTime,
-                        Expr::value(Option::<i64>::None),
-                    )
+                set_new_key(None, None, None)
                     .filter(console_session::Column::IdHash.eq(id_hash))
                     .filter(console_session::Column::NewKeySealed.eq(sealed.as_str()))
                     .exec(&self.db)
@@ -253,6 +235,18 @@ impl Store {
         })
         .await
     }
+}
+
+/// An update setting (or, with `None`s, clearing) a session's new key.
+fn set_new_key(
+    user_id: Option<i64>,
+    sealed: Option<&str>,
+    time: Option<i64>,
+) -> sea_orm::UpdateMany<console_session::Entity> {
+    console_session::Entity::update_many()
+        .col_expr(console_session::Column::NewKeyUserId, Expr::value(user_id))
+        .col_expr(console_session::Column::NewKeySealed, Expr::value(sealed))
+        .col_expr(console_session::Column::NewKeyTime, Expr::value(time))
 }
 
 fn to_row(session: &ConsoleSession) -> console_session::ActiveModel {

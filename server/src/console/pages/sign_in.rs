@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use super::layout::{error_box, frame};
 use crate::console::{
     State,
-    calls::{self, Caller, Change, Failure, http_status},
+    calls::{self, Change, Failure, http_status},
     web::{self, FormFields},
 };
 use crate::domain::model::{SESSION_ABSOLUTE_TIMEOUT_SECS, SESSION_IDLE_TIMEOUT_SECS};
@@ -91,7 +91,7 @@ pub(in crate::console) async fn submit(
         let page = sign_in_page(Some("access_key: paste an access key"), true);
         return web::page(StatusCode::BAD_REQUEST, page, Vec::new());
     }
-    let principal = match console.who_is(&parts, Caller::Key(key)).await {
+    let principal = match console.who_is(&parts, key).await {
         Ok(principal) => principal,
         Err(Failure::Call(status, ..)) => {
             let code = if status.code() == tonic::Code::Unauthenticated {
@@ -104,9 +104,11 @@ pub(in crate::console) async fn submit(
         Err(other) => return other.into_response(),
     };
     let opened = async {
-        let (caller, origin) = console
-            .acting_as(&parts, principal.user_id, &calls::key_id_of(&principal))
+        let caller = console
+            .directory
+            .authenticate_session(principal.user_id, &calls::key_id_of(&principal))
             .await?;
+        let origin = calls::origin(&parts, &caller);
         console
             .directory
             .open_console_session(&caller, &origin)
@@ -149,13 +151,11 @@ pub(in crate::console) async fn sign_out(
 ) -> Response {
     let everywhere = form.has("everywhere");
     let session = (!everywhere).then_some(&signed_in.id);
-    let ended = async {
-        let (caller, origin) = console
-            .acting_as(&parts, signed_in.session.user_id, &signed_in.session.key_id)
-            .await?;
-        console.directory.sign_out(&caller, session, &origin).await
-    }
-    .await;
+    let origin = calls::origin(&parts, &signed_in.caller);
+    let ended = console
+        .directory
+        .sign_out(&signed_in.caller, session, &origin)
+        .await;
     if let Err(error) = ended {
         return signed_in.failed(error.into());
     }

@@ -110,9 +110,6 @@ pub enum SessionEnded {
     Idle,
     /// Older than [`SESSION_ABSOLUTE_TIMEOUT_SECS`].
     Expired,
-    /// Its key was revoked, replaced or expired, or its user disabled or
-    /// deleted.
-    Revoked,
 }
 
 impl ConsoleSession {
