@@ -196,7 +196,7 @@ impl Store {
             });
         // sea-orm's default liveness test (a ping on every acquire) stays:
         // only an idle-time test was measured against the hot read's kept
-        // connections, and lost on both counts (BENCHMARKS.md, session 7).
+        // connections, and lost on both counts (BENCHMARKS.md, the a52e8a0..50d8071 run).
         let discards = Arc::new(Discards::default());
         retiring(&mut connect, &discards);
         connect.map_sqlx_sqlite_pool_opts(closing_unfinished);

@@ -24,7 +24,7 @@ use crate::store::{
 /// by sea-query: what is hand-made here is only that it is prepared once per
 /// connection and run through sqlx directly, because sea-orm's query
 /// building and row mapping cost several times the CPU of the indexed
-/// lookup itself (BENCHMARKS.md, session 4).
+/// lookup itself (BENCHMARKS.md, the 518a06b run).
 pub(super) struct Statements {
     sqlite: Vec<String>,
     postgres: Vec<String>,
