@@ -41,7 +41,8 @@ fn change<'a>(event: &'a pb::AuditEvent, field: &str) -> (Option<&'a str>, Optio
 async fn every_change_is_recorded_with_who_what_and_where(server: TestServer) {
     let admin = server.admin.who_am_i().await.expect("whoami");
     let user = server.create_user("svc", &["orders.read"]).await;
-    // A request id the caller chose is the one recorded.
+    // A request id the caller chose is recorded as its word, beside the
+    // server's own id for the call.
     let mut request = tonic::Request::new(pb::UpdateUserRequest {
         user: Some(pb::User {
             id: user.id,
@@ -130,7 +131,23 @@ async fn every_change_is_recorded_with_who_what_and_where(server: TestServer) {
     assert_eq!(change(enabled, "disabled"), (Some("true"), Some("false")));
     assert_eq!(change(created, "username"), (None, Some("svc")));
     assert_eq!(change(created, "permissions"), (None, Some("orders.read")));
-    assert_eq!(updated.request_id, "change-ticket-4711");
+    assert_eq!(updated.client_request_id, "change-ticket-4711");
+    assert_ne!(
+        updated.request_id, "change-ticket-4711",
+        "never the call's id"
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|event| event.id != updated.id)
+            .all(|event| event.client_request_id.is_empty()),
+        "only the call that sent one has a client request id"
+    );
+    let ids: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.request_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), events.len(), "one id per call");
     assert_eq!(
         change(updated, "permissions"),
         (Some("orders.read"), Some("orders.read,orders.write"))

@@ -1,6 +1,7 @@
-//! Request ids, the access log and JSON logs: every call gets an id (the
-//! caller's `x-request-id`, or a new one) that comes back in the response
-//! metadata and is on every log line of the call; one access-log line per
+//! Request ids, the access log and JSON logs: every call gets an id the
+//! server generates (the caller's own `x-request-id` is kept beside it as
+//! `client_request_id`, never taken as the call's id) that comes back in
+//! the response metadata and is on every log line of the call; one access-log line per
 //! call; with `--log-format json`, every line is one JSON object. Never a
 //! key in any of it.
 
@@ -40,16 +41,21 @@ async fn who_am_i_with(server: &TestServer, request_id: Option<&'static str>) ->
         .to_owned()
 }
 
+/// A caller cannot choose the id its call is recorded under: two calls
+/// sending the same `x-request-id` get two different ids of the server's.
 #[tokio::test]
-async fn every_call_gets_a_request_id_back_the_callers_if_it_sent_one() {
+async fn every_call_gets_a_request_id_of_the_servers_own_whatever_the_caller_sent() {
     let server = TestServer::start().await;
-    assert_eq!(who_am_i_with(&server, Some("e2e-req-1")).await, "e2e-req-1");
-    let first = who_am_i_with(&server, None).await;
-    let second = who_am_i_with(&server, None).await;
-    assert!(!first.is_empty() && first != second, "{first} {second}");
-    // An id with spaces (or too long) is not taken as it is.
-    let replaced = who_am_i_with(&server, Some("two words")).await;
-    assert_ne!(replaced, "two words");
+    let first = who_am_i_with(&server, Some("e2e-req-1")).await;
+    let second = who_am_i_with(&server, Some("e2e-req-1")).await;
+    let third = who_am_i_with(&server, None).await;
+    assert_ne!(first, "e2e-req-1", "the caller's id is not the call's");
+    assert!(
+        !first.is_empty() && first != second && second != third,
+        "{first} {second} {third}"
+    );
+    let spaced = who_am_i_with(&server, Some("two words")).await;
+    assert_ne!(spaced, "two words");
 }
 
 #[tokio::test]
@@ -108,8 +114,15 @@ async fn json_logs_are_one_object_per_line_with_the_request_id_and_no_key() {
     assert!(access.len() >= 5, "{access:?}");
     let mine = access
         .iter()
-        .find(|line| line["span"]["id"] == "e2e-json-7")
+        .find(|line| line["span"]["client_request_id"] == "e2e-json-7")
         .unwrap_or_else(|| panic!("no access line for e2e-json-7: {access:?}"));
+    let id = mine["span"]["id"]
+        .as_str()
+        .expect("the server's request id");
+    assert_ne!(
+        id, "e2e-json-7",
+        "the server's id, the caller's kept beside it"
+    );
     assert_eq!(mine["span"]["method"], "/accesskey.v1.KeyAuth/WhoAmI");
     assert_eq!(mine["fields"]["code"], "Ok");
     let canary_id = AccessKey::parse(&canary)
@@ -120,7 +133,8 @@ async fn json_logs_are_one_object_per_line_with_the_request_id_and_no_key() {
     assert!(mine["fields"]["latency_us"].is_u64() && mine["fields"]["peer"].is_string());
     // Lines inside the call carry its id too (its authentication, at debug).
     assert!(
-        lines.iter().any(|line| line["span"]["id"] == "e2e-json-7"
+        lines.iter().any(|line| line["span"]["id"] == id
+            && line["span"]["client_request_id"] == "e2e-json-7"
             && line["target"] != "accesskey::access"),
         "only the access line has the request id"
     );

@@ -156,6 +156,8 @@ struct EventJson<'a> {
     target_username: &'a str,
     changes: Vec<ChangeJson<'a>>,
     request_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_request_id: &'a str,
     peer: &'a str,
 }
 
@@ -207,6 +209,7 @@ impl<'a> From<&'a pb::AuditEvent> for EventJson<'a> {
                 })
                 .collect(),
             request_id: &event.request_id,
+            client_request_id: &event.client_request_id,
             peer: &event.peer,
         }
     }

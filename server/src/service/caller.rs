@@ -26,15 +26,13 @@ pub(crate) struct ConsoleCredential {
 }
 
 /// Where a change made by `caller` through `request` comes from, for the
-/// audit trail: the caller, the call's request id and the peer's address.
+/// audit trail: the caller, the call's request ids and the peer's address.
 pub(crate) fn origin<T>(request: &Request<T>, caller: &Principal) -> Origin {
+    let ids = request.extensions().get::<RequestId>();
     Origin {
         actor: Actor::from(caller),
-        request_id: request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default(),
+        request_id: ids.map(|ids| ids.id.clone()).unwrap_or_default(),
+        client_request_id: ids.and_then(|ids| ids.client.clone()).unwrap_or_default(),
         peer: request
             .remote_addr()
             .map(|addr| addr.to_string())

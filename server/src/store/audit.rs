@@ -190,6 +190,7 @@ fn to_row(id: i64, event: &NewAuditEvent) -> audit_event::ActiveModel {
         target_username: Set(event.target_username.clone()),
         changes: Set(Value::Array(changes).to_string()),
         request_id: Set(event.origin.request_id.clone()),
+        client_request_id: Set(event.origin.client_request_id.clone()),
         peer: Set(event.origin.peer.clone()),
     }
 }
@@ -232,6 +233,7 @@ fn from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
             origin: Origin {
                 actor,
                 request_id: row.request_id,
+                client_request_id: row.client_request_id,
                 peer: row.peer,
             },
             action,

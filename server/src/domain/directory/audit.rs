@@ -32,6 +32,7 @@ fn response_size(recorded: &AuditEvent) -> usize {
     let event = &recorded.event;
     256 + event.target_username.len()
         + event.origin.request_id.len()
+        + event.origin.client_request_id.len()
         + event
             .changes
             .iter()

@@ -99,8 +99,11 @@ impl From<&Principal> for Actor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub actor: Actor,
-    /// The call's request id; empty on the host.
+    /// The request id the server generated for the call; empty on the host.
     pub request_id: String,
+    /// The `x-request-id` the caller sent (empty if none): recorded for the
+    /// caller's own correlation, never trusted as the call's id.
+    pub client_request_id: String,
     /// The caller's address; empty on the host.
     pub peer: String,
 }
@@ -111,6 +114,7 @@ impl Origin {
         Self {
             actor: Actor::Host,
             request_id: String::new(),
+            client_request_id: String::new(),
             peer: String::new(),
         }
     }

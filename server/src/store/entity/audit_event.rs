@@ -21,7 +21,10 @@ pub struct Model {
     pub target_username: String,
     /// A JSON array of `{"field", "old", "new"}` objects.
     pub changes: String,
+    /// The request id the server generated for the call.
     pub request_id: String,
+    /// The `x-request-id` the caller sent, if any (`""`): the caller's word.
+    pub client_request_id: String,
     pub peer: String,
 }
 
