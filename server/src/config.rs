@@ -169,6 +169,13 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Seconds a shutdown waits for calls in flight to finish before it
+    /// cuts them, then writes the last key uses and exits. Streams (audit
+    /// and health watches) are ended at once. Keep it under the process
+    /// manager's stop timeout (the systemd unit's `TimeoutStopSec=30`).
+    #[arg(long, env = "ACCESSKEY_SHUTDOWN_GRACE_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub shutdown_grace_secs: u64,
+
     /// Seconds between batched writes of keys' `last_used_time`.
     #[arg(long, env = "ACCESSKEY_LAST_USED_FLUSH_SECS", default_value_t = 60)]
     pub last_used_flush_secs: u64,
@@ -208,9 +215,31 @@ pub struct Config {
     #[arg(long, env = "ACCESSKEY_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub reflection: bool,
 
-    /// Serve the admin console (web pages and gRPC-Web) on the gRPC port.
+    /// Serve the admin console (web pages and gRPC-Web): on the gRPC port,
+    /// or on `--console-listen`.
     #[arg(long, env = "ACCESSKEY_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub console: bool,
+
+    /// Serve the console (and gRPC-Web) on this address, a listener of its
+    /// own (with the gRPC port's TLS, if any, and its own
+    /// `--max-connections`); the gRPC port then speaks only gRPC over
+    /// HTTP/2 and serves no pages.
+    #[arg(long, env = "ACCESSKEY_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
+
+    /// The one origin the console is reached at, as `https://host[:port]`,
+    /// for a console behind a proxy that terminates TLS: form posts must
+    /// come from it, pages answer only to its host (the proxy must pass
+    /// `Host` through), cookies are `Secure`, and responses carry HSTS.
+    #[arg(long, env = "ACCESSKEY_CONSOLE_ORIGIN")]
+    pub console_origin: Option<String>,
+
+    /// Let anyone sign in to a console served over plain HTTP. Without it,
+    /// signing in over plain HTTP is refused unless the browser is on
+    /// loopback or a private network, so that no key crosses the internet
+    /// in clear.
+    #[arg(long, env = "ACCESSKEY_CONSOLE_ALLOW_PLAIN_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub console_allow_plain_http: bool,
 }
 
 impl Config {
@@ -237,6 +266,7 @@ impl Config {
             last_used_precision_secs: 3_600,
             handshake_timeout_ms: 10_000,
             max_connections: 4096,
+            shutdown_grace_secs: 20,
             audit_retention_days: 400,
             tls_cert: None,
             tls_key: None,
@@ -248,6 +278,9 @@ impl Config {
             metrics_listen: None,
             reflection: true,
             console: true,
+            console_listen: None,
+            console_origin: None,
+            console_allow_plain_http: false,
         }
     }
 

@@ -21,6 +21,7 @@ mod domain;
 mod healthcheck;
 mod metrics;
 mod service;
+mod serving;
 mod store;
 
 /// Internals that the end-to-end tests, the benchmark and the fuzz targets
@@ -37,8 +38,6 @@ pub mod testing {
 }
 
 use std::{future::Future, time::Duration};
-
-use connection::HandshakeDeadline;
 
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 use tokio::net::TcpListener;
@@ -225,6 +224,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let tls = config.tls().map_err(ServerError::Config)?;
+    let site = config
+        .console
+        .then(|| {
+            console::Site::new(
+                tls.is_some(),
+                config.console_origin.as_deref(),
+                config.console_allow_plain_http,
+            )
+        })
+        .transpose()
+        .map_err(|bad| ServerError::Config(bad.to_string()))?;
+    let console_listener = serving::bind_console(&config).await?;
     let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
     let (metrics, metrics_endpoint) = serve_metrics(&config, &directory, &store).await?;
@@ -244,16 +255,19 @@ pub async fn run(
             pruning_stopped,
         ))
     });
-    // Audit streams never end on their own: told to at shutdown, or the
-    // graceful shutdown would wait for them forever.
-    let (stop_watchers, watchers_stopping) = tokio::sync::watch::channel(false);
-    let watchers = service::AuditWatchers::new(watchers_stopping);
+    // Streams (audit and health watches) never end on their own: told to
+    // at shutdown, or the graceful shutdown would wait for them forever.
+    let (stop_streams, streams_stopping) = tokio::sync::watch::channel(false);
+    let watchers = service::AuditWatchers::new(streams_stopping.clone());
     let shutdown = async move {
         shutdown.await;
-        let _ = stop_watchers.send(true);
+        let _ = stop_streams.send(true);
     };
 
-    let (health, health_service) = tonic_health::server::health_reporter();
+    let health = tonic_health::server::HealthReporter::new();
+    let health_service = tonic_health::pb::health_server::HealthServer::new(
+        service::StoppingHealth::new(health.clone(), streams_stopping.clone()),
+    );
     database_health::set(&health, tonic_health::ServingStatus::Serving).await;
     let (stop_probing, probing_stopped) = tokio::sync::oneshot::channel();
     let prober = tokio::spawn(database_health::watch(
@@ -274,57 +288,8 @@ pub async fn run(
         None
     };
 
-    // Harnesses and scripts that bind port 0 read the address from this line.
-    if let Ok(address) = listener.local_addr() {
-        info!(
-            %address,
-            tls = tls.is_some(),
-            reflection = config.reflection,
-            "accesskeyd listening"
-        );
-    }
-    let handshake_timeout = Duration::from_millis(config.handshake_timeout_ms);
-    let over_tls = tls.is_some();
-    let mut listener = accept::BoundedListener::new(
-        listener,
-        usize::try_from(config.max_connections).unwrap_or(usize::MAX),
-        "grpc",
-    );
-    let incoming = async_stream::stream! {
-        loop {
-            let (stream, _, slot) = listener.accept().await;
-            yield Ok::<_, std::io::Error>(HandshakeDeadline::new(
-                stream,
-                slot,
-                handshake_timeout,
-                over_tls,
-            ));
-        }
-    };
-    let mut server = tonic::transport::Server::builder()
-        .timeout(limits::REQUEST_TIMEOUT)
-        .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS)
-        .http2_max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_BYTES)
-        .http2_max_local_error_reset_streams(Some(limits::HTTP2_MAX_LOCAL_ERROR_RESETS))
-        .http2_keepalive_interval(Some(limits::HTTP2_KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(limits::HTTP2_KEEPALIVE_TIMEOUT))
-        .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
-        .max_connection_age(limits::MAX_CONNECTION_AGE)
-        // Browsers and curl speak HTTP/1.1 to the console and gRPC-Web.
-        .accept_http1(config.console)
-        // Outermost, so that calls the metadata limit refuses are logged too.
-        .layer(service::RequestLogLayer::new(
-            config.access_log,
-            metrics.clone(),
-        ))
-        .layer(tonic::service::InterceptorLayer::new(
-            service::limit_metadata,
-        ));
-    if let Some(tls) = tls {
-        server = server.tls_config(tls)?;
-    }
     let user_admin = UserAdminService::new(directory.clone(), watchers);
-    let key_auth = KeyAuthService::new(directory.clone(), metrics);
+    let key_auth = KeyAuthService::new(directory.clone(), metrics.clone());
     let mut routes = tonic::service::RoutesBuilder::default();
     routes
         .add_service(health_service)
@@ -341,19 +306,31 @@ pub async fn run(
     if let Some(reflection) = reflection {
         routes.add_service(reflection);
     }
-    let mut router = routes.routes().into_axum_router();
-    if config.console {
+    let grpc_routes = routes.routes().into_axum_router();
+    let console_routes = site.map(|site| {
         // gRPC-Web calls become gRPC calls before they reach the services
         // (and only there: the layer refuses every other HTTP/1.1 request).
-        router = router.layer(tonic_web::GrpcWebLayer::new());
-        let console = console::Console::new(user_admin, key_auth, directory.clone(), over_tls);
-        router = console.mount(router);
+        let grpc_web = grpc_routes.clone().layer(tonic_web::GrpcWebLayer::new());
+        console::Console::new(user_admin, key_auth, directory.clone(), site).mount(grpc_web)
+    });
+    let listeners = match (console_routes, console_listener) {
+        (None, _) => (serving::Listener::grpc(listener, grpc_routes, false), None),
+        (Some(console_routes), None) => (
+            serving::Listener::grpc(listener, console_routes, true),
+            None,
+        ),
+        (Some(console_routes), Some(console_listener)) => (
+            serving::Listener::grpc(listener, grpc_routes, false),
+            Some(serving::Listener::console(console_listener, console_routes)),
+        ),
+    };
+    let serving = serving::serve(&config, tls, metrics, listeners, streams_stopping);
+    tokio::pin!(serving, shutdown);
+    // The shutdown signal tells every listener through `stop_streams`.
+    tokio::select! {
+        served = &mut serving => served?,
+        () = &mut shutdown => serving.await?,
     }
-    server
-        .tcp_nodelay(true)
-        .add_routes(tonic::service::Routes::from(router))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");
     // Not aborted: uses taken by a flush count as written, and a flush cut
     // short would lose them from the final one below.

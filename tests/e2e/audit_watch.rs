@@ -208,35 +208,96 @@ async fn a_change_on_one_replica_reaches_a_watcher_on_another_mysql() {
     a_change_on_one_replica_reaches_a_watcher_on_another(Backend::Mysql).await;
 }
 
-/// Audit streams are bounded per replica: past 64 open ones, a new watch is
-/// refused with RESOURCE_EXHAUSTED (and a retry delay) until one closes.
+/// Opens a raw audit stream as `client`'s user.
+async fn open_stream(
+    client: &Client,
+) -> Result<tonic::Streaming<pb::WatchAuditEventsResponse>, tonic::Status> {
+    client
+        .user_admin_stub()
+        .watch_audit_events(pb::WatchAuditEventsRequest { after_id: None })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// One user may hold 4 audit streams: a fifth is refused with
+/// RESOURCE_EXHAUSTED, which says why and when to retry, while another user
+/// still gets a stream; closing one gives the first user its slot back.
+#[tokio::test]
+async fn one_user_holds_at_most_four_audit_streams() {
+    let server = TestServer::start().await;
+    let (_, shipper_key) = server.user_with_key("shipper", &["audit.read"]).await;
+    let shipper = server.client_with_key(&shipper_key);
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(
+            open_stream(&shipper)
+                .await
+                .expect("within the user's bound"),
+        );
+    }
+    let refused = open_stream(&shipper).await.expect_err("a fifth stream");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused}");
+    assert!(refused.message().contains("4 audit streams"), "{refused}");
+    assert!(
+        shipper
+            .watch_audit_events(None)
+            .await
+            .expect_err("again")
+            .retry_after()
+            .is_some(),
+        "a retry delay comes with the refusal"
+    );
+
+    // Another user is not starved by the first.
+    let other = open_stream(&server.admin)
+        .await
+        .expect("another user's stream");
+    drop(other);
+
+    open.pop();
+    crate::harness::eventually(Duration::from_secs(10), "the user's slot freed", || async {
+        open_stream(&shipper)
+            .await
+            .map(drop)
+            .map_err(|status| status.to_string())
+    })
+    .await;
+}
+
+/// Audit streams are bounded per replica too: with 16 users holding 4
+/// each, a 17th user is refused with RESOURCE_EXHAUSTED (and a retry
+/// delay) until one closes.
 #[tokio::test]
 async fn open_watches_are_bounded() {
     let server = TestServer::start().await;
-    let mut open = Vec::new();
-    for _ in 0..64 {
-        let stream = server
-            .admin
-            .user_admin_stub()
-            .watch_audit_events(pb::WatchAuditEventsRequest { after_id: None })
-            .await
-            .expect("within the bound")
-            .into_inner();
-        open.push(stream);
+    let mut holders = Vec::new();
+    for i in 0..17 {
+        let (_, key) = server
+            .user_with_key(&format!("shipper{i}"), &["audit.read"])
+            .await;
+        holders.push(server.client_with_key(&key));
     }
-    let refused = server
-        .admin
+    let last = holders.pop().expect("17 users");
+    let mut open = Vec::new();
+    for holder in &holders {
+        for _ in 0..4 {
+            open.push(open_stream(holder).await.expect("within the bound"));
+        }
+    }
+    let refused = last
         .watch_audit_events(None)
         .await
         .expect_err("one too many");
     assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused}");
     assert!(refused.retry_after().is_some(), "{refused}");
+    assert!(
+        refused.to_string().contains("too many audit streams"),
+        "{refused}"
+    );
     open.pop();
     // The slot is released once the server sees the stream gone.
     crate::harness::eventually(Duration::from_secs(10), "a slot freed", || async {
-        server
-            .admin
-            .watch_audit_events(None)
+        last.watch_audit_events(None)
             .await
             .map(drop)
             .map_err(|err| err.to_string())

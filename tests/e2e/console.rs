@@ -684,29 +684,13 @@ async fn grpc_web_calls_verify_access_key_on_the_same_port() {
 /// `--console false`: no pages and no HTTP/1.1, native gRPC unchanged.
 #[tokio::test]
 async fn the_console_can_be_turned_off() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
     let server = TestServer::start_configured(Backend::Sqlite, |config: &mut Config| {
         config.console = false;
     })
     .await
     .expect("SQLite");
-    let mut stream = tokio::net::TcpStream::connect(server.address)
-        .await
-        .expect("connect");
-    let request = format!(
-        // `/sign-in`, a page with the console on (`/` would only redirect).
-        "GET /sign-in HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        server.address
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut answer),
-    )
-    .await;
-    let answer = String::from_utf8_lossy(&answer);
+    // `/sign-in`, a page with the console on (`/` would only redirect).
+    let answer = crate::harness::http1_answer(&server.address, "/sign-in").await;
     assert!(
         !answer.contains("<html") && !answer.starts_with("HTTP/1.1 200"),
         "{answer}"

@@ -1,14 +1,14 @@
 //! `--metrics-listen`: Prometheus metrics on a listener of their own, whose
 //! values move as calls are made, with label values from closed sets only.
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr};
 
 use accesskey_client::Verification;
 use accesskey_server::Config;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::harness::{
-    Backend, Replica, TestDatabase, bootstrap, eventually, http_get, user_with_key, wrong_secret,
+    Backend, Replica, TestDatabase, bootstrap, http_get, user_with_key, wrong_secret,
 };
 
 /// Every sample of an exposition, by `name{labels}` as written.
@@ -37,17 +37,7 @@ async fn scrape(address: &SocketAddr) -> (String, BTreeMap<String, f64>) {
 
 /// The metrics address `replica` announced.
 async fn metrics_address(replica: &Replica) -> SocketAddr {
-    eventually(Duration::from_secs(10), "the metrics address", || async {
-        let output = String::from_utf8_lossy(&replica.output()).into_owned();
-        output
-            .lines()
-            .find(|line| line.contains("metrics listening"))
-            .and_then(|line| line.split("address=").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|address| address.parse().ok())
-            .ok_or(output)
-    })
-    .await
+    replica.announced("metrics").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,7 +220,7 @@ pub(super) const MAX_FORM_BYTES: usize = 64 * 1024;
 impl Console {
     /// How this request's response sets and clears the session cookie.
     pub(super) fn session_cookie(&self, parts: &Parts) -> SessionCookie {
-        SessionCookie::for_request(parts, self.secure)
+        SessionCookie::for_request(parts, self.site.secure())
     }
 
     /// The signed-in administrator: the session its one cookie names,
@@ -292,7 +292,7 @@ impl Console {
         parts: &Parts,
         form: &FormFields,
     ) -> Result<SignedIn, Failure> {
-        if !web::same_origin(parts, self.secure) {
+        if !web::same_origin(parts, self.site.expected_origin(parts).as_deref()) {
             return Err(Failure::Forged);
         }
         let signed_in = self.signed_in(parts).await?;

@@ -16,6 +16,7 @@ mod calls;
 mod pages;
 mod seal;
 mod session;
+mod site;
 mod web;
 
 use std::sync::Arc;
@@ -25,7 +26,9 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use http::{StatusCode, header, request::Parts};
+use http::{StatusCode, request::Parts};
+
+pub(crate) use site::Site;
 
 use crate::domain::Directory;
 use crate::service::{KeyAuthService, UserAdminService};
@@ -38,8 +41,8 @@ pub(crate) struct Console {
     /// The sessions' keeper (opening, checking and ending them is no
     /// RPC's business).
     directory: Directory,
-    /// Served over TLS: cookies are `Secure` and origins `https://`.
-    secure: bool,
+    /// Where the console is served, and to whom.
+    site: Arc<Site>,
 }
 
 type State = axum::extract::State<Arc<Console>>;
@@ -49,18 +52,19 @@ impl Console {
         user_admin: UserAdminService,
         key_auth: KeyAuthService,
         directory: Directory,
-        secure: bool,
+        site: Site,
     ) -> Self {
         Self {
             user_admin,
             key_auth,
             directory,
-            secure,
+            site: Arc::new(site),
         }
     }
 
     /// `grpc` (the gRPC services' router) with the console's pages added.
     pub(crate) fn mount(self, grpc: Router) -> Router {
+        let site = Arc::clone(&self.site);
         let pages = Router::new()
             .route("/", get(pages::home))
             .route(
@@ -98,19 +102,18 @@ impl Console {
             .layer(axum::extract::DefaultBodyLimit::max(calls::MAX_FORM_BYTES))
             .layer(axum::middleware::map_response(web::protected))
             .with_state(Arc::new(self));
-        grpc.merge(pages).fallback(not_found)
+        grpc.merge(pages)
+            .fallback(not_found)
+            // Outermost, so that every page and the fallback are covered.
+            .layer(axum::middleware::from_fn_with_state(site, site::guard))
+            .layer(axum::middleware::from_fn(web::limit_headers))
     }
 }
 
 /// Anything else: gRPC's UNIMPLEMENTED to gRPC callers (told apart by
 /// content type, as tonic's own router does), a page to browsers.
 async fn not_found(parts: Parts) -> Response {
-    let grpc = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"));
-    if grpc {
+    if crate::service::is_grpc(&parts.headers) {
         return tonic::Status::unimplemented("").into_http();
     }
     // The fallback sits outside the console routes' layer (it serves the

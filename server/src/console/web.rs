@@ -34,6 +34,27 @@ pub(super) async fn protected(mut response: Response) -> Response {
     response
 }
 
+/// Answers a browser's request whose headers exceed
+/// [`limits::MAX_METADATA_BYTES`] (gRPC calls are refused by the service
+/// layer's own check) with a 431 page that says what to do: most often
+/// cookies planted by another site on the same host.
+pub(super) async fn limit_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size = crate::service::header_list_size(request.headers());
+    if crate::service::is_grpc(request.headers()) || size <= crate::limits::MAX_METADATA_BYTES {
+        return next.run(request).await;
+    }
+    let body = super::pages::layout::headers_too_large(size, crate::limits::MAX_METADATA_BYTES);
+    protected(page(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        body,
+        Vec::new(),
+    ))
+    .await
+}
+
 /// A page. Pages show users, and one shows a key: none is ever stored by
 /// the browser or a proxy.
 pub(super) fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
@@ -93,14 +114,20 @@ pub(super) fn loopback_host(parts: &Parts) -> bool {
     let Some(host) = request_host(parts) else {
         return false;
     };
-    let name = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
+    let name = host_name(host);
     name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|address| address.is_loopback())
+}
+
+/// The name or address in a `host[:port]`, without the port and an IPv6
+/// address's brackets.
+pub(super) fn host_name(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    }
 }
 
 /// A `Set-Cookie` for `name`: never readable by scripts, never sent by
@@ -138,7 +165,8 @@ pub(super) fn clear_cookie(name: &str, path: &str, secure: bool) -> HeaderValue 
 /// naming a site must be this one; without one, `Sec-Fetch-Site` must say
 /// `same-origin`. Anything else (another site, another port on this host,
 /// neither header) did not come from the console's own pages.
-pub(super) fn same_origin(parts: &Parts, secure: bool) -> bool {
+/// `expected` is the origin the console's pages are served at.
+pub(super) fn same_origin(parts: &Parts, expected: Option<&str>) -> bool {
     let header = |name| {
         parts
             .headers
@@ -146,11 +174,7 @@ pub(super) fn same_origin(parts: &Parts, secure: bool) -> bool {
             .and_then(|value: &HeaderValue| value.to_str().ok())
     };
     match header(header::ORIGIN) {
-        Some(origin) if origin != "null" => {
-            let host = request_host(parts);
-            let scheme = if secure { "https" } else { "http" };
-            host.is_some_and(|host| origin == format!("{scheme}://{host}"))
-        }
+        Some(origin) if origin != "null" => expected == Some(origin),
         _ => header(http::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
     }
 }

@@ -116,6 +116,8 @@ pub enum Busy {
     FailedAttempts,
     /// As many audit streams are open as the server allows.
     AuditWatchers,
+    /// The caller's user has as many audit streams open as one user may.
+    AuditWatchersOfUser { most: usize },
 }
 
 /// Every way a domain operation can fail.

@@ -1,7 +1,12 @@
 //! The audit RPCs' gRPC side: ListAuditEvents' filters, events as messages,
 //! and WatchAuditEvents' stream, bounded in number and ended at shutdown.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use accesskey_proto::pb;
 use tokio::sync::{Semaphore, watch};
@@ -17,6 +22,9 @@ use crate::domain::{
 /// Open WatchAuditEvents streams per replica: each polls the database, so
 /// they are few by design (a SIEM shipper or two).
 pub(crate) const MAX_AUDIT_WATCHERS: usize = 64;
+/// Open streams per user, so that one leaked `audit.read` key cannot take
+/// every slot: a shipper and its restart overlap, with room to spare.
+pub(crate) const MAX_AUDIT_WATCHERS_PER_USER: usize = 4;
 /// How often a watcher looks for events other replicas recorded (this
 /// replica's own wake it at once).
 const WATCH_POLL: Duration = Duration::from_secs(1);
@@ -116,17 +124,55 @@ impl From<AuditEvent> for pb::AuditEvent {
                 })
                 .collect(),
             request_id: event.origin.request_id,
+            client_request_id: event.origin.client_request_id,
             peer: event.origin.peer,
         }
     }
 }
 
-/// The open audit streams: at most [`MAX_AUDIT_WATCHERS`], all ended when
-/// the server stops (or graceful shutdown would wait for them forever).
+/// The open audit streams: at most [`MAX_AUDIT_WATCHERS`], of which at most
+/// [`MAX_AUDIT_WATCHERS_PER_USER`] for any one user, all ended when the
+/// server stops (or graceful shutdown would wait for them forever).
 #[derive(Debug, Clone)]
 pub(crate) struct AuditWatchers {
     slots: Arc<Semaphore>,
+    /// Open streams by user id; users with none have no entry, so the map
+    /// holds at most [`MAX_AUDIT_WATCHERS`] entries.
+    per_user: Arc<Mutex<HashMap<i64, usize>>>,
     stopping: watch::Receiver<bool>,
+}
+
+/// One user's share of the streams, given back when the stream ends.
+struct UserSlot {
+    per_user: Arc<Mutex<HashMap<i64, usize>>>,
+    user_id: i64,
+}
+
+impl UserSlot {
+    fn take(per_user: &Arc<Mutex<HashMap<i64, usize>>>, user_id: i64) -> Option<Self> {
+        let mut open = per_user.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(user_id).or_default();
+        if *count >= MAX_AUDIT_WATCHERS_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            per_user: Arc::clone(per_user),
+            user_id,
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.user_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 impl AuditWatchers {
@@ -134,19 +180,28 @@ impl AuditWatchers {
     pub(crate) fn new(stopping: watch::Receiver<bool>) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(MAX_AUDIT_WATCHERS)),
+            per_user: Arc::default(),
             stopping,
         }
     }
 
     /// A stream of the events after `after_id` (from
-    /// [`Directory::watch_start`]) for the caller whose key is `caller_key`,
-    /// authenticated again before every batch.
+    /// [`Directory::watch_start`]) for user `user_id`, whose key is
+    /// `caller_key`, authenticated again before every batch.
     pub(super) fn watch(
         &self,
         directory: &Directory,
+        user_id: i64,
         caller_key: String,
         after_id: i64,
     ) -> Result<EventStream, DomainError> {
+        let user_slot =
+            UserSlot::take(&self.per_user, user_id).ok_or(DomainError::ResourceExhausted {
+                what: Busy::AuditWatchersOfUser {
+                    most: MAX_AUDIT_WATCHERS_PER_USER,
+                },
+                retry_after: WATCHERS_RETRY_AFTER,
+            })?;
         let slot = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| {
             DomainError::ResourceExhausted {
                 what: Busy::AuditWatchers,
@@ -157,7 +212,7 @@ impl AuditWatchers {
         let mut stopping = self.stopping.clone();
         Ok(Box::pin(async_stream::try_stream! {
             // Released when the stream ends or the caller hangs up.
-            let _slot = slot;
+            let _slots = (slot, user_slot);
             let mut cursor = after_id;
             loop {
                 // Taken before the read, so a write committed after the read

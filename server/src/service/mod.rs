@@ -5,6 +5,7 @@
 mod audit;
 mod caller;
 mod convert;
+mod health;
 mod key_auth;
 mod metadata_limit;
 mod request_log;
@@ -18,8 +19,9 @@ use crate::domain::{DomainError, model::Principal};
 
 pub(crate) use audit::AuditWatchers;
 pub(crate) use caller::{ConsoleCredential, origin};
+pub(crate) use health::StoppingHealth;
 pub(crate) use key_auth::KeyAuthService;
-pub(crate) use metadata_limit::limit_metadata;
+pub(crate) use metadata_limit::{header_list_size, is_grpc, limit_metadata};
 pub(crate) use request_log::RequestLogLayer;
 pub(crate) use user_admin::UserAdminService;
 

@@ -125,10 +125,14 @@ fn refused(refusal: &Refusal) -> String {
     }
 }
 
-fn busy(what: Busy) -> &'static str {
+fn busy(what: Busy) -> String {
     match what {
-        Busy::Argon2Workers => "the server is busy checking other keys; retry shortly",
-        Busy::FailedAttempts => "too many failed attempts for this key id; retry later",
-        Busy::AuditWatchers => "too many audit streams are open; retry later",
+        Busy::Argon2Workers => "the server is busy checking other keys; retry shortly".to_owned(),
+        Busy::FailedAttempts => "too many failed attempts for this key id; retry later".to_owned(),
+        Busy::AuditWatchers => "too many audit streams are open; retry later".to_owned(),
+        Busy::AuditWatchersOfUser { most } => format!(
+            "this user already has {most} audit streams open, the most one user may; \
+             close one first"
+        ),
     }
 }

@@ -207,7 +207,8 @@ impl UserAdmin for UserAdminService {
                 return Err(InvalidField::new("after_id", "must not be negative").into());
             }
             let after_id = self.directory.watch_start(&caller, after_id).await?;
-            self.watchers.watch(&self.directory, key, after_id)
+            self.watchers
+                .watch(&self.directory, caller.user_id, key, after_id)
         }
         .await;
         let stream = conclude(RPC, &caller, result)?;

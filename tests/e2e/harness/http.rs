@@ -59,11 +59,41 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpReply {
+    http_request_to(address, &address.to_string(), method, path, headers, body).await
+}
+
+/// Whatever a plain HTTP/1.1 `GET path` gets from `address` in 5 s, as
+/// text: for ports that must not serve pages (which may answer nothing).
+pub async fn http1_answer(address: &SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Like [`http_request`], naming `host` in the `Host` header, as a browser
+/// does for the name it resolved to `address`.
+pub async fn http_request_to(
+    address: &SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {

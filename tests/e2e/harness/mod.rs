@@ -22,7 +22,9 @@ pub use calls::{
     race_generate_keys, raw, user_with_key, wrong_secret,
 };
 pub use database::{Backend, TestDatabase};
-pub use http::{ConsoleSession, HttpReply, SESSION_COOKIE, http_request, sign_in};
+pub use http::{
+    ConsoleSession, HttpReply, SESSION_COOKIE, http_request, http_request_to, http1_answer, sign_in,
+};
 pub use logs::captured_logs;
 pub use processes::{CliRun, Example, Replica, http_get, run_accesskeyd, run_cli, run_cli_at};
 pub use server::{TestServer, bootstrap};

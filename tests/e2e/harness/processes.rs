@@ -113,6 +113,27 @@ impl Replica {
             .clone()
     }
 
+    /// The address the replica announced in its `"{what} listening"` log
+    /// line (`what`: `metrics`, `console`).
+    pub async fn announced(&self, what: &str) -> SocketAddr {
+        let marker = format!("{what} listening");
+        super::eventually(
+            std::time::Duration::from_secs(10),
+            &format!("the {what} address"),
+            || async {
+                let output = String::from_utf8_lossy(&self.output()).into_owned();
+                output
+                    .lines()
+                    .find(|line| line.contains(&marker))
+                    .and_then(|line| line.split("address=").nth(1))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|address| address.parse().ok())
+                    .ok_or(output)
+            },
+        )
+        .await
+    }
+
     /// A client of this replica presenting `key`.
     pub async fn client(&self, key: &str) -> Client {
         Client::builder(format!("http://{}", self.address))

@@ -173,3 +173,42 @@ pub(in crate::console) fn not_found() -> Markup {
         },
     )
 }
+
+/// The page for a request whose headers are over the limit.
+pub(in crate::console) fn headers_too_large(size: usize, most: usize) -> Markup {
+    frame(
+        "Request headers too large",
+        None,
+        None,
+        html! {
+            h1 { "Request headers too large" }
+            p {
+                "Your browser sent " (size) " bytes of headers; the console accepts at most "
+                (most) ". This is almost always cookies: another site on this host (another "
+                "port, or a sibling subdomain) may have set them."
+            }
+            p { "Clear this site's cookies in your browser, then sign in again." }
+        },
+    )
+}
+
+/// The page for a request to a host name the console does not answer to.
+pub(in crate::console) fn misdirected(answers_at: Option<&str>) -> Markup {
+    frame(
+        "Wrong address",
+        None,
+        None,
+        html! {
+            h1 { "Wrong address" }
+            @if let Some(origin) = answers_at {
+                p { "This console answers only at " a href=(origin) { (origin) } "." }
+            } @else {
+                p {
+                    "Over plain HTTP this console answers only at an IP address or "
+                    code { "localhost" } ", never at a host name someone else's DNS could "
+                    "point here. Use the server's address, or serve the console over TLS."
+                }
+            }
+        },
+    )
+}

@@ -63,8 +63,37 @@ fn sign_in_page(message: Option<&str>, is_error: bool) -> Markup {
     )
 }
 
+/// The page instead of the sign-in form when a key would cross the
+/// network in clear: refused, with what to do instead.
+fn plain_http_refused() -> Response {
+    let page = frame(
+        "HTTPS required",
+        None,
+        None,
+        html! {
+            h1 { "HTTPS required" }
+            (error_box(
+                "This console is served over plain HTTP, and you are not on this server's \
+                 machine or its private network: an access key typed here would cross the \
+                 network unencrypted, so signing in is refused."
+            ))
+            p {
+                "Reach the console over HTTPS: start accesskeyd with " code { "--tls-cert" }
+                " and " code { "--tls-key" } ", or put it behind a proxy that terminates TLS and "
+                "give " code { "--console-origin https://…" } ". Or reach it through an SSH "
+                "tunnel to localhost. An operator who accepts the risk can start it with "
+                code { "--console-allow-plain-http" } "."
+            }
+        },
+    );
+    web::page(StatusCode::FORBIDDEN, page, Vec::new())
+}
+
 /// `GET /sign-in`.
-pub(in crate::console) async fn form(parts: Parts) -> Response {
+pub(in crate::console) async fn form(Extract(console): State, parts: Parts) -> Response {
+    if console.site.refuses_sign_in(&parts) {
+        return plain_http_refused();
+    }
     let query = FormFields::query(&parts);
     web::page(
         StatusCode::OK,
@@ -82,7 +111,10 @@ pub(in crate::console) async fn submit(
     body: Bytes,
 ) -> Response {
     // Else another site could sign a visitor in as someone of its choosing.
-    if !web::same_origin(&parts, console.secure) {
+    if console.site.refuses_sign_in(&parts) {
+        return plain_http_refused();
+    }
+    if !web::same_origin(&parts, console.site.expected_origin(&parts).as_deref()) {
         return Failure::Forged.into_response();
     }
     let form = FormFields::parse(&body);
