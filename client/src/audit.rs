@@ -88,6 +88,18 @@ impl Client {
         .await
     }
 
+    /// Walks the trail's hash chain on the server and reports the first
+    /// event edited, removed or inserted since it was recorded, if any
+    /// (`intact` says which). Reads every event kept: slow on a long trail.
+    pub async fn verify_audit_trail(&self) -> Result<pb::VerifyAuditTrailResponse, Error> {
+        self.call_admin(
+            Repeat::Safe,
+            pb::VerifyAuditTrailRequest {},
+            |mut admin, request| async move { admin.verify_audit_trail(request).await },
+        )
+        .await
+    }
+
     /// Events as they are recorded, in id order: those after `after_id`
     /// (0: every event kept), or with `None`, those recorded from this call
     /// on. The stream is open when this returns. See [`AuditWatch`].

@@ -46,6 +46,7 @@ use tracing::info;
 pub use config::{Config, PepperLineBreak};
 use domain::{
     Directory, DomainError,
+    audit_chain::AuditChain,
     secret_hash::SecretHasher,
     throttle::FailureThrottle,
     verified_keys::{Freshness, VerifiedKeys},
@@ -125,7 +126,12 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
         statement_timeout: std::time::Duration::from_millis(config.db_statement_timeout_ms),
         database_ca_file: config.database_ca_file.clone(),
     })
-    .await?;
+    .await?
+    .with_audit_chain(
+        pepper
+            .as_ref()
+            .map_or_else(AuditChain::default, |(pepper, _)| pepper.audit_chain()),
+    );
     if config.auto_migrate {
         if let Err(error) = store.migrate().await {
             // Replicas starting together race to migrate; the losers find

@@ -112,51 +112,72 @@ async fn a_change_whose_event_cannot_be_written_does_not_happen() {
 }
 
 /// Events older than `--audit-retention-days` are deleted (at start, then
-/// hourly); newer ones stay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_past_their_retention_are_pruned() {
-    let server = TestServer::start().await;
+/// hourly, by the database's clock), oldest ids first; newer ones stay; the
+/// prune is itself an event, and the trail that remains verifies intact.
+async fn events_past_their_retention_are_pruned_and_the_prune_recorded(server: TestServer) {
     let admin_key = server.admin_key.clone();
+    // The bootstrap's two events, made 31 days old (their links no longer
+    // match, which does not matter once they are gone); then a new one.
     let ancient = SystemTime::now() - Duration::from_secs(31 * 86_400);
     let micros = ancient
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_micros();
-    // An event written 31 days ago, with the id it would have had.
     server
         .edit_around_the_server(&format!(
-            "UPDATE settings SET value = '3' WHERE name = 'audit_sequence'; \
-             INSERT INTO audit_events (id, time, actor_user_id, actor_username, actor_key_id, \
-             action, target_user_id, target_username, changes, request_id, peer) \
-             VALUES (3, {micros}, NULL, '', '', 'user.created', 99, 'ancient', '[]', '', '')"
+            "UPDATE audit_events SET time = {micros} WHERE id <= 2"
         ))
         .await;
+    server.create_user("kept", &[]).await;
     let database = server.stop().await;
 
     let replica =
         Replica::spawn_with(&database.url, "info", &["--audit-retention-days", "30"]).await;
     let admin = replica.client(&admin_key).await;
-    let targets = eventually(
+    let events = eventually(
         Duration::from_secs(10),
-        "the ancient event pruned",
+        "the ancient events pruned",
         || async {
             let page = admin
                 .list_audit_events(AuditQuery::new())
                 .await
                 .expect("list");
-            let names: Vec<String> = page.events.into_iter().map(|e| e.target_username).collect();
-            if names.iter().any(|name| name == "ancient") {
-                Err(format!("still there: {names:?}"))
+            if page.events.iter().any(|event| event.id <= 2) {
+                Err(format!("still there: {:?}", page.events))
             } else {
-                Ok(names)
+                Ok(page.events)
             }
         },
     )
     .await;
-    assert_eq!(targets, ["admin", "admin"], "the bootstrap's events stay");
+    let summary: Vec<(i64, &str, &str)> = events
+        .iter()
+        .map(|e| (e.id, e.action.as_str(), e.target_username.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [(4, "audit.pruned", ""), (3, "user.created", "kept")],
+        "newest first"
+    );
+    let pruned = &events[0];
+    assert!(pruned.actor.as_ref().is_some_and(|actor| actor.host));
+    let change = |field: &str| {
+        pruned
+            .changes
+            .iter()
+            .find(|change| change.field == field)
+            .and_then(|change| change.old_value.clone())
+    };
+    assert_eq!(change("events").as_deref(), Some("2"));
+    assert_eq!(change("through_id").as_deref(), Some("2"));
+    let report = admin.verify_audit_trail().await.expect("verify");
+    assert!(report.intact, "{report:?}");
+    assert_eq!((report.first_id, report.last_id), (3, 4));
     let output = String::from_utf8_lossy(&replica.output()).into_owned();
     assert!(output.contains("audit_pruned"), "{output}");
 }
+
+on_every_backend!(events_past_their_retention_are_pruned_and_the_prune_recorded);
 
 /// `accesskey audit list` filters by user and action and prints JSON;
 /// `accesskey audit watch -o json` prints one event per line as it happens.

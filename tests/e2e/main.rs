@@ -10,6 +10,7 @@ mod harness;
 
 mod abuse;
 mod audit;
+mod audit_chain;
 mod audit_tools;
 mod audit_watch;
 mod authority;

@@ -114,6 +114,9 @@ pub(super) enum AuditCommand {
         #[arg(long)]
         after: Option<i64>,
     },
+    /// Check the trail's hash chain end to end: exit 0 if intact, 6 naming
+    /// the first event edited, removed or inserted.
+    Verify,
 }
 
 /// Which events `audit list` shows.
@@ -127,7 +130,8 @@ pub(super) struct AuditFilters {
     #[arg(long)]
     pub(super) actor: Option<String>,
     /// Only this action: user.created, user.updated, user.deleted,
-    /// key.generated, key.revoked, console.signed_in, console.signed_out.
+    /// key.generated, key.revoked, console.signed_in, console.signed_out,
+    /// audit.pruned.
     #[arg(long)]
     pub(super) action: Option<String>,
     /// Only events since this long ago (e.g. 24h, 7d) or this RFC 3339 time.

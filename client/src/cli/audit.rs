@@ -1,5 +1,5 @@
-//! `accesskey audit list|watch`: the audit trail, as a table for people or
-//! JSON for scripts and log shippers.
+//! `accesskey audit list|watch|verify`: the audit trail, as a table for
+//! people or JSON for scripts and log shippers, and its hash chain checked.
 
 use serde::Serialize;
 
@@ -13,11 +13,15 @@ use crate::{AuditQuery, Client, Error, pb};
 /// Largest page asked for while collecting `--limit` events.
 const PAGE_SIZE: usize = 1_000;
 
+/// The exit code of `audit verify` when the trail was tampered with.
+const TAMPERED: u8 = 6;
+
+/// Runs `command`; returns the exit code.
 pub(super) async fn audit_command(
     client: &Client,
     format: Format,
     command: AuditCommand,
-) -> Result<(), Error> {
+) -> Result<u8, Error> {
     match command {
         AuditCommand::List { filters, limit } => {
             let query = query(client, filters).await?;
@@ -44,8 +48,80 @@ pub(super) async fn audit_command(
                 }
             }
         }
+        AuditCommand::Verify => {
+            let report = client.verify_audit_trail().await?;
+            if format == Format::Json {
+                print_json(&VerificationJson::from(&report), true);
+            } else {
+                print_verification(&report);
+            }
+            if !report.intact {
+                return Ok(TAMPERED);
+            }
+        }
     }
-    Ok(())
+    Ok(0)
+}
+
+fn print_verification(report: &pb::VerifyAuditTrailResponse) {
+    match &report.fault {
+        Some(fault) if !report.intact => {
+            println!(
+                "TAMPERED: {} (event {}, {})",
+                fault.description, fault.event_id, fault.kind
+            );
+        }
+        _ => println!(
+            "intact: {} events checked (ids {} to {})",
+            report.events_checked, report.first_id, report.last_id
+        ),
+    }
+    if report.unlinked_events > 0 {
+        println!(
+            "{} events were recorded before the chain existed and are not linked",
+            report.unlinked_events
+        );
+    }
+    if !report.head_link.is_empty() {
+        println!("head link: {}", report.head_link);
+    }
+}
+
+/// `audit verify` as JSON (a contract: add fields, never rename them).
+#[derive(Serialize)]
+struct VerificationJson<'a> {
+    intact: bool,
+    events_checked: i64,
+    first_id: i64,
+    last_id: i64,
+    unlinked_events: i64,
+    head_link: &'a str,
+    fault: Option<FaultJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FaultJson<'a> {
+    kind: &'a str,
+    event_id: i64,
+    description: &'a str,
+}
+
+impl<'a> From<&'a pb::VerifyAuditTrailResponse> for VerificationJson<'a> {
+    fn from(report: &'a pb::VerifyAuditTrailResponse) -> Self {
+        Self {
+            intact: report.intact,
+            events_checked: report.events_checked,
+            first_id: report.first_id,
+            last_id: report.last_id,
+            unlinked_events: report.unlinked_events,
+            head_link: &report.head_link,
+            fault: report.fault.as_ref().map(|fault| FaultJson {
+                kind: &fault.kind,
+                event_id: fault.event_id,
+                description: &fault.description,
+            }),
+        }
+    }
 }
 
 /// The ListAuditEvents query for `filters`, with usernames looked up

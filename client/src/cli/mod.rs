@@ -83,9 +83,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             .await
             .map_err(fail)?,
         Command::Key(command) => key_command(&client, &printer, command, &endpoint).await?,
-        Command::Audit(command) => audit::audit_command(&client, cli.output, command)
-            .await
-            .map_err(fail)?,
+        Command::Audit(command) => {
+            return audit::audit_command(&client, cli.output, command)
+                .await
+                .map_err(fail);
+        }
     }
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! presented key is worth. Knows nothing of gRPC; reaches storage only
 //! through [`crate::store::Store`]'s domain-level methods.
 
+pub(crate) mod audit_chain;
 pub(crate) mod authority;
 pub(crate) mod directory;
 pub(crate) mod error;

@@ -16,6 +16,7 @@ use tonic::Status;
 use super::convert;
 use crate::domain::{
     Busy, Directory, DomainError, InvalidField,
+    audit_chain::{ChainFault, ChainReport},
     model::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange},
 };
 
@@ -90,7 +91,7 @@ impl TryFrom<pb::ListAuditEventsRequest> for AuditQuery {
 
 impl From<AuditEvent> for pb::AuditEvent {
     fn from(recorded: AuditEvent) -> Self {
-        let AuditEvent { id, event } = recorded;
+        let AuditEvent { id, event, link } = recorded;
         let actor = match event.origin.actor {
             Actor::Host => pb::AuditActor {
                 host: true,
@@ -126,7 +127,80 @@ impl From<AuditEvent> for pb::AuditEvent {
             request_id: event.origin.request_id,
             client_request_id: event.origin.client_request_id,
             peer: event.origin.peer,
+            link: link.hash,
         }
+    }
+}
+
+impl From<ChainReport> for pb::VerifyAuditTrailResponse {
+    fn from(report: ChainReport) -> Self {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Self {
+            intact: report.fault.is_none(),
+            events_checked: count(report.checked),
+            first_id: report.first_id.unwrap_or(0),
+            last_id: report.last_id.unwrap_or(0),
+            unlinked_events: count(report.unlinked_before),
+            head_link: report.head,
+            fault: report.fault.map(fault),
+        }
+    }
+}
+
+/// A fault in words: which event, and what happened to it.
+fn fault(fault: ChainFault) -> pb::AuditTrailFault {
+    let (kind, event_id, description) = match fault {
+        ChainFault::Edited { id } => (
+            "edited",
+            id,
+            format!("event {id} no longer matches its link: it was edited after it was recorded"),
+        ),
+        ChainFault::Inserted { id } => (
+            "inserted",
+            id,
+            format!(
+                "event {id} does not link to the event before it: it was inserted, or the one \
+                 before it replaced"
+            ),
+        ),
+        ChainFault::Removed {
+            after_id,
+            before_id,
+        } => (
+            "removed",
+            after_id + 1,
+            format!("events {} to {} are missing", after_id + 1, before_id - 1),
+        ),
+        ChainFault::RemovedAtStart {
+            pruned_through,
+            first_id,
+        } => (
+            "removed_at_start",
+            pruned_through + 1,
+            format!(
+                "events {} to {} are missing, though no recorded prune deleted them",
+                pruned_through + 1,
+                first_id - 1
+            ),
+        ),
+        ChainFault::RemovedAtEnd { last_id, issued } => (
+            "removed_at_end",
+            last_id + 1,
+            format!(
+                "events {} to {issued} are missing: the newest events were deleted",
+                last_id + 1
+            ),
+        ),
+        ChainFault::Unlinked { id } => (
+            "unlinked",
+            id,
+            format!("event {id} has no link, though events before it have: it was edited"),
+        ),
+    };
+    pb::AuditTrailFault {
+        kind: kind.to_owned(),
+        event_id,
+        description,
     }
 }
 

@@ -214,4 +214,18 @@ impl UserAdmin for UserAdminService {
         let stream = conclude(RPC, &caller, result)?;
         Ok(Response::new(stream))
     }
+
+    async fn verify_audit_trail(
+        &self,
+        request: Request<pb::VerifyAuditTrailRequest>,
+    ) -> Result<Response<pb::VerifyAuditTrailResponse>, Status> {
+        const RPC: &str = "VerifyAuditTrail";
+        let caller = caller::authenticate(&self.directory, &request, RPC).await?;
+        let result = self.directory.verify_audit_trail(&caller).await;
+        let report = conclude(RPC, &caller, result)?;
+        if let Some(fault) = &report.fault {
+            tracing::warn!(event = "audit_trail_tampered", fault = ?fault, "the audit trail was tampered with");
+        }
+        Ok(Response::new(report.into()))
+    }
 }

@@ -19,16 +19,25 @@ use super::{
     Store, StoreError,
     entity::{audit_event, setting},
 };
-use crate::domain::model::{
-    Actor, AuditAction, AuditEvent, AuditFilter, FieldChange, NewAuditEvent, Origin, Timestamp,
+use crate::domain::{
+    audit_chain::AuditChain,
+    model::{
+        Actor, AuditAction, AuditEvent, AuditFilter, ChainLink, FieldChange, NewAuditEvent, Origin,
+        Timestamp,
+    },
 };
 
 /// The `settings` row holding the last id handed out (created by migration
 /// m20261202_000006).
 const AUDIT_SEQUENCE: &str = "audit_sequence";
 
-/// Records `event` in `txn`, the transaction making the change it describes.
-pub(super) async fn record(txn: &DatabaseTransaction, event: &NewAuditEvent) -> Result<(), DbErr> {
+/// Records `event` in `txn`, the transaction making the change it
+/// describes, linked by `chain` to the event before it.
+pub(super) async fn record(
+    txn: &DatabaseTransaction,
+    chain: &AuditChain,
+    event: &NewAuditEvent,
+) -> Result<(), DbErr> {
     let mut sequence = setting::Entity::find_by_id(AUDIT_SEQUENCE.to_owned());
     if txn.get_database_backend() != DbBackend::Sqlite {
         // SQLite's transaction already holds the database's write lock.
@@ -51,7 +60,18 @@ pub(super) async fn record(txn: &DatabaseTransaction, event: &NewAuditEvent) -> 
         .filter(setting::Column::Name.eq(AUDIT_SEQUENCE))
         .exec(txn)
         .await?;
-    audit_event::Entity::insert(to_row(id, event))
+    // The event before: ids are consecutive, and a prune records its own
+    // event after deleting. Empty for the first event, the first after
+    // events without links, or the first after a prune that took them all.
+    let previous: String = audit_event::Entity::find_by_id(last)
+        .select_only()
+        .column(audit_event::Column::Link)
+        .into_tuple()
+        .one(txn)
+        .await?
+        .unwrap_or_default();
+    let link = chain.link(&previous, id, event);
+    audit_event::Entity::insert(to_row(id, event, previous, link))
         .exec_without_returning(txn)
         .await?;
     Ok(())
@@ -128,44 +148,98 @@ impl Store {
         .await
     }
 
-    /// Deletes up to `batch` of the oldest events recorded before `cutoff`;
-    /// returns how many it deleted. One short statement per call, so pruning
-    /// a large backlog never holds locks for long.
+    /// Deletes up to `batch` of the oldest events, up to the first one
+    /// recorded at or after `cutoff`, recording the prune as an event
+    /// (`describe`: how many, the highest id deleted) in the same
+    /// transaction; returns how many it deleted. Only ever the oldest ids:
+    /// an event stamped early by a replica with a slow clock waits for the
+    /// events before it, so the trail that remains has no gap (which the
+    /// chain's walk would report as removed). One short transaction per
+    /// call, so pruning a large backlog never holds locks for long.
     pub async fn prune_audit_events(
         &self,
         cutoff: Timestamp,
         batch: u64,
+        describe: impl FnOnce(u64, i64) -> NewAuditEvent,
     ) -> Result<u64, StoreError> {
         self.bounded(async {
-            // The highest id among the `batch` oldest expired events (one
-            // indexed read), then one range delete up to it: the portable
-            // form of DELETE … ORDER BY … LIMIT.
-            let ids: Vec<i64> = audit_event::Entity::find()
-                .select_only()
-                .column(audit_event::Column::Id)
-                .filter(audit_event::Column::Time.lt(cutoff.as_micros()))
-                .order_by_asc(audit_event::Column::Id)
-                .limit(batch)
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            let Some(&highest) = ids.last() else {
-                return Ok(0);
-            };
-            let deleted = self.written(
-                audit_event::Entity::delete_many()
+            let outcome = async {
+                let txn = self.begin_write().await?;
+                // The first event to keep, then the highest id among the
+                // `batch` oldest before it, then one range delete up to
+                // that: the portable form of DELETE … ORDER BY … LIMIT.
+                let kept: Option<i64> = audit_event::Entity::find()
+                    .select_only()
+                    .column(audit_event::Column::Id)
+                    .filter(audit_event::Column::Time.gte(cutoff.as_micros()))
+                    .order_by_asc(audit_event::Column::Id)
+                    .limit(1)
+                    .into_tuple()
+                    .one(&txn)
+                    .await?;
+                let mut oldest = audit_event::Entity::find()
+                    .select_only()
+                    .column(audit_event::Column::Id)
+                    .order_by_asc(audit_event::Column::Id)
+                    .limit(batch);
+                if let Some(kept) = kept {
+                    oldest = oldest.filter(audit_event::Column::Id.lt(kept));
+                }
+                let ids: Vec<i64> = oldest.into_tuple().all(&txn).await?;
+                let Some(&highest) = ids.last() else {
+                    return Ok(0);
+                };
+                let deleted = audit_event::Entity::delete_many()
                     .filter(audit_event::Column::Id.lte(highest))
-                    .filter(audit_event::Column::Time.lt(cutoff.as_micros()))
-                    .exec(&self.db)
-                    .await,
-            )?;
-            Ok(deleted.rows_affected)
+                    .exec(&txn)
+                    .await?
+                    .rows_affected;
+                if deleted == 0 {
+                    // Another replica pruned them first.
+                    return Ok(0);
+                }
+                record(&txn, &self.audit_chain, &describe(deleted, highest)).await?;
+                txn.commit().await?;
+                Ok(deleted)
+            }
+            .await;
+            self.written(outcome)
+        })
+        .await
+    }
+
+    /// The database's own clock, in microseconds since the Unix epoch: one
+    /// clock for every replica, whatever theirs say.
+    pub async fn database_now(&self) -> Result<Timestamp, StoreError> {
+        self.bounded(async {
+            let sql = match self.db.get_database_backend() {
+                DbBackend::Sqlite => {
+                    "SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS now"
+                }
+                DbBackend::Postgres => {
+                    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now"
+                }
+                _ => "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) AS now",
+            };
+            let backend = self.db.get_database_backend();
+            let row = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+                .await?
+                .ok_or_else(|| StoreError::database("the database told no time".to_owned()))?;
+            let micros: i64 = row.try_get("", "now")?;
+            Ok(Timestamp::from_micros(micros))
         })
         .await
     }
 }
 
-fn to_row(id: i64, event: &NewAuditEvent) -> audit_event::ActiveModel {
+fn to_row(
+    id: i64,
+    event: &NewAuditEvent,
+    previous_link: String,
+    link: String,
+) -> audit_event::ActiveModel {
     let (actor_user_id, actor_username, actor_key_id) = match &event.origin.actor {
         Actor::Host => (None, String::new(), String::new()),
         Actor::User {
@@ -191,6 +265,8 @@ fn to_row(id: i64, event: &NewAuditEvent) -> audit_event::ActiveModel {
         changes: Set(Value::Array(changes).to_string()),
         request_id: Set(event.origin.request_id.clone()),
         client_request_id: Set(event.origin.client_request_id.clone()),
+        previous_link: Set(previous_link),
+        link: Set(link),
         peer: Set(event.origin.peer.clone()),
     }
 }
@@ -240,6 +316,10 @@ fn from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
             target_user_id: row.target_user_id,
             target_username: row.target_username,
             changes,
+        },
+        link: ChainLink {
+            previous: row.previous_link,
+            hash: row.link,
         },
     })
 }

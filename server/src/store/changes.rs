@@ -79,7 +79,7 @@ impl Store {
                 .filter(user::Column::Id.eq(id))
                 .exec(txn)
                 .await?;
-            audit::record(txn, &describe(&target.user, &after)).await?;
+            audit::record(txn, &self.audit_chain, &describe(&target.user, &after)).await?;
             Ok((target.user, after))
         })
         .await
@@ -96,7 +96,7 @@ impl Store {
     ) -> Result<Result<User, E>, StoreError> {
         self.checked_change(id, check, async |txn, target: Target, ()| {
             user::Entity::delete_by_id(id).exec(txn).await?;
-            audit::record(txn, &describe(&target.user)).await?;
+            audit::record(txn, &self.audit_chain, &describe(&target.user)).await?;
             Ok(target.user)
         })
         .await
@@ -140,7 +140,12 @@ impl Store {
                 .exec_without_returning(txn)
                 .await?;
             bump_revision(txn, user_id).await?;
-            audit::record(txn, &describe(&current, current.access_key.as_ref())).await?;
+            audit::record(
+                txn,
+                &self.audit_chain,
+                &describe(&current, current.access_key.as_ref()),
+            )
+            .await?;
             Ok(current.access_key)
         })
         .await
@@ -166,7 +171,7 @@ impl Store {
                 .exec(txn)
                 .await?;
             bump_revision(txn, user_id).await?;
-            audit::record(txn, &describe(&current, revoked)).await?;
+            audit::record(txn, &self.audit_chain, &describe(&current, revoked)).await?;
             Ok(current.access_key)
         })
         .await

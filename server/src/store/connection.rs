@@ -251,6 +251,7 @@ impl Store {
             probe: Arc::default(),
             options: options.clone(),
             operations: prometheus_client::metrics::histogram::Histogram::new(OPERATION_BUCKETS),
+            audit_chain: crate::domain::audit_chain::AuditChain::default(),
         })
     }
 

@@ -72,7 +72,7 @@ impl Store {
                         .exec(&txn)
                         .await?;
                 }
-                audit::record(&txn, event).await?;
+                audit::record(&txn, &self.audit_chain, event).await?;
                 txn.commit().await
             }
             .await;
@@ -154,7 +154,7 @@ impl Store {
                 }
                 let ended = query.exec(&txn).await?.rows_affected;
                 if ended > 0 {
-                    audit::record(&txn, &describe(ended)).await?;
+                    audit::record(&txn, &self.audit_chain, &describe(ended)).await?;
                 }
                 txn.commit().await?;
                 Ok(ended)

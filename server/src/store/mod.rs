@@ -42,6 +42,7 @@ use sea_orm::{
     TransactionTrait as _,
 };
 
+use crate::domain::audit_chain::AuditChain;
 use connection::Discards;
 use key_reads::KeyReads;
 
@@ -61,6 +62,8 @@ pub struct Store {
     options: StoreOptions,
     /// Every operation's duration (see [`Store::operation_seconds`]).
     operations: prometheus_client::metrics::histogram::Histogram,
+    /// Links every audit event it records into the chain.
+    audit_chain: AuditChain,
 }
 
 /// Buckets of the storage operation durations, in seconds: 100 µs to 5 s.
@@ -69,6 +72,18 @@ const OPERATION_BUCKETS: [f64; 12] = [
 ];
 
 impl Store {
+    /// This store, linking the audit events it records with `chain` (keyed
+    /// by the pepper, when there is one).
+    pub fn with_audit_chain(mut self, chain: AuditChain) -> Self {
+        self.audit_chain = chain;
+        self
+    }
+
+    /// How audit events are linked.
+    pub fn audit_chain(&self) -> &AuditChain {
+        &self.audit_chain
+    }
+
     /// A transaction for a write that reads first: on SQLite `BEGIN
     /// IMMEDIATE`, which takes the write lock at once (a deferred one that
     /// read and then wrote would fail with SQLITE_BUSY as soon as another

@@ -95,7 +95,7 @@ impl Store {
                 let txn = self.begin_write().await?;
                 let inserted = insert_returning(&txn, row).await?;
                 let user = to_user(inserted, None);
-                audit::record(&txn, &describe(&user)).await?;
+                audit::record(&txn, &self.audit_chain, &describe(&user)).await?;
                 txn.commit().await?;
                 Ok(user)
             }

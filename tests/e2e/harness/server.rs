@@ -114,11 +114,11 @@ impl TestServer {
         .await;
     }
 
-    /// Runs `sql` on the SQLite file through a connection of its own, as
-    /// an operator's `sqlite3` session would, behind the server's back.
+    /// Runs `sql` on the database through a connection of its own, as an
+    /// operator's `sqlite3` or `psql` session would, behind the server's
+    /// back.
     pub async fn edit_around_the_server(&self, sql: &str) {
-        let path = self.database().sqlite_path().expect("a SQLite test");
-        let db = Database::connect(format!("sqlite://{}", path.display()))
+        let db = Database::connect(&self.database().url)
             .await
             .expect("connect");
         db.execute_unprepared(sql).await.expect("the edit");

@@ -1,5 +1,6 @@
-//! The audit trail: listing events, the batches a watcher receives, and
-//! retention. (Events are recorded by each change, in its transaction.)
+//! The audit trail: listing events, the batches a watcher receives,
+//! retention, and walking the hash chain. (Events are recorded by each
+//! change, in its transaction.)
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,7 +8,8 @@ use tokio::sync::Notify;
 
 use crate::domain::{
     DomainError,
-    model::{AuditEvent, AuditFilter, Principal, ServicePermission, Timestamp},
+    audit_chain::{ChainReport, ChainWalk},
+    model::{AuditEvent, AuditFilter, NewAuditEvent, Principal, ServicePermission, Timestamp},
 };
 
 use super::{
@@ -18,6 +20,11 @@ use super::{
 /// Events deleted per statement when pruning: small enough that no prune
 /// holds locks for long.
 const PRUNE_BATCH: u64 = 1_000;
+/// The youngest an event may be and still be pruned, whatever the
+/// retention says.
+const MIN_RETENTION: Duration = Duration::from_secs(86_400);
+/// Events read per query when walking the chain.
+const WALK_BATCH: u64 = 1_000;
 
 /// One page of events, newest first.
 #[derive(Debug, Clone)]
@@ -122,17 +129,59 @@ impl Directory {
         Arc::clone(&self.audit_recorded)
     }
 
-    /// Deletes events older than `retention`, a batch at a time; returns
+    /// Deletes events older than `retention` (at least a day) by the
+    /// database's clock, never this replica's (a replica whose clock jumped
+    /// ahead would otherwise delete recent events for everyone), a batch
+    /// at a time, each batch recorded as an `audit.pruned` event; returns
     /// how many.
     pub async fn prune_audit_events(&self, retention: Duration) -> Result<u64, DomainError> {
+        let retention = retention.max(MIN_RETENTION);
         let retention = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = Timestamp::from_micros(Timestamp::now().as_micros().saturating_sub(retention));
+        let now = self.store.database_now().await?;
+        let cutoff = Timestamp::from_micros(now.as_micros().saturating_sub(retention));
         let mut pruned = 0;
         loop {
-            let deleted = self.store.prune_audit_events(cutoff, PRUNE_BATCH).await?;
+            let deleted = self
+                .store
+                .prune_audit_events(cutoff, PRUNE_BATCH, |count, through_id| {
+                    NewAuditEvent::audit_pruned(count, through_id, cutoff)
+                })
+                .await?;
+            if deleted > 0 {
+                self.audit_recorded.notify_waiters();
+            }
             pruned += deleted;
             if deleted < PRUNE_BATCH {
                 return Ok(pruned);
+            }
+        }
+    }
+
+    /// Walks the whole trail in id order and reports the first event that
+    /// was edited, removed or inserted since it was recorded, if any.
+    pub async fn verify_audit_trail(&self, caller: &Principal) -> Result<ChainReport, DomainError> {
+        caller.require(ServicePermission::AuditRead)?;
+        let mut walk = ChainWalk::new(self.store.audit_chain());
+        let mut cursor = 0;
+        let mut issued = None;
+        loop {
+            let events = self.store.audit_events_after(cursor, WALK_BATCH).await?;
+            let Some(last) = events.last() else {
+                if let Some(issued) = issued {
+                    return Ok(walk.finish(issued));
+                }
+                // The counter, then one more read: an event the counter
+                // counts committed with it, so that read holds it. Only
+                // an event removed from the end is then missing.
+                issued = Some(self.store.latest_audit_event_id().await?);
+                continue;
+            };
+            cursor = last.id;
+            issued = None;
+            for event in &events {
+                if !walk.next(event) {
+                    return Ok(walk.finish(i64::MAX));
+                }
             }
         }
     }

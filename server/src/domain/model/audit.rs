@@ -22,10 +22,13 @@ pub enum AuditAction {
     /// Console sessions were ended by their user (sign-out, or sign-out
     /// everywhere).
     ConsoleSignedOut,
+    /// Events past their retention were deleted (by a replica, the actor
+    /// `host`; about no user).
+    AuditPruned,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -33,6 +36,7 @@ impl AuditAction {
         Self::KeyRevoked,
         Self::ConsoleSignedIn,
         Self::ConsoleSignedOut,
+        Self::AuditPruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl AuditAction {
             Self::KeyRevoked => "key.revoked",
             Self::ConsoleSignedIn => "console.signed_in",
             Self::ConsoleSignedOut => "console.signed_out",
+            Self::AuditPruned => "audit.pruned",
         }
     }
 
@@ -142,9 +147,19 @@ pub struct NewAuditEvent {
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
-    /// Increasing in commit order, across every replica.
+    /// Increasing in commit order, across every replica, with no gaps.
     pub id: i64,
     pub event: NewAuditEvent,
+    /// Its place in the hash chain (see `domain::audit_chain`).
+    pub link: ChainLink,
+}
+
+/// An event's links: the one before it and its own, 64 hex digits each;
+/// both empty for events recorded before the chain existed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainLink {
+    pub previous: String,
+    pub hash: String,
 }
 
 /// Which events ListAuditEvents returns; `None` matches anything.
@@ -270,6 +285,24 @@ impl NewAuditEvent {
     pub fn key_revoked(origin: &Origin, user: &User, revoked: &KeyInfo) -> Self {
         let changes = vec![change("key_id", Some(revoked.key_id.to_string()), None)];
         Self::about(origin, AuditAction::KeyRevoked, user, changes)
+    }
+
+    /// A replica deleted `count` events recorded before `before`, the
+    /// newest of them `through_id`: recorded in the same transaction, so
+    /// the chain's walk knows which missing events were pruned.
+    pub fn audit_pruned(count: u64, through_id: i64, before: Timestamp) -> Self {
+        Self {
+            time: Timestamp::now(),
+            origin: Origin::host(),
+            action: AuditAction::AuditPruned,
+            target_user_id: 0,
+            target_username: String::new(),
+            changes: vec![
+                change("events", Some(count.to_string()), None),
+                change("through_id", Some(through_id.to_string()), None),
+                change("recorded_before", Some(before.rfc3339()), None),
+            ],
+        }
     }
 
     /// The caller signed in to the console, opening session `session`

@@ -9,7 +9,9 @@ mod permissions;
 mod time;
 mod users;
 
-pub use audit::{Actor, AuditAction, AuditEvent, AuditFilter, FieldChange, NewAuditEvent, Origin};
+pub use audit::{
+    Actor, AuditAction, AuditEvent, AuditFilter, ChainLink, FieldChange, NewAuditEvent, Origin,
+};
 pub use console::{
     ConsoleSession, MAX_SESSIONS_PER_USER, NEW_KEY_TTL_SECS, SESSION_ABSOLUTE_TIMEOUT_SECS,
     SESSION_IDLE_TIMEOUT_SECS, SessionEnded, SessionId,

@@ -31,6 +31,12 @@ impl Pepper {
     /// same pepper show the same value, so one with a wrong (or edited)
     /// pepper file stands out. Not a secret for a pepper of random bytes,
     /// as the README asks for; it would narrow a guessable one.
+    /// The audit chain keyed by this pepper: the one secret a database
+    /// writer does not hold.
+    pub(crate) fn audit_chain(&self) -> crate::domain::audit_chain::AuditChain {
+        crate::domain::audit_chain::AuditChain::new(Some(&self.0))
+    }
+
     pub fn fingerprint(&self) -> String {
         let digest = Blake2b512::new_with_prefix(b"accesskey pepper id")
             .chain_update(&self.0)

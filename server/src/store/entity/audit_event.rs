@@ -25,6 +25,10 @@ pub struct Model {
     pub request_id: String,
     /// The `x-request-id` the caller sent, if any (`""`): the caller's word.
     pub client_request_id: String,
+    /// The hash chain (see `domain::audit_chain`): the previous event's
+    /// link and this one's, 64 hex digits; empty before the chain existed.
+    pub previous_link: String,
+    pub link: String,
     pub peer: String,
 }
 
