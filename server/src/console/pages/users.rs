@@ -31,6 +31,7 @@ pub(in crate::console) async fn list(
             page_size: PAGE_SIZE,
             page_token: query.get("page").to_owned(),
             username_prefix: prefix.to_owned(),
+            search: String::new(),
         },
     );
     let page = match console.user_admin.list_users(request).await {
