@@ -21,6 +21,7 @@ mod cli;
 mod connections;
 mod console;
 mod console_browser;
+mod console_pages;
 mod crash;
 mod database_faults;
 mod database_tls;

@@ -94,6 +94,9 @@ impl Console {
             .route("/audit", get(pages::audit::list))
             .route("/assets/console.css", get(pages::assets::stylesheet))
             .route("/assets/console.js", get(pages::assets::script))
+            .route("/assets/favicon.svg", get(pages::assets::icon))
+            // Where browsers and tools look for an icon a page names none.
+            .route("/favicon.ico", get(pages::assets::icon))
             // Forms are small; nothing a page sends comes near this.
             .layer(axum::extract::DefaultBodyLimit::max(calls::MAX_FORM_BYTES))
             .layer(axum::middleware::map_response(web::protected))
