@@ -88,7 +88,7 @@ impl Console {
             .route("/users/{id}/new-key", get(pages::keys::show_new_key))
             .route(
                 "/users/{id}/revoke",
-                get(pages::keys::revoke_form).post(pages::keys::revoke),
+                get(pages::revoke::revoke_form).post(pages::revoke::revoke),
             )
             .route("/whoami", get(pages::whoami::show))
             .route("/audit", get(pages::audit::list))

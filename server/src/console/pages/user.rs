@@ -10,8 +10,9 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{SERVICE_PERMISSIONS, crumbs, error_box, notice_box, time},
-    users::{external_provider, permission_fields, permissions_from, status},
+    actions::UserActions,
+    layout::{crumbs, error_box, notice_box, time},
+    users::{permission_fields, permissions_from, status},
 };
 use crate::console::{
     State,
@@ -42,27 +43,6 @@ pub(in crate::console) async fn read_user(
     }
 }
 
-/// Why the signed-in administrator may not change `user`, if it may not:
-/// the services refuse it anyway (the power order); this only spares the
-/// administrator buttons that cannot work.
-pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) -> Option<String> {
-    if user.id == signed_in.principal.user_id {
-        return None;
-    }
-    let missing: Vec<&str> = user
-        .permissions
-        .iter()
-        .map(String::as_str)
-        .filter(|p| SERVICE_PERMISSIONS.contains(p) && !signed_in.holds(p))
-        .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "You cannot change this user: it holds {}, which you do not.",
-            missing.join(", ")
-        )
-    })
-}
-
 fn details(user: &pb::User) -> Markup {
     let key = user.access_key.as_ref();
     html! {
@@ -91,7 +71,7 @@ fn details(user: &pb::User) -> Markup {
 fn edit_form(user: &pb::User, values: &FormFields, csrf: &str) -> Markup {
     let held = permissions_from(values);
     html! {
-        h2 { "Edit" }
+        h2 #edit { "Edit" }
         form.stacked method="post" action=(format!("/users/{}", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="etag" value=(values.get("etag"));
@@ -124,37 +104,35 @@ fn values_of(user: &pb::User) -> FormFields {
 }
 
 fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
-    let reach = out_of_reach(signed_in, user);
-    let issuer = signed_in.holds("keys.issue");
-    let writer = signed_in.holds("users.write");
+    let offered = UserActions::of(signed_in, user);
+    let id = user.id;
     html! {
         h2 { "Actions" }
-        @if let Some(why) = &reach {
+        @if let Some(why) = &offered.out_of_reach {
             p.notice { (why) }
         } @else {
             ul.actions-list {
-                @if !issuer && !writer {
+                @if !signed_in.holds("keys.issue") && !signed_in.holds("users.write") {
                     li { "Changing users needs " code { "users.write" } ", and keys need "
                          code { "keys.issue" } ": your key holds neither." }
                 }
-                @if issuer {
-                    @if let Some(provider) = external_provider(user) {
-                        li { "Generate access key: not available. This user signs in through the external identity provider "
-                             strong { (provider) } ", and users from an external identity provider cannot have an access key." }
-                    } @else if user.disabled {
-                        li { "Generate access key: not available while the user is disabled." }
-                    } @else {
-                        li { a.button href=(format!("/users/{}/generate", user.id)) { "Generate access key" } }
+                @match &offered.generate {
+                    Some(Ok(())) => {
+                        li { a.button href=(format!("/users/{id}/generate")) { "Generate access key" } }
                     }
-                    @if user.access_key.is_some() && user.id != signed_in.principal.user_id {
-                        li { a.button.danger href=(format!("/users/{}/revoke", user.id)) { "Revoke key" } }
+                    Some(Err(why)) => {
+                        li { "Generate access key: not available. " (why) }
                     }
+                    None => {}
                 }
-                @if writer && user.id != signed_in.principal.user_id {
-                    li { a.button.danger href=(format!("/users/{}/delete", user.id)) { "Delete user" } }
+                @if offered.revoke {
+                    li { a.button.danger href=(format!("/users/{id}/revoke")) { "Revoke key" } }
+                }
+                @if offered.delete {
+                    li { a.button.danger href=(format!("/users/{id}/delete")) { "Delete user" } }
                 }
                 @if signed_in.holds("audit.read") {
-                    li { a href=(format!("/audit?user={}", user.id)) { "Audit trail for this user" } }
+                    li { a href=(format!("/audit?user={id}")) { "Audit trail for this user" } }
                 }
             }
         }
@@ -168,7 +146,7 @@ fn user_page(
     notice: &str,
     error: Option<&str>,
 ) -> Markup {
-    let editable = signed_in.holds("users.write") && out_of_reach(signed_in, user).is_none();
+    let editable = UserActions::of(signed_in, user).edit;
     html! {
         (crumbs(user, ""))
         h1 { (user.username) }

@@ -1,12 +1,15 @@
-//! Administration » Users: the list (search by username prefix, paging)
-//! and creating a user.
+//! Administration » Users: the list (search, paging, each row's Actions
+//! menu) and creating a user.
 
 use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
 use axum::{extract::State as Extract, response::Response};
 use http::request::Parts;
 use maud::{Markup, html};
 
-use super::layout::{SERVICE_PERMISSIONS, error_box, notice_box, table, time};
+use super::{
+    actions::UserActions,
+    layout::{SERVICE_PERMISSIONS, error_box, notice_box, table, time},
+};
 use crate::console::{
     State,
     calls::http_status,
@@ -16,14 +19,18 @@ use crate::console::{
 
 /// Users per page.
 const PAGE_SIZE: i32 = 50;
+/// The longest search ListUsers takes: the field stops there, so nothing
+/// typed is ever refused.
+const SEARCH_MAX_CHARS: usize = 256;
 
-/// `GET /users?prefix=…&page=…`.
+/// `GET /users?q=…&page=…` (and `prefix=…`, from older links).
 pub(in crate::console) async fn list(
     Extract(console): State,
     parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
     let query = FormFields::query(&parts);
+    let search = query.get("q").trim();
     let prefix = query.get("prefix").trim();
     let request = signed_in.request(
         &parts,
@@ -31,7 +38,7 @@ pub(in crate::console) async fn list(
             page_size: PAGE_SIZE,
             page_token: query.get("page").to_owned(),
             username_prefix: prefix.to_owned(),
-            search: String::new(),
+            search: search.chars().take(SEARCH_MAX_CHARS).collect(),
         },
     );
     let page = match console.user_admin.list_users(request).await {
@@ -44,9 +51,14 @@ pub(in crate::console) async fn list(
         (notice_box(query.get("notice")))
         div.toolbar {
             form.search method="get" action="/users" role="search" {
-                label for="prefix" { "Username starts with" }
-                input #prefix type="search" name="prefix" value=(prefix) autocomplete="off";
+                label for="q" { "Search" }
+                input #q type="search" name="q" value=(search) autocomplete="off"
+                    maxlength=(SEARCH_MAX_CHARS) aria-describedby="q-hint";
+                @if !prefix.is_empty() {
+                    input type="hidden" name="prefix" value=(prefix);
+                }
                 button type="submit" { "Search" }
+                p.hint #q-hint { "Any part of a username, display name or email; case does not matter." }
             }
             @if writer {
                 a.button href="/users/new" { "Create user" }
@@ -56,16 +68,17 @@ pub(in crate::console) async fn list(
             p { "No users match." }
         } @else {
             (table(
-                &["Username", "Status", "Permissions", "Key id", "Key created", "Key expires", "Key last used"],
-                html! { @for user in &page.users { (user_row(user)) } },
+                &["Username", "Actions", "Display name", "Status", "Permissions", "Key id",
+                  "Key created", "Key expires", "Key last used"],
+                html! { @for user in &page.users { (user_row(&signed_in, user)) } },
             ))
         }
         nav.paging aria-label="Pages" {
             @if !query.get("page").is_empty() {
-                a href=(format!("/users?prefix={}", encode(prefix))) { "First page" }
+                a href=(users_link(&[("q", search), ("prefix", prefix)])) { "First page" }
             }
             @if !page.next_page_token.is_empty() {
-                a href=(format!("/users?prefix={}&page={}", encode(prefix), encode(&page.next_page_token))) {
+                a href=(users_link(&[("q", search), ("prefix", prefix), ("page", &page.next_page_token)])) {
                     "Next page"
                 }
             }
@@ -74,11 +87,13 @@ pub(in crate::console) async fn list(
     signed_in.page("Users", body)
 }
 
-fn user_row(user: &pb::User) -> Markup {
+fn user_row(signed_in: &SignedIn, user: &pb::User) -> Markup {
     let key = user.access_key.as_ref();
     html! {
         tr {
             td { a href=(format!("/users/{}", user.id)) { (user.username) } }
+            td { (UserActions::of(signed_in, user).menu()) }
+            td { (user.display_name) }
             td { (status(user)) }
             td { (user.permissions.join(", ")) }
             td { code { (key.map_or("—", |key| key.key_id.as_str())) } }
@@ -104,6 +119,20 @@ pub(in crate::console) fn status(user: &pb::User) -> String {
 pub(in crate::console) fn external_provider(user: &pb::User) -> Option<&str> {
     let provider = user.identity_provider.as_str();
     (!provider.is_empty() && provider != "local").then_some(provider)
+}
+
+/// The users list with the query `fields` that have a value.
+fn users_link(fields: &[(&str, &str)]) -> String {
+    let query: Vec<String> = fields
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .collect();
+    if query.is_empty() {
+        "/users".to_owned()
+    } else {
+        format!("/users?{}", query.join("&"))
+    }
 }
 
 /// A query-string value.
