@@ -1,6 +1,7 @@
 //! The console's pages as a CMS administrator expects them (issue #24), over
 //! plain HTTP: *Users » Actions*, the new-key dialog, search by any name,
-//! usernames in the audit trail, and the favicon.
+//! errors beside the field they concern, usernames in the audit trail, and
+//! the favicon.
 
 use accesskey_client::NewUser;
 
@@ -204,6 +205,73 @@ async fn the_users_page_searches_usernames_display_names_and_emails(server: Test
     assert!(listed(&page, "gamma") && !listed(&page, "alpha"));
 }
 
+/// A refused create, edit or key generation says what is wrong beside
+/// the field concerned, for people, and marks the field for assistive
+/// technology.
+async fn refused_forms_show_each_error_beside_its_field(server: TestServer) {
+    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
+    let field_error = |page: &str, field: &str, words: &str| {
+        let input = tag_with_id(page, field);
+        assert!(
+            input.contains("aria-invalid=\"true\"")
+                && input.contains(&format!("aria-describedby=\"{field}-error\"")),
+            "{field} marked invalid: {input}"
+        );
+        let error = text_of(page, &format!("{field}-error"));
+        assert!(error.contains(words), "{field}: {error:?} in {page}");
+        assert!(
+            !error.contains(&format!("{field}:")),
+            "for people, not a field path: {error}"
+        );
+    };
+
+    let created = session
+        .post("/users/new", &[("username", "bad name!")])
+        .await;
+    assert_eq!(created.status, 400);
+    field_error(&created.text(), "username", "Username may contain only");
+    assert!(
+        !tag_with_id(&created.text(), "email").contains("aria-invalid"),
+        "only the field at fault"
+    );
+    let created = session
+        .post(
+            "/users/new",
+            &[("username", "ok-name"), ("email", "not-an-address")],
+        )
+        .await;
+    field_error(&created.text(), "email", "Email must look like name@domain");
+    let taken = session.post("/users/new", &[("username", "ADMIN")]).await;
+    field_error(&taken.text(), "username", "already exists");
+
+    let user = server.create_user("orders-service", &[]).await;
+    let edited = session
+        .post(
+            &format!("/users/{}", user.id),
+            &[
+                ("display_name", &"x".repeat(200)),
+                ("etag", &user.etag),
+                ("email", ""),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, 400);
+    field_error(
+        &edited.text(),
+        "display_name",
+        "Display name must be at most 128 characters",
+    );
+
+    let generated = session
+        .post(
+            &format!("/users/{}/generate", user.id),
+            &[("expires_on", "2020-01-01")],
+        )
+        .await;
+    assert_eq!(generated.status, 400);
+    field_error(&generated.text(), "expires_on", "must be in the future");
+}
+
 /// The audit page for one user names it, and every event its actor and
 /// user, by username.
 async fn the_audit_trail_names_users_by_username(server: TestServer) {
@@ -265,6 +333,7 @@ on_every_backend!(
     each_users_row_has_an_actions_menu_with_what_the_viewer_may_do,
     the_key_dialog_names_the_user_the_key_id_and_the_expiry,
     the_users_page_searches_usernames_display_names_and_emails,
+    refused_forms_show_each_error_beside_its_field,
     the_audit_trail_names_users_by_username,
     the_favicon_is_a_static_asset,
 );

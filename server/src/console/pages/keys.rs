@@ -19,7 +19,8 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{crumbs, error_box, time},
+    fields::{Marks, Refused},
+    layout::{crumbs, time},
     user::read_user,
 };
 use crate::console::{
@@ -49,13 +50,14 @@ fn new_key_sealer(signed_in: &SignedIn) -> Option<Sealer> {
     Sealer::new(&signed_in.id.derive_key(NEW_KEY_SEALING)).ok()
 }
 
-fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> Markup {
+fn generate_page(user: &pb::User, signed_in: &SignedIn, refused: Option<&Refused>) -> Markup {
     let own = user.id == signed_in.principal.user_id;
     let csrf = &signed_in.session.csrf;
+    let marks = Marks::of(refused);
     html! {
         (crumbs(user, "Generate access key"))
         h1 { "Generate access key for " (user.username) }
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         @if let Some(key) = &user.access_key {
             p.warning {
                 "This replaces the current key " code { (key.key_id) } " (created "
@@ -71,7 +73,10 @@ fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> 
         form.stacked method="post" action=(format!("/users/{}/generate", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             label for="expires_on" { "Expires on (optional)" }
-            input #expires_on type="date" name="expires_on";
+            input #expires_on type="date" name="expires_on"
+                aria-invalid=[marks.invalid("expires_on")]
+                aria-describedby=[marks.described_by("expires_on")];
+            (marks.beside("expires_on"))
             p.hint { "The key stops working at the end of this day (UTC). Leave empty for a key that does not expire." }
             div.actions {
                 button type="submit" { "Generate access key" }
@@ -142,13 +147,14 @@ pub(in crate::console) async fn generate(
     } else if let Some(end) = end_of_day(expires_on) {
         Some(end)
     } else {
+        let why = Refused::field("expires_on", "is not a date (YYYY-MM-DD)");
         return refused(
             &console,
             &signed_in,
             &parts,
             id,
             StatusCode::BAD_REQUEST,
-            "expires_on: not a date (YYYY-MM-DD)",
+            &why,
         )
         .await;
     };
@@ -170,13 +176,14 @@ pub(in crate::console) async fn generate(
             return signed_in.failed(status);
         }
         Err(status) => {
+            let why = Refused::call(&status, &[]);
             return refused(
                 &console,
                 &signed_in,
                 &parts,
                 id,
                 http_status(status.code()),
-                status.message(),
+                &why,
             )
             .await;
         }
@@ -218,13 +225,13 @@ async fn refused(
     parts: &Parts,
     id: i64,
     code: StatusCode,
-    message: &str,
+    why: &Refused,
 ) -> Response {
     let user = match read_user(console, signed_in, parts, id).await {
         Ok(user) => user,
         Err(page) => return page,
     };
-    let body = generate_page(&user, signed_in, Some(message));
+    let body = generate_page(&user, signed_in, Some(why));
     signed_in.page_with(code, "Generate access key", body)
 }
 

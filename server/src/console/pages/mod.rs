@@ -4,6 +4,7 @@
 pub(super) mod actions;
 pub(super) mod assets;
 pub(super) mod audit;
+pub(super) mod fields;
 pub(super) mod keys;
 pub(super) mod layout;
 pub(super) mod revoke;

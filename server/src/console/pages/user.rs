@@ -11,8 +11,9 @@ use maud::{Markup, html};
 use super::{
     Page,
     actions::UserActions,
+    fields::{Marks, Refused},
     layout::{crumbs, error_box, notice_box, time},
-    users::{permission_fields, permissions_from, status},
+    users::{permission_fields, permissions_from, status, text_field},
 };
 use crate::console::{
     State,
@@ -67,19 +68,18 @@ fn details(user: &pb::User) -> Markup {
     }
 }
 
-/// The edit form, filled from `values` (the user, or what was just sent).
-fn edit_form(user: &pb::User, values: &FormFields, csrf: &str) -> Markup {
+/// The edit form, filled from `values` (the user, or what was just sent),
+/// with the field a refused save was about marked.
+fn edit_form(user: &pb::User, values: &FormFields, csrf: &str, marks: Marks<'_>) -> Markup {
     let held = permissions_from(values);
     html! {
         h2 #edit { "Edit" }
         form.stacked method="post" action=(format!("/users/{}", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="etag" value=(values.get("etag"));
-            label for="email" { "Email" }
-            input #email type="email" name="email" value=(values.get("email")) autocomplete="off";
-            label for="display_name" { "Display name" }
-            input #display_name type="text" name="display_name" value=(values.get("display_name")) autocomplete="off";
-            (permission_fields(&held))
+            (text_field(marks, "email", "Email", "email", values.get("email"), 254))
+            (text_field(marks, "display_name", "Display name", "text", values.get("display_name"), 128))
+            (permission_fields(&held, marks))
             label.check {
                 input type="checkbox" name="disabled" value="true" checked[values.has("disabled")];
                 " Disabled (its key stops working; nothing is deleted)"
@@ -144,17 +144,17 @@ fn user_page(
     user: &pb::User,
     values: &FormFields,
     notice: &str,
-    error: Option<&str>,
+    refused: Option<&Refused>,
 ) -> Markup {
     let editable = UserActions::of(signed_in, user).edit;
     html! {
         (crumbs(user, ""))
         h1 { (user.username) }
         (notice_box(notice))
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         (details(user))
         (actions(signed_in, user))
-        @if editable { (edit_form(user, values, &signed_in.session.csrf)) }
+        @if editable { (edit_form(user, values, &signed_in.session.csrf, Marks::of(refused))) }
     }
 }
 
@@ -220,7 +220,8 @@ pub(in crate::console) async fn update(
                 Ok(user) => user,
                 Err(page) => return page,
             };
-            let body = user_page(&signed_in, &user, &form, "", Some(status.message()));
+            let refused = Refused::call(&status, &permissions_from(&form));
+            let body = user_page(&signed_in, &user, &form, "", Some(&refused));
             signed_in.page_with(http_status(status.code()), &user.username, body)
         }
     }

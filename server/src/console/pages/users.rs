@@ -8,7 +8,8 @@ use maud::{Markup, html};
 
 use super::{
     actions::UserActions,
-    layout::{SERVICE_PERMISSIONS, error_box, notice_box, table, time},
+    fields::{Marks, Refused},
+    layout::{SERVICE_PERMISSIONS, notice_box, table, time},
 };
 use crate::console::{
     State,
@@ -140,9 +141,28 @@ pub(in crate::console) fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// A labelled one-line input named and identified `id`, holding `value`,
+/// with its error beside it when a refused save was about it.
+pub(in crate::console) fn text_field(
+    marks: Marks<'_>,
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    max_chars: usize,
+) -> Markup {
+    html! {
+        label for=(id) { (label) }
+        input id=(id) type=(kind) name=(id) value=(value) maxlength=(max_chars)
+            autocomplete="off" aria-invalid=[marks.invalid(id)]
+            aria-describedby=[marks.described_by(id)];
+        (marks.beside(id))
+    }
+}
+
 /// The permission controls: a checkbox per service permission and a field
 /// for the rest, filled with `held`.
-pub(in crate::console) fn permission_fields(held: &[String]) -> Markup {
+pub(in crate::console) fn permission_fields(held: &[String], marks: Marks<'_>) -> Markup {
     let others: Vec<&str> = held
         .iter()
         .map(String::as_str)
@@ -161,7 +181,10 @@ pub(in crate::console) fn permission_fields(held: &[String]) -> Markup {
         }
         label for="other_permissions" { "Other permissions" }
         input #other_permissions type="text" name="other_permissions"
-            value=(others.join(" ")) autocomplete="off" spellcheck="false";
+            value=(others.join(" ")) autocomplete="off" spellcheck="false"
+            aria-invalid=[marks.invalid("other_permissions")]
+            aria-describedby=[marks.described_by("other_permissions")];
+        (marks.beside("other_permissions"))
         p.hint { "Your services' own permissions, separated by spaces or commas (for example orders.read)." }
     }
 }
@@ -178,26 +201,26 @@ pub(in crate::console) fn permissions_from(form: &FormFields) -> Vec<String> {
     permissions
 }
 
-fn create_form(form: &FormFields, error: Option<&str>) -> Markup {
+fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
     let held = permissions_from(form);
+    let marks = Marks::of(refused);
     html! {
         h1 { "Create user" }
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         form.stacked method="post" action="/users/new" {
             input type="hidden" name="csrf" value=(form.get("csrf"));
             label for="username" { "Username" }
             input #username type="text" name="username" value=(form.get("username")) required
-                maxlength="64" autocomplete="off" spellcheck="false";
+                maxlength="64" autocomplete="off" spellcheck="false"
+                aria-invalid=[marks.invalid("username")]
+                aria-describedby=[marks.described_by("username")];
+            (marks.beside("username"))
             p.hint { "1–64 characters: letters, digits and . _ @ + -" }
-            label for="email" { "Email" }
-            input #email type="email" name="email" value=(form.get("email")) autocomplete="off";
-            label for="display_name" { "Display name" }
-            input #display_name type="text" name="display_name" value=(form.get("display_name")) autocomplete="off";
-            label for="identity_provider" { "Identity provider" }
-            input #identity_provider type="text" name="identity_provider"
-                value=(form.get("identity_provider")) autocomplete="off" spellcheck="false";
+            (text_field(marks, "email", "Email", "email", form.get("email"), 254))
+            (text_field(marks, "display_name", "Display name", "text", form.get("display_name"), 128))
+            (text_field(marks, "identity_provider", "Identity provider", "text", form.get("identity_provider"), 64))
             p.hint { "Leave empty for a local user. Users from an external identity provider cannot have an access key." }
-            (permission_fields(&held))
+            (permission_fields(&held, marks))
             div.actions {
                 button type="submit" { "Create user" }
                 a href="/users" { "Cancel" }
@@ -242,7 +265,10 @@ pub(in crate::console) async fn create(
         Err(status) => signed_in.page_with(
             http_status(status.code()),
             "Create user",
-            create_form(&form, Some(status.message())),
+            create_form(
+                &form,
+                Some(&Refused::call(&status, &permissions_from(&form))),
+            ),
         ),
     }
 }
