@@ -21,6 +21,7 @@ use crate::console::{
     calls::{Change, SignedIn},
     web::FormFields,
 };
+use crate::domain::model::{DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN};
 
 /// Reads user `id` as the signed-in administrator.
 pub(in crate::console) async fn read_user(
@@ -77,8 +78,8 @@ fn edit_form(user: &pb::User, values: &FormFields, csrf: &str, marks: Marks<'_>)
         form.stacked method="post" action=(format!("/users/{}", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="etag" value=(values.get("etag"));
-            (text_field(marks, "email", "Email", "email", values.get("email"), 254))
-            (text_field(marks, "display_name", "Display name", "text", values.get("display_name"), 128))
+            (text_field(marks, "email", "Email", "email", values.get("email"), EMAIL_MAX_LEN))
+            (text_field(marks, "display_name", "Display name", "text", values.get("display_name"), DISPLAY_NAME_MAX_CHARS))
             (permission_fields(&held, marks))
             label.check {
                 input type="checkbox" name="disabled" value="true" checked[values.has("disabled")];

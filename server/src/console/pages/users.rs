@@ -17,12 +17,15 @@ use crate::console::{
     calls::{Change, SignedIn},
     web::FormFields,
 };
+use crate::domain::model::{
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, IdentityProvider, UserSearch, Username,
+};
 
 /// Users per page.
 const PAGE_SIZE: i32 = 50;
 /// The longest search ListUsers takes: the field stops there, so nothing
 /// typed is ever refused.
-const SEARCH_MAX_CHARS: usize = 256;
+const SEARCH_MAX_CHARS: usize = UserSearch::MAX_CHARS;
 
 /// `GET /users?q=…&page=…` (and `prefix=…`, from older links).
 pub(in crate::console) async fn list(
@@ -211,14 +214,14 @@ fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
             input type="hidden" name="csrf" value=(form.get("csrf"));
             label for="username" { "Username" }
             input #username type="text" name="username" value=(form.get("username")) required
-                maxlength="64" autocomplete="off" spellcheck="false"
+                maxlength=(Username::MAX_LEN) autocomplete="off" spellcheck="false"
                 aria-invalid=[marks.invalid("username")]
                 aria-describedby=[marks.described_by("username")];
             (marks.beside("username"))
             p.hint { "1–64 characters: letters, digits and . _ @ + -" }
-            (text_field(marks, "email", "Email", "email", form.get("email"), 254))
-            (text_field(marks, "display_name", "Display name", "text", form.get("display_name"), 128))
-            (text_field(marks, "identity_provider", "Identity provider", "text", form.get("identity_provider"), 64))
+            (text_field(marks, "email", "Email", "email", form.get("email"), EMAIL_MAX_LEN))
+            (text_field(marks, "display_name", "Display name", "text", form.get("display_name"), DISPLAY_NAME_MAX_CHARS))
+            (text_field(marks, "identity_provider", "Identity provider", "text", form.get("identity_provider"), IdentityProvider::MAX_LEN))
             p.hint { "Leave empty for a local user. Users from an external identity provider cannot have an access key." }
             (permission_fields(&held, marks))
             div.actions {

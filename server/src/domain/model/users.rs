@@ -140,8 +140,13 @@ fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, Inva
     Ok(value.to_owned())
 }
 
+/// The longest display name, in characters.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 128;
+/// The longest email address, in bytes (printable ASCII).
+pub const EMAIL_MAX_LEN: usize = 254;
+
 pub fn parse_display_name(field: &str, value: &str) -> Result<String, InvalidField> {
-    parse_text(field, value, 128)
+    parse_text(field, value, DISPLAY_NAME_MAX_CHARS)
 }
 
 /// An email address, or empty for none. Checked for shape only: accesskey
@@ -150,8 +155,11 @@ pub fn parse_email(field: &str, value: &str) -> Result<String, InvalidField> {
     if value.is_empty() {
         return Ok(String::new());
     }
-    if value.len() > 254 {
-        return Err(InvalidField::new(field, "must be at most 254 characters"));
+    if value.len() > EMAIL_MAX_LEN {
+        return Err(InvalidField::new(
+            field,
+            format!("must be at most {EMAIL_MAX_LEN} characters"),
+        ));
     }
     let well_shaped = value.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !domain.contains('@')
@@ -174,13 +182,15 @@ pub enum IdentityProvider {
 
 impl IdentityProvider {
     pub const LOCAL: &'static str = "local";
+    /// The longest provider name.
+    pub const MAX_LEN: usize = 64;
 
     pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
         if value.is_empty() || value == Self::LOCAL {
             return Ok(Self::Local);
         }
         let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._:-".contains(&c);
-        if value.len() > 64 || !value.bytes().all(allowed) {
+        if value.len() > Self::MAX_LEN || !value.bytes().all(allowed) {
             return Err(InvalidField::new(
                 field,
                 "must be empty, `local`, or 1-64 characters of lowercase letters, digits and . _ : -",
