@@ -56,8 +56,11 @@ async fn each_users_row_has_an_actions_menu_with_what_the_viewer_may_do(server: 
 
     let row = row_of(&page, keyed.id);
     assert!(
-        row.contains("<details") && row.contains("<summary>Actions</summary>"),
-        "a native Actions menu: {row}"
+        row.contains("<details")
+            && row.contains(
+                "<summary>Actions<span class=\"visually-hidden\"> for orders-service</span></summary>"
+            ),
+        "a native Actions menu, whose name says whose: {row}"
     );
     let id = keyed.id;
     for (href, what) in [
@@ -72,7 +75,7 @@ async fn each_users_row_has_an_actions_menu_with_what_the_viewer_may_do(server: 
         );
     }
     let row = row_of(&page, external.id);
-    assert!(row.contains("<summary>Actions</summary>"), "{row}");
+    assert!(row.contains("<summary>Actions<span"), "{row}");
     assert!(
         !row.contains("/generate"),
         "no key for an external provider's user: {row}"

@@ -14,6 +14,8 @@ use crate::console::calls::SignedIn;
 #[derive(Debug)]
 pub(in crate::console) struct UserActions {
     pub(in crate::console) id: i64,
+    /// Whose actions: each row's menu says so to a screen reader.
+    username: String,
     /// Why nothing may be changed (the user holds a service permission the
     /// signed-in key lacks: the power order), if so.
     pub(in crate::console) out_of_reach: Option<String>,
@@ -46,6 +48,7 @@ impl UserActions {
         });
         Self {
             id: user.id,
+            username: user.username.clone(),
             out_of_reach,
             generate,
             // Revoking one's own key would end one's own access.
@@ -67,7 +70,9 @@ impl UserActions {
         html! {
             @if self.any() {
                 details.menu id=(format!("actions-{id}")) {
-                    summary { "Actions" }
+                    // Every row's menu reads "Actions"; a screen reader,
+                    // which may reach it out of its row, hears whose too.
+                    summary { "Actions" span.visually-hidden { " for " (self.username) } }
                     ul {
                         @match &self.generate {
                             Some(Ok(())) => {
