@@ -64,8 +64,14 @@ impl Client {
     /// Lists every user whose name starts with `prefix` (all users when
     /// empty), following page tokens. Needs `users.read`.
     pub async fn list_all_users(&self, prefix: &str) -> Result<Vec<pb::User>, Error> {
+        self.list_every_user(ListUsers::new().prefix(prefix)).await
+    }
+
+    /// Lists every user `query` matches (its page token, if any, is where
+    /// to start), following page tokens. Needs `users.read`.
+    pub async fn list_every_user(&self, query: ListUsers) -> Result<Vec<pb::User>, Error> {
         let mut users = Vec::new();
-        let mut query = ListUsers::new().prefix(prefix).page_size(1000);
+        let mut query = query.page_size(1000);
         loop {
             let page = self.list_users(query.clone()).await?;
             users.extend(page.users);

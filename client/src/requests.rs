@@ -182,6 +182,7 @@ pub struct ListUsers {
     page_size: i32,
     page_token: String,
     prefix: String,
+    search: String,
 }
 
 impl ListUsers {
@@ -208,16 +209,25 @@ impl ListUsers {
         self
     }
 
+    /// Only users whose username, display name or email contains `text`,
+    /// ignoring case (literally: `%` and `_` are no wildcards).
+    pub fn search(mut self, text: impl Into<String>) -> Self {
+        self.search = text.into();
+        self
+    }
+
     pub(crate) fn into_request(self) -> pb::ListUsersRequest {
         let Self {
             page_size,
             page_token,
             prefix,
+            search,
         } = self;
         pb::ListUsersRequest {
             page_size,
             page_token,
             username_prefix: prefix,
+            search,
         }
     }
 }

@@ -71,7 +71,73 @@ async fn no_key_secret_or_hash_reaches_the_audit_trail(server: TestServer) {
     }
 }
 
-on_every_backend!(no_key_secret_or_hash_reaches_the_audit_trail);
+/// An event lists what changed and nothing else: a created user's fields
+/// that have a value, a key's expiry only when there is one before or
+/// after.
+async fn events_record_only_fields_that_changed(server: TestServer) {
+    let user = server
+        .admin
+        .create_user(accesskey_client::NewUser::new("bare"))
+        .await
+        .expect("a user without email or display name");
+    server
+        .admin
+        .generate_access_key(user.id, None)
+        .await
+        .expect("a key that never expires");
+    server
+        .admin
+        .update_user(user.id, UserChanges::new().email("bare@example.test"))
+        .await
+        .expect("an email");
+    let events = crate::audit::events_about(&server, user.id).await;
+    let fields = |action: &str| -> Vec<(String, Option<String>, Option<String>)> {
+        let event = events
+            .iter()
+            .find(|event| event.action == action)
+            .unwrap_or_else(|| panic!("no {action} in {events:?}"));
+        event
+            .changes
+            .iter()
+            .map(|c| (c.field.clone(), c.old_value.clone(), c.new_value.clone()))
+            .collect()
+    };
+    let named = |changes: Vec<(String, Option<String>, Option<String>)>| -> Vec<String> {
+        changes.into_iter().map(|(field, _, _)| field).collect()
+    };
+    assert_eq!(
+        named(fields("user.created")),
+        ["username", "identity_provider", "disabled"]
+            .map(str::to_owned)
+            .to_vec(),
+        "no `email: ∅ → \"\"`"
+    );
+    assert!(
+        fields("user.created")
+            .iter()
+            .all(|(_, _, new)| new.as_deref().is_some_and(|v| !v.is_empty())),
+        "a created field has a value"
+    );
+    assert_eq!(
+        named(fields("key.generated")),
+        ["key_id"],
+        "no `key_expire_time: ∅ → ∅`"
+    );
+    assert_eq!(
+        fields("user.updated"),
+        [(
+            "email".to_owned(),
+            None,
+            Some("bare@example.test".to_owned())
+        )],
+        "an empty email was no value"
+    );
+}
+
+on_every_backend!(
+    no_key_secret_or_hash_reaches_the_audit_trail,
+    events_record_only_fields_that_changed,
+);
 
 /// A change whose event cannot be written does not happen: the event is
 /// written in the change's transaction. (A trigger refuses the event;
@@ -211,8 +277,13 @@ async fn the_cli_lists_and_watches_the_trail() {
         .collect();
     assert_eq!(actions, ["key.generated", "user.created"]);
     assert_eq!(events[0]["actor"]["username"], "admin");
-    assert_eq!(events[1]["changes"][4]["field"], "permissions");
-    assert_eq!(events[1]["changes"][4]["new"], "orders.read");
+    let permissions = events[1]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|change| change["field"] == "permissions")
+        .expect("the permissions granted");
+    assert_eq!(permissions["new"], "orders.read");
 
     let table = run_cli(
         &server,
@@ -224,6 +295,13 @@ async fn the_cli_lists_and_watches_the_trail() {
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
     assert_eq!(table.stdout.lines().count(), 4, "{}", table.stdout);
+    // People read usernames: the actor's and the user's, ids second.
+    let svc_row = table
+        .stdout
+        .lines()
+        .find(|line| line.contains(" svc "))
+        .unwrap_or_else(|| panic!("svc's creation by name: {}", table.stdout));
+    assert!(svc_row.contains(" admin "), "the actor by name: {svc_row}");
     let bad = run_cli(
         &server,
         &server.admin_key,

@@ -332,3 +332,60 @@ async fn key_generate_writes_a_private_key_file_and_never_overwrites_one() {
         );
     }
 }
+
+/// `accesskey user list --search` finds users by any part of their
+/// username, display name or email, ignoring case, on every page; the
+/// table shows display names.
+#[tokio::test]
+async fn user_list_searches_usernames_display_names_and_emails() {
+    let server = TestServer::start().await;
+    let admin = async |args: &[&str]| run_cli(&server, &server.admin_key, args, None).await;
+    admin(&["user", "create", "alpha", "--display-name", "Payments Team"]).await;
+    admin(&["user", "create", "beta", "--email", "PAYROLL@corp.example"]).await;
+    admin(&["user", "create", "xpay"]).await;
+    admin(&["user", "create", "gamma", "--display-name", "Other"]).await;
+
+    let names = |run: &CliRun| -> Vec<String> {
+        json(run)["users"]
+            .as_array()
+            .unwrap_or_else(|| panic!("users: {run:?}"))
+            .iter()
+            .filter_map(|u| u["username"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let found = admin(&["user", "list", "--search", "PaY", "-o", "json"]).await;
+    assert_eq!(found.code, 0, "{found:?}");
+    assert_eq!(names(&found), ["alpha", "beta", "xpay"]);
+    let paged = admin(&[
+        "user",
+        "list",
+        "--search",
+        "pay",
+        "--page-size",
+        "2",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(names(&paged), ["alpha", "beta"]);
+    let token = json(&paged)["next_page_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let rest = admin(&[
+        "user",
+        "list",
+        "--search",
+        "pay",
+        "--page-size",
+        "2",
+        "--page-token",
+        &token,
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(names(&rest), ["xpay"]);
+    let table = admin(&["user", "list", "--search", "payments"]).await;
+    assert!(table.stdout.contains("Payments Team"), "{table:?}");
+}

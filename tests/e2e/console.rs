@@ -556,7 +556,10 @@ async fn refused_changes_show_the_services_words_and_keep_what_was_typed(server:
         .await;
     assert_eq!(reply.status, 400);
     let page = reply.text();
-    assert!(page.contains("username:"), "the field is named: {page}");
+    assert!(
+        page.contains("Username may contain only"),
+        "the field is named, as its label names it: {page}"
+    );
     assert!(page.contains("kept@example.com"), "what was typed is kept");
 
     let external = server

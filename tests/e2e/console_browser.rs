@@ -387,3 +387,94 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     browser.screenshot("signed-out").await;
     browser.close().await;
 }
+
+/// *Administration » Users » Actions » Generate access key*, as the CMS
+/// documents it: the row's Actions menu opens without script, Generate
+/// leads to the form, and the dialog names the user, the key id and the
+/// expiry, with the whole key in view at 1280 px and at 320 px.
+#[tokio::test]
+async fn users_actions_generate_access_key_shows_the_whole_key_at_any_width() {
+    let server = TestServer::start().await;
+    let Some(mut browser) = Browser::start(&server.endpoint(), "actions-generate").await else {
+        return;
+    };
+    let user = server.create_user("orders-service", &["orders.read"]).await;
+    let id = user.id;
+    sign_in_with(&browser, &server.admin_key, "/users").await;
+    for (width, expiry) in [(1280, Some("2099-03-31")), (320, None)] {
+        browser
+            .client
+            .set_window_size(width, 900)
+            .await
+            .expect("resize");
+        browser.goto("/users").await;
+        let inner = browser.run("return window.innerWidth;").await;
+        assert!(
+            inner.as_u64().is_some_and(|w| w <= width.into()),
+            "a {width} px window: {inner}"
+        );
+        let menu = format!("#actions-{id}");
+        let generate = format!("{menu} a[href='/users/{id}/generate']");
+        let open = format!("return document.querySelector(\"{menu}\").open;");
+        assert_eq!(browser.run(&open).await, serde_json::json!(false));
+        browser.click(&format!("{menu} summary")).await;
+        assert_eq!(browser.run(&open).await, serde_json::json!(true));
+        browser.screenshot(&format!("actions-menu-{width}px")).await;
+        browser.click(&generate).await;
+        browser
+            .wait_for_path(&format!("/users/{id}/generate"))
+            .await;
+        if let Some(date) = expiry {
+            // A date field's typing order follows the locale; its value
+            // does not.
+            browser
+                .run(&format!(
+                    "document.getElementById('expires_on').value = '{date}'; return null;"
+                ))
+                .await;
+        }
+        browser
+            .click("form[action$='/generate'] button[type=submit]")
+            .await;
+        browser.wait_for_path(&format!("/users/{id}/new-key")).await;
+        let key = browser.value("#new-key").await;
+        assert_eq!(key.len(), 71, "the whole key: {key:?}");
+        let dialog = browser
+            .find("dialog")
+            .await
+            .text()
+            .await
+            .expect("the dialog's text");
+        assert!(dialog.contains("orders-service"), "the user: {dialog}");
+        assert!(dialog.contains(&key[5..21]), "the key id: {dialog}");
+        let expiry_text = match expiry {
+            Some(date) => format!("until the end of {date} (UTC)"),
+            None => "does not expire".to_owned(),
+        };
+        assert!(dialog.contains(&expiry_text), "{expiry_text}: {dialog}");
+        let fit = browser
+            .run(
+                "const key = document.getElementById('new-key');\
+                 const box = key.getBoundingClientRect();\
+                 return {\
+                   wide: key.scrollWidth <= key.clientWidth,\
+                   tall: key.scrollHeight <= key.clientHeight,\
+                   inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,\
+                   page: document.documentElement.scrollWidth <= window.innerWidth\
+                 };",
+            )
+            .await;
+        assert_eq!(
+            fit,
+            serde_json::json!({"wide": true, "tall": true, "inside": true, "page": true}),
+            "the whole key in view at {width} px"
+        );
+        assert_labelled(&browser, "key dialog").await;
+        browser.screenshot(&format!("key-dialog-{width}px")).await;
+        assert!(matches!(
+            server.verdict(&key, ["orders.read"]).await,
+            Verification::Valid(_)
+        ));
+    }
+    browser.close().await;
+}

@@ -22,6 +22,7 @@ mod cli;
 mod connections;
 mod console;
 mod console_browser;
+mod console_pages;
 mod console_transport;
 mod crash;
 mod database_faults;

@@ -1,4 +1,5 @@
-//! ListUsers: complete, stable pages, literal prefixes, tamper-proof tokens.
+//! ListUsers: complete, stable pages, literal prefixes and searches,
+//! tamper-proof tokens.
 
 use std::collections::BTreeSet;
 
@@ -156,11 +157,86 @@ async fn forged_tampered_or_misused_page_tokens_are_invalid(server: TestServer) 
     );
 }
 
+/// `search` looks for its text, literally and ignoring case, in username,
+/// display name and email; it pages, combines with the prefix, binds its
+/// page tokens, and refuses only what no one types.
+async fn search_matches_any_name_literally_and_ignoring_case(server: TestServer) {
+    let create = async |user: NewUser| server.admin.create_user(user).await.expect("create");
+    create(NewUser::new("under_score").display_name("Plain")).await;
+    create(NewUser::new("underXscore").display_name("100% sure")).await;
+    create(NewUser::new("slash").display_name("back\\slash! BANG")).await;
+    create(NewUser::new("mail").email("Ops.Team@Example.test")).await;
+    let found = async |query: ListUsers| -> Vec<String> {
+        let page = server.admin.list_users(query).await.expect("list");
+        page.users.into_iter().map(|user| user.username).collect()
+    };
+    let search = |text: &str| ListUsers::new().search(text);
+    assert_eq!(
+        found(search("R_S")).await,
+        ["under_score"],
+        "`_` is literal"
+    );
+    assert_eq!(found(search("%")).await, ["underXscore"], "`%` is literal");
+    assert_eq!(found(search("\\")).await, ["slash"], "`\\` is literal");
+    assert_eq!(
+        found(search("! bang")).await,
+        ["slash"],
+        "the escape char too"
+    );
+    assert_eq!(found(search("ops.team@EXAMPLE")).await, ["mail"]);
+    assert_eq!(found(search("score")).await, ["under_score", "underXscore"]);
+    assert_eq!(
+        found(search("score").prefix("UNDERX")).await,
+        ["underXscore"],
+        "both must match"
+    );
+    // Pages, with tokens bound to the search.
+    let first = server
+        .admin
+        .list_users(search("score").page_size(1))
+        .await
+        .expect("a page");
+    assert_eq!(first.users.len(), 1);
+    let token = first.next_page_token;
+    assert_eq!(
+        found(search("score").page_size(1).page_token(token.clone())).await,
+        ["underXscore"]
+    );
+    assert_eq!(
+        code(
+            server
+                .admin
+                .list_users(search("scor").page_token(token))
+                .await
+        ),
+        Code::InvalidArgument,
+        "a token of another search"
+    );
+    // Anything typed is a search; only what no one types is refused.
+    assert!(found(search(&"é".repeat(256))).await.is_empty());
+    for (bad, why) in [
+        ("a".repeat(257), "at most 256"),
+        ("a\0b".to_owned(), "control"),
+    ] {
+        let err = server
+            .admin
+            .list_users(search(&bad))
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Some(Code::InvalidArgument));
+        assert!(
+            err.to_string().contains("search:") && err.to_string().contains(why),
+            "{err}"
+        );
+    }
+}
+
 on_every_backend!(
     pages_cover_every_user_exactly_once_despite_concurrent_changes,
     page_size_zero_means_the_default_and_negative_is_invalid,
     prefixes_match_case_insensitively_and_literally,
-    forged_tampered_or_misused_page_tokens_are_invalid
+    forged_tampered_or_misused_page_tokens_are_invalid,
+    search_matches_any_name_literally_and_ignoring_case,
 );
 
 /// Users may hold 256 permissions of 128 characters: 1,000 of them would

@@ -251,6 +251,7 @@ async fn no_key_in_any_form_reaches_logs_errors_metadata_or_database_files() {
             page_size: 10,
             page_token: key.clone(),
             username_prefix: key.clone(),
+            search: key.clone(),
         };
         record(&mut seen, users.list_users(list).await);
         let get = pb::GetUserRequest {

@@ -173,6 +173,10 @@ pub(super) enum UserCommand {
         /// Only usernames starting with this (case-insensitive).
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Only users whose username, display name or email contains this
+        /// (case-insensitive, literal).
+        #[arg(long, default_value = "")]
+        search: String,
         /// One page of at most this many users.
         #[arg(long)]
         page_size: Option<i32>,

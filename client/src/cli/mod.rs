@@ -115,19 +115,22 @@ async fn user_command(
         UserCommand::Get(user) => printer.user(&resolve(client, &user).await?),
         UserCommand::List {
             prefix,
+            search,
             page_size,
             page_token,
-        } => match page_size {
-            None => printer.users(&client.list_all_users(&prefix).await?, ""),
-            Some(size) => {
-                let query = ListUsers::new()
-                    .prefix(prefix)
-                    .page_size(size)
-                    .page_token(page_token);
-                let page = client.list_users(query).await?;
-                printer.users(&page.users, &page.next_page_token);
+        } => {
+            let query = ListUsers::new()
+                .prefix(prefix)
+                .search(search)
+                .page_token(page_token);
+            match page_size {
+                None => printer.users(&client.list_every_user(query).await?, ""),
+                Some(size) => {
+                    let page = client.list_users(query.page_size(size)).await?;
+                    printer.users(&page.users, &page.next_page_token);
+                }
             }
-        },
+        }
         UserCommand::Update {
             user,
             email,

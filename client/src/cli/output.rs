@@ -144,17 +144,23 @@ impl Printer {
         let header = [
             "ID",
             "USERNAME",
+            "DISPLAY NAME",
             "PROVIDER",
             "DISABLED",
             "KEY ID",
             "PERMISSIONS",
         ];
-        let rows: Vec<[String; 6]> = users
+        let rows: Vec<[String; 7]> = users
             .iter()
             .map(|user| {
                 [
                     user.id.to_string(),
                     user.username.clone(),
+                    if user.display_name.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        user.display_name.clone()
+                    },
                     user.identity_provider.clone(),
                     if user.disabled { "yes" } else { "no" }.to_owned(),
                     user.access_key

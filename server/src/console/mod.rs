@@ -92,12 +92,15 @@ impl Console {
             .route("/users/{id}/new-key", get(pages::keys::show_new_key))
             .route(
                 "/users/{id}/revoke",
-                get(pages::keys::revoke_form).post(pages::keys::revoke),
+                get(pages::revoke::revoke_form).post(pages::revoke::revoke),
             )
             .route("/whoami", get(pages::whoami::show))
             .route("/audit", get(pages::audit::list))
             .route("/assets/console.css", get(pages::assets::stylesheet))
             .route("/assets/console.js", get(pages::assets::script))
+            .route("/assets/favicon.svg", get(pages::assets::icon))
+            // Where browsers and tools look for an icon a page names none.
+            .route("/favicon.ico", get(pages::assets::icon))
             // Forms are small; nothing a page sends comes near this.
             .layer(axum::extract::DefaultBodyLimit::max(calls::MAX_FORM_BYTES))
             .layer(axum::middleware::map_response(web::protected))

@@ -9,7 +9,8 @@ use crate::domain::{
     key_format::AccessKey,
     model::{
         Etag, IdentityProvider, KeyInfo, NewUser, PermissionSet, Principal, Timestamp, User,
-        UserPatch, UserRef, Username, UsernamePrefix, parse_display_name, parse_email,
+        UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix, parse_display_name,
+        parse_email,
     },
 };
 
@@ -54,7 +55,7 @@ impl TryFrom<pb::GetUserRequest> for UserRef {
 pub(super) struct ListQuery {
     pub(super) page_size: u64,
     pub(super) page_token: String,
-    pub(super) prefix: UsernamePrefix,
+    pub(super) filter: UserFilter,
 }
 
 impl TryFrom<pb::ListUsersRequest> for ListQuery {
@@ -65,13 +66,17 @@ impl TryFrom<pb::ListUsersRequest> for ListQuery {
             page_size,
             page_token,
             username_prefix,
+            search,
         } = request;
         let page_size = u64::try_from(page_size)
             .map_err(|_| InvalidField::new("page_size", "must not be negative"))?;
         Ok(Self {
             page_size,
             page_token,
-            prefix: UsernamePrefix::parse("username_prefix", &username_prefix)?,
+            filter: UserFilter {
+                prefix: UsernamePrefix::parse("username_prefix", &username_prefix)?,
+                search: UserSearch::parse("search", &search)?,
+            },
         })
     }
 }

@@ -79,7 +79,7 @@ impl UserAdmin for UserAdminService {
         let result = async {
             let query = ListQuery::try_from(request.into_inner())?;
             self.directory
-                .list_users(&caller, query.page_size, &query.page_token, &query.prefix)
+                .list_users(&caller, query.page_size, &query.page_token, &query.filter)
                 .await
         }
         .await;

@@ -3,10 +3,10 @@
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
     QueryTrait as _,
-    sea_query::{Expr, LikeExpr},
+    sea_query::{Expr, Func, LikeExpr},
 };
 
 use crate::domain::{
@@ -26,7 +26,9 @@ use super::{
 const PERMISSION_SEPARATOR: char = '\n';
 /// The `settings` row holding the ListUsers page-token MAC key.
 const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
-/// The LIKE escape character: not allowed in usernames, so unambiguous.
+/// The LIKE escape character, stated in every LIKE (`ESCAPE '!'`) rather
+/// than left to each backend's default (a backslash on PostgreSQL and
+/// MySQL, none on SQLite); escaped itself where searched text holds one.
 const LIKE_ESCAPE: char = '!';
 
 impl Store {
@@ -122,13 +124,15 @@ impl Store {
         .await
     }
 
-    /// Users with id above `after_id` whose folded name starts with `prefix`,
-    /// in id order. Ids only grow, so paging by id sees every user that exists
-    /// throughout exactly once.
+    /// Users with id above `after_id` whose folded name starts with `prefix`
+    /// and whose username, display name or email contains `folded_search`
+    /// (lowercase), in id order. Ids only grow, so paging by id sees every
+    /// user that exists throughout exactly once.
     pub async fn list_users(
         &self,
         after_id: i64,
         folded_prefix: &str,
+        folded_search: &str,
         limit: u64,
     ) -> Result<Vec<User>, StoreError> {
         self.bounded(async {
@@ -138,6 +142,26 @@ impl Store {
                 query = query.filter(
                     Expr::col((user::Entity, user::Column::UsernameFolded))
                         .like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)),
+                );
+            }
+            if !folded_search.is_empty() {
+                let pattern = format!("%{}%", escape_like(folded_search));
+                let contains =
+                    |column: Expr| column.like(LikeExpr::new(&pattern).escape(LIKE_ESCAPE));
+                // LOWER() on every backend, rather than each one's own
+                // case-insensitive comparison (ILIKE, collations): the same
+                // SQL everywhere. The username has its folded column.
+                let lower = |column: user::Column| {
+                    Expr::expr(Func::lower(Expr::col((user::Entity, column))))
+                };
+                query = query.filter(
+                    Condition::any()
+                        .add(contains(Expr::col((
+                            user::Entity,
+                            user::Column::UsernameFolded,
+                        ))))
+                        .add(contains(lower(user::Column::DisplayName)))
+                        .add(contains(lower(user::Column::Email))),
                 );
             }
             let rows = query

@@ -1,4 +1,5 @@
-//! The audit trail (ListAuditEvents), newest first, optionally for one user.
+//! The audit trail (ListAuditEvents), newest first, optionally for one
+//! user: actors and users by username, their ids second.
 
 use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
 use axum::{extract::State as Extract, response::Response};
@@ -89,12 +90,18 @@ pub(in crate::console) async fn list(
         Ok(response) => response.into_inner(),
         Err(status) => return signed_in.failed(status),
     };
+    // The user by name, as its events recorded it (a deleted user's too);
+    // by id only when none is on this page.
+    let target_name = page.events.first().map_or_else(
+        || format!("#{target_user_id}"),
+        |event| event.target_username.clone(),
+    );
     // The filters, for the paging links.
     let filters = format!("user={}&action={}", encode(user), encode(action));
     let body = html! {
         h1 { "Audit trail" }
         @if target_user_id != 0 {
-            p { "Changes to user " a href=(format!("/users/{target_user_id}")) { (target_user_id) } ". "
+            p { "Changes to user " a href=(format!("/users/{target_user_id}")) { (target_name) } ". "
                 a href="/audit" { "All changes" } }
         }
         form.search method="get" action="/audit" {

@@ -1,5 +1,5 @@
-//! Actions » Generate access key, the dialog that shows the new key once,
-//! and Revoke key.
+//! Actions » Generate access key, and the dialog that shows the new key
+//! once, naming its user, its id and its expiry.
 //!
 //! The generated key reaches its page without ever being in a URL, a log,
 //! a cookie or a stored page: the POST seals it under a key derived from
@@ -19,7 +19,8 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{crumbs, error_box, time},
+    fields::{Marks, Refused},
+    layout::{crumbs, time},
     user::read_user,
 };
 use crate::console::{
@@ -28,10 +29,11 @@ use crate::console::{
     calls::{Change, SignedIn},
     seal::Sealer,
 };
-use crate::domain::{DomainError, key_format::KeyId};
+use crate::domain::{DomainError, key_format::KeyId, model::Timestamp};
 
-/// What the session id's derived key is for (see [`Sealer`]).
-const NEW_KEY_SEALING: &str = "console-new-key-v1";
+/// What the session id's derived key is for (see [`Sealer`]). v2: what is
+/// sealed is a [`NewKeyNote`], no longer the key alone.
+const NEW_KEY_SEALING: &str = "console-new-key-v2";
 
 fn new_key_path(id: i64) -> String {
     format!("/users/{id}/new-key")
@@ -48,13 +50,14 @@ fn new_key_sealer(signed_in: &SignedIn) -> Option<Sealer> {
     Sealer::new(&signed_in.id.derive_key(NEW_KEY_SEALING)).ok()
 }
 
-fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> Markup {
+fn generate_page(user: &pb::User, signed_in: &SignedIn, refused: Option<&Refused>) -> Markup {
     let own = user.id == signed_in.principal.user_id;
     let csrf = &signed_in.session.csrf;
+    let marks = Marks::of(refused);
     html! {
         (crumbs(user, "Generate access key"))
         h1 { "Generate access key for " (user.username) }
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         @if let Some(key) = &user.access_key {
             p.warning {
                 "This replaces the current key " code { (key.key_id) } " (created "
@@ -70,7 +73,10 @@ fn generate_page(user: &pb::User, signed_in: &SignedIn, error: Option<&str>) -> 
         form.stacked method="post" action=(format!("/users/{}/generate", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             label for="expires_on" { "Expires on (optional)" }
-            input #expires_on type="date" name="expires_on";
+            input #expires_on type="date" name="expires_on"
+                aria-invalid=[marks.invalid("expires_on")]
+                aria-describedby=[marks.described_by("expires_on")];
+            (marks.beside("expires_on"))
             p.hint { "The key stops working at the end of this day (UTC). Leave empty for a key that does not expire." }
             div.actions {
                 button type="submit" { "Generate access key" }
@@ -141,13 +147,14 @@ pub(in crate::console) async fn generate(
     } else if let Some(end) = end_of_day(expires_on) {
         Some(end)
     } else {
+        let why = Refused::field("expires_on", "is not a date (YYYY-MM-DD)");
         return refused(
             &console,
             &signed_in,
             &parts,
             id,
             StatusCode::BAD_REQUEST,
-            "expires_on: not a date (YYYY-MM-DD)",
+            &why,
         )
         .await;
     };
@@ -169,13 +176,14 @@ pub(in crate::console) async fn generate(
             return signed_in.failed(status);
         }
         Err(status) => {
+            let why = Refused::call(&status, &[]);
             return refused(
                 &console,
                 &signed_in,
                 &parts,
                 id,
                 http_status(status.code()),
-                status.message(),
+                &why,
             )
             .await;
         }
@@ -194,8 +202,9 @@ pub(in crate::console) async fn generate(
                 .rebind_console_session(&signed_in.id, &key_id)
                 .await?;
         }
+        let note = NewKeyNote::of(&generated);
         let sealed = new_key_sealer(&signed_in)
-            .and_then(|sealer| sealer.seal(&new_key_purpose(id), generated.access_key.as_bytes()))
+            .and_then(|sealer| sealer.seal(&new_key_purpose(id), note.to_bytes().as_bytes()))
             .ok_or_else(|| DomainError::internal("no OS randomness to seal a new key"))?;
         console
             .directory
@@ -216,39 +225,55 @@ async fn refused(
     parts: &Parts,
     id: i64,
     code: StatusCode,
-    message: &str,
+    why: &Refused,
 ) -> Response {
     let user = match read_user(console, signed_in, parts, id).await {
         Ok(user) => user,
         Err(page) => return page,
     };
-    let body = generate_page(&user, signed_in, Some(message));
+    let body = generate_page(&user, signed_in, Some(why));
     signed_in.page_with(code, "Generate access key", body)
 }
 
-/// `GET /users/{id}/new-key`: the key, this once.
+/// `GET /users/{id}/new-key`: the key, this once, in a dialog that says
+/// whose it is, its id and until when it works.
 pub(in crate::console) async fn show_new_key(
     Extract(console): State,
     Path(id): Path<i64>,
+    parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
     let taken = match console.directory.take_new_key(&signed_in.id, id).await {
         Ok(taken) => taken,
         Err(error) => return signed_in.failed(error.into()),
     };
-    let key = taken.and_then(|sealed| {
+    let note = taken.and_then(|sealed| {
         let plain = new_key_sealer(&signed_in)?.open(&new_key_purpose(id), &sealed)?;
-        String::from_utf8(plain).ok()
+        NewKeyNote::from_bytes(&String::from_utf8(plain).ok()?)
     });
+    // Read after the key was taken, so that a failed read cannot cost the
+    // administrator the key: the dialog then names the user by id.
+    let username = match &note {
+        Some(_) => read_user(&console, &signed_in, &parts, id)
+            .await
+            .map_or_else(|_| format!("user {id}"), |user| user.username),
+        None => String::new(),
+    };
     let body = html! {
-        @if let Some(key) = &key {
+        @if let Some(note) = &note {
             dialog.key-dialog open aria-labelledby="new-key-title" {
-                h1 #new-key-title { "Access key generated" }
+                h1 #new-key-title { "Access key for " (username) }
+                dl.details {
+                    dt { "User" } dd { a href=(format!("/users/{id}")) { (username) } }
+                    dt { "Key id" } dd { code { (note.key_id) } }
+                    dt { "Expires" } dd { (expiry_words(note.expire_seconds)) }
+                }
                 p.warning { "Make sure to copy the key. You will not see this key again: once you close this window it is not available, and you will have to generate a new key." }
                 label for="new-key" { "Access key" }
                 // A text area, not a one-line field: the whole key in view
-                // at any width, so no one copies part of it by hand.
-                textarea #new-key readonly rows="2" spellcheck="false" autocomplete="off" { (key) }
+                // at any width (it wraps, and grows to its text), so no one
+                // copies part of it by hand.
+                textarea #new-key readonly rows="4" spellcheck="false" autocomplete="off" { (note.key) }
                 button type="button" data-copy="new-key" hidden { "Copy" }
                 span.copied role="status" {}
                 form.stacked method="get" action=(format!("/users/{id}")) {
@@ -268,55 +293,117 @@ pub(in crate::console) async fn show_new_key(
     signed_in.page("Access key generated", body)
 }
 
-/// `GET /users/{id}/revoke`: what revoking would stop, and the button.
-pub(in crate::console) async fn revoke_form(
-    Extract(console): State,
-    Path(id): Path<i64>,
-    parts: Parts,
-    signed_in: SignedIn,
-) -> Page {
-    let user = read_user(&console, &signed_in, &parts, id).await?;
-    let body = html! {
-        (crumbs(&user, "Revoke key"))
-        h1 { "Revoke the access key of " (user.username) "?" }
-        @if let Some(key) = &user.access_key {
-            p.warning {
-                "Key " code { (key.key_id) } " (created " (time(key.create_time.as_ref(), "—"))
-                ", last used " (time(key.last_used_time.as_ref(), "not yet"))
-                ") stops working at once, everywhere it is used. The user keeps no key until one is generated."
-            }
-            form.stacked method="post" action=(format!("/users/{}/revoke", user.id)) {
-                input type="hidden" name="csrf" value=(signed_in.session.csrf);
-                div.actions {
-                    button.danger type="submit" { "Revoke key" }
-                    a href=(format!("/users/{}", user.id)) { "Cancel" }
-                }
-            }
-        } @else {
-            p { "The user has no access key." }
-            p { a href=(format!("/users/{}", user.id)) { "Back to the user" } }
-        }
-    };
-    Ok(signed_in.page("Revoke key", body))
+/// What the key's page shows, as sealed for it: the key and the facts the
+/// generating call returned with it.
+struct NewKeyNote {
+    key: String,
+    key_id: String,
+    /// The key's `expire_time`, in seconds; `None`: it does not expire.
+    expire_seconds: Option<i64>,
 }
 
-/// `POST /users/{id}/revoke`: RevokeAccessKey.
-pub(in crate::console) async fn revoke(
-    Extract(console): State,
-    Path(id): Path<i64>,
-    parts: Parts,
-    Change { signed_in, .. }: Change,
-) -> Response {
-    let request = signed_in.request(&parts, pb::RevokeAccessKeyRequest { user_id: id });
-    match console.user_admin.revoke_access_key(request).await {
-        Ok(_) => signed_in.redirect(&format!("/users/{id}?notice=revoked")),
-        Err(status) => signed_in.failed(status),
+/// The key id and expiry; never the key.
+impl std::fmt::Debug for NewKeyNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKeyNote")
+            .field("key", &"<redacted>")
+            .field("key_id", &self.key_id)
+            .field("expire_seconds", &self.expire_seconds)
+            .finish()
     }
+}
+
+impl NewKeyNote {
+    fn of(generated: &pb::GenerateAccessKeyResponse) -> Self {
+        let info = generated.access_key_info.as_ref();
+        Self {
+            key: generated.access_key.clone(),
+            key_id: info.map(|info| info.key_id.clone()).unwrap_or_default(),
+            expire_seconds: info
+                .and_then(|info| info.expire_time.as_ref())
+                .map(|time| time.seconds),
+        }
+    }
+
+    /// One line each: a key and a key id are `[0-9A-Za-z_]`, so never hold
+    /// a line break.
+    fn to_bytes(&self) -> String {
+        let expiry = self
+            .expire_seconds
+            .map_or_else(String::new, |seconds| seconds.to_string());
+        format!("{}\n{}\n{expiry}", self.key, self.key_id)
+    }
+
+    fn from_bytes(text: &str) -> Option<Self> {
+        let mut lines = text.split('\n');
+        let key = lines.next()?.to_owned();
+        let key_id = lines.next()?.to_owned();
+        let expire_seconds = match lines.next()? {
+            "" => None,
+            seconds => Some(seconds.parse().ok()?),
+        };
+        Some(Self {
+            key,
+            key_id,
+            expire_seconds,
+        })
+    }
+}
+
+/// Until when a key works, in words: a key that stops at a UTC midnight
+/// (as the console's date field makes them) works until the end of the
+/// day before.
+fn expiry_words(expire_seconds: Option<i64>) -> String {
+    let Some(seconds) = expire_seconds else {
+        return "The key does not expire.".to_owned();
+    };
+    if seconds % 86_400 == 0
+        && let Some(day) = Timestamp::from_parts(seconds - 86_400, 0)
+    {
+        let text = day.rfc3339();
+        return format!(
+            "Works until the end of {} (UTC).",
+            text.get(..10).unwrap_or(&text)
+        );
+    }
+    let at = prost_types::Timestamp { seconds, nanos: 0 };
+    format!("Works until {}.", time(Some(&at), "—"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::end_of_day;
+    use super::{NewKeyNote, end_of_day, expiry_words};
+
+    #[test]
+    fn a_new_keys_note_round_trips_and_its_expiry_reads_as_a_day() {
+        for expire_seconds in [None, Some(1_796_083_200)] {
+            let note = NewKeyNote {
+                key: "akey_abc_def".to_owned(),
+                key_id: "abc".to_owned(),
+                expire_seconds,
+            };
+            let back = NewKeyNote::from_bytes(&note.to_bytes()).expect("its own bytes");
+            assert_eq!(
+                (back.key, back.key_id, back.expire_seconds),
+                (note.key, note.key_id, expire_seconds)
+            );
+        }
+        assert!(NewKeyNote::from_bytes("a key alone").is_none());
+        let shown = format!(
+            "{:?}",
+            NewKeyNote::from_bytes("akey_secret\nid\n").expect("note")
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(
+            expiry_words(end_of_day("2027-03-31").map(|t| t.seconds)),
+            "Works until the end of 2027-03-31 (UTC)."
+        );
+        assert_eq!(expiry_words(None), "The key does not expire.");
+        assert_eq!(
+            expiry_words(Some(1_796_083_201)),
+            "Works until 2026-12-01 00:00:01 UTC."
+        );
+    }
 
     #[test]
     fn a_date_ends_at_the_next_utc_midnight() {

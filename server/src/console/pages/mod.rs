@@ -1,10 +1,13 @@
 //! The console's pages, one file per area: each handler authenticates the
 //! session, makes its gRPC call(s) and renders the answer.
 
+pub(super) mod actions;
 pub(super) mod assets;
 pub(super) mod audit;
+pub(super) mod fields;
 pub(super) mod keys;
 pub(super) mod layout;
+pub(super) mod revoke;
 pub(super) mod sign_in;
 pub(super) mod user;
 pub(super) mod users;

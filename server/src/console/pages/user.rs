@@ -10,8 +10,10 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    layout::{SERVICE_PERMISSIONS, crumbs, error_box, notice_box, time},
-    users::{external_provider, permission_fields, permissions_from, status},
+    actions::UserActions,
+    fields::{Marks, Refused},
+    layout::{crumbs, error_box, notice_box, time},
+    users::{permission_fields, permissions_from, status, text_field},
 };
 use crate::console::{
     State,
@@ -19,6 +21,7 @@ use crate::console::{
     calls::{Change, SignedIn},
     web::FormFields,
 };
+use crate::domain::model::{DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN};
 
 /// Reads user `id` as the signed-in administrator.
 pub(in crate::console) async fn read_user(
@@ -40,27 +43,6 @@ pub(in crate::console) async fn read_user(
             .ok_or_else(|| signed_in.failed(tonic::Status::internal("no user"))),
         Err(status) => Err(signed_in.failed(status)),
     }
-}
-
-/// Why the signed-in administrator may not change `user`, if it may not:
-/// the services refuse it anyway (the power order); this only spares the
-/// administrator buttons that cannot work.
-pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) -> Option<String> {
-    if user.id == signed_in.principal.user_id {
-        return None;
-    }
-    let missing: Vec<&str> = user
-        .permissions
-        .iter()
-        .map(String::as_str)
-        .filter(|p| SERVICE_PERMISSIONS.contains(p) && !signed_in.holds(p))
-        .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "You cannot change this user: it holds {}, which you do not.",
-            missing.join(", ")
-        )
-    })
 }
 
 fn details(user: &pb::User) -> Markup {
@@ -87,19 +69,18 @@ fn details(user: &pb::User) -> Markup {
     }
 }
 
-/// The edit form, filled from `values` (the user, or what was just sent).
-fn edit_form(user: &pb::User, values: &FormFields, csrf: &str) -> Markup {
+/// The edit form, filled from `values` (the user, or what was just sent),
+/// with the field a refused save was about marked.
+fn edit_form(user: &pb::User, values: &FormFields, csrf: &str, marks: Marks<'_>) -> Markup {
     let held = permissions_from(values);
     html! {
-        h2 { "Edit" }
+        h2 #edit { "Edit" }
         form.stacked method="post" action=(format!("/users/{}", user.id)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="etag" value=(values.get("etag"));
-            label for="email" { "Email" }
-            input #email type="email" name="email" value=(values.get("email")) autocomplete="off";
-            label for="display_name" { "Display name" }
-            input #display_name type="text" name="display_name" value=(values.get("display_name")) autocomplete="off";
-            (permission_fields(&held))
+            (text_field(marks, "email", "Email", "email", values.get("email"), EMAIL_MAX_LEN))
+            (text_field(marks, "display_name", "Display name", "text", values.get("display_name"), DISPLAY_NAME_MAX_CHARS))
+            (permission_fields(&held, marks))
             label.check {
                 input type="checkbox" name="disabled" value="true" checked[values.has("disabled")];
                 " Disabled (its key stops working; nothing is deleted)"
@@ -124,37 +105,35 @@ fn values_of(user: &pb::User) -> FormFields {
 }
 
 fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
-    let reach = out_of_reach(signed_in, user);
-    let issuer = signed_in.holds("keys.issue");
-    let writer = signed_in.holds("users.write");
+    let offered = UserActions::of(signed_in, user);
+    let id = user.id;
     html! {
         h2 { "Actions" }
-        @if let Some(why) = &reach {
+        @if let Some(why) = &offered.out_of_reach {
             p.notice { (why) }
         } @else {
             ul.actions-list {
-                @if !issuer && !writer {
+                @if !signed_in.holds("keys.issue") && !signed_in.holds("users.write") {
                     li { "Changing users needs " code { "users.write" } ", and keys need "
                          code { "keys.issue" } ": your key holds neither." }
                 }
-                @if issuer {
-                    @if let Some(provider) = external_provider(user) {
-                        li { "Generate access key: not available. This user signs in through the external identity provider "
-                             strong { (provider) } ", and users from an external identity provider cannot have an access key." }
-                    } @else if user.disabled {
-                        li { "Generate access key: not available while the user is disabled." }
-                    } @else {
-                        li { a.button href=(format!("/users/{}/generate", user.id)) { "Generate access key" } }
+                @match &offered.generate {
+                    Some(Ok(())) => {
+                        li { a.button href=(format!("/users/{id}/generate")) { "Generate access key" } }
                     }
-                    @if user.access_key.is_some() && user.id != signed_in.principal.user_id {
-                        li { a.button.danger href=(format!("/users/{}/revoke", user.id)) { "Revoke key" } }
+                    Some(Err(why)) => {
+                        li { "Generate access key: not available. " (why) }
                     }
+                    None => {}
                 }
-                @if writer && user.id != signed_in.principal.user_id {
-                    li { a.button.danger href=(format!("/users/{}/delete", user.id)) { "Delete user" } }
+                @if offered.revoke {
+                    li { a.button.danger href=(format!("/users/{id}/revoke")) { "Revoke key" } }
+                }
+                @if offered.delete {
+                    li { a.button.danger href=(format!("/users/{id}/delete")) { "Delete user" } }
                 }
                 @if signed_in.holds("audit.read") {
-                    li { a href=(format!("/audit?user={}", user.id)) { "Audit trail for this user" } }
+                    li { a href=(format!("/audit?user={id}")) { "Audit trail for this user" } }
                 }
             }
         }
@@ -166,17 +145,17 @@ fn user_page(
     user: &pb::User,
     values: &FormFields,
     notice: &str,
-    error: Option<&str>,
+    refused: Option<&Refused>,
 ) -> Markup {
-    let editable = signed_in.holds("users.write") && out_of_reach(signed_in, user).is_none();
+    let editable = UserActions::of(signed_in, user).edit;
     html! {
         (crumbs(user, ""))
         h1 { (user.username) }
         (notice_box(notice))
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         (details(user))
         (actions(signed_in, user))
-        @if editable { (edit_form(user, values, &signed_in.session.csrf)) }
+        @if editable { (edit_form(user, values, &signed_in.session.csrf, Marks::of(refused))) }
     }
 }
 
@@ -242,7 +221,8 @@ pub(in crate::console) async fn update(
                 Ok(user) => user,
                 Err(page) => return page,
             };
-            let body = user_page(&signed_in, &user, &form, "", Some(status.message()));
+            let refused = Refused::call(&status, &permissions_from(&form));
+            let body = user_page(&signed_in, &user, &form, "", Some(&refused));
             signed_in.page_with(http_status(status.code()), &user.username, body)
         }
     }

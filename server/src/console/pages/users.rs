@@ -1,29 +1,40 @@
-//! Administration » Users: the list (search by username prefix, paging)
-//! and creating a user.
+//! Administration » Users: the list (search, paging, each row's Actions
+//! menu) and creating a user.
 
 use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
 use axum::{extract::State as Extract, response::Response};
 use http::request::Parts;
 use maud::{Markup, html};
 
-use super::layout::{SERVICE_PERMISSIONS, error_box, notice_box, table, time};
+use super::{
+    actions::UserActions,
+    fields::{Marks, Refused},
+    layout::{SERVICE_PERMISSIONS, notice_box, table, time},
+};
 use crate::console::{
     State,
     calls::http_status,
     calls::{Change, SignedIn},
     web::FormFields,
 };
+use crate::domain::model::{
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, IdentityProvider, UserSearch, Username,
+};
 
 /// Users per page.
 const PAGE_SIZE: i32 = 50;
+/// The longest search ListUsers takes: the field stops there, so nothing
+/// typed is ever refused.
+const SEARCH_MAX_CHARS: usize = UserSearch::MAX_CHARS;
 
-/// `GET /users?prefix=…&page=…`.
+/// `GET /users?q=…&page=…` (and `prefix=…`, from older links).
 pub(in crate::console) async fn list(
     Extract(console): State,
     parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
     let query = FormFields::query(&parts);
+    let search = query.get("q").trim();
     let prefix = query.get("prefix").trim();
     let request = signed_in.request(
         &parts,
@@ -31,6 +42,7 @@ pub(in crate::console) async fn list(
             page_size: PAGE_SIZE,
             page_token: query.get("page").to_owned(),
             username_prefix: prefix.to_owned(),
+            search: search.chars().take(SEARCH_MAX_CHARS).collect(),
         },
     );
     let page = match console.user_admin.list_users(request).await {
@@ -43,9 +55,14 @@ pub(in crate::console) async fn list(
         (notice_box(query.get("notice")))
         div.toolbar {
             form.search method="get" action="/users" role="search" {
-                label for="prefix" { "Username starts with" }
-                input #prefix type="search" name="prefix" value=(prefix) autocomplete="off";
+                label for="q" { "Search" }
+                input #q type="search" name="q" value=(search) autocomplete="off"
+                    maxlength=(SEARCH_MAX_CHARS) aria-describedby="q-hint";
+                @if !prefix.is_empty() {
+                    input type="hidden" name="prefix" value=(prefix);
+                }
                 button type="submit" { "Search" }
+                p.hint #q-hint { "Any part of a username, display name or email; case does not matter." }
             }
             @if writer {
                 a.button href="/users/new" { "Create user" }
@@ -55,16 +72,17 @@ pub(in crate::console) async fn list(
             p { "No users match." }
         } @else {
             (table(
-                &["Username", "Status", "Permissions", "Key id", "Key created", "Key expires", "Key last used"],
-                html! { @for user in &page.users { (user_row(user)) } },
+                &["Username", "Actions", "Display name", "Status", "Permissions", "Key id",
+                  "Key created", "Key expires", "Key last used"],
+                html! { @for user in &page.users { (user_row(&signed_in, user)) } },
             ))
         }
         nav.paging aria-label="Pages" {
             @if !query.get("page").is_empty() {
-                a href=(format!("/users?prefix={}", encode(prefix))) { "First page" }
+                a href=(users_link(&[("q", search), ("prefix", prefix)])) { "First page" }
             }
             @if !page.next_page_token.is_empty() {
-                a href=(format!("/users?prefix={}&page={}", encode(prefix), encode(&page.next_page_token))) {
+                a href=(users_link(&[("q", search), ("prefix", prefix), ("page", &page.next_page_token)])) {
                     "Next page"
                 }
             }
@@ -73,11 +91,13 @@ pub(in crate::console) async fn list(
     signed_in.page("Users", body)
 }
 
-fn user_row(user: &pb::User) -> Markup {
+fn user_row(signed_in: &SignedIn, user: &pb::User) -> Markup {
     let key = user.access_key.as_ref();
     html! {
         tr {
             td { a href=(format!("/users/{}", user.id)) { (user.username) } }
+            td { (UserActions::of(signed_in, user).menu()) }
+            td { (user.display_name) }
             td { (status(user)) }
             td { (user.permissions.join(", ")) }
             td { code { (key.map_or("—", |key| key.key_id.as_str())) } }
@@ -105,14 +125,47 @@ pub(in crate::console) fn external_provider(user: &pb::User) -> Option<&str> {
     (!provider.is_empty() && provider != "local").then_some(provider)
 }
 
+/// The users list with the query `fields` that have a value.
+fn users_link(fields: &[(&str, &str)]) -> String {
+    let query: Vec<String> = fields
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .collect();
+    if query.is_empty() {
+        "/users".to_owned()
+    } else {
+        format!("/users?{}", query.join("&"))
+    }
+}
+
 /// A query-string value.
 pub(in crate::console) fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// A labelled one-line input named and identified `id`, holding `value`,
+/// with its error beside it when a refused save was about it.
+pub(in crate::console) fn text_field(
+    marks: Marks<'_>,
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    max_chars: usize,
+) -> Markup {
+    html! {
+        label for=(id) { (label) }
+        input id=(id) type=(kind) name=(id) value=(value) maxlength=(max_chars)
+            autocomplete="off" aria-invalid=[marks.invalid(id)]
+            aria-describedby=[marks.described_by(id)];
+        (marks.beside(id))
+    }
+}
+
 /// The permission controls: a checkbox per service permission and a field
 /// for the rest, filled with `held`.
-pub(in crate::console) fn permission_fields(held: &[String]) -> Markup {
+pub(in crate::console) fn permission_fields(held: &[String], marks: Marks<'_>) -> Markup {
     let others: Vec<&str> = held
         .iter()
         .map(String::as_str)
@@ -131,7 +184,10 @@ pub(in crate::console) fn permission_fields(held: &[String]) -> Markup {
         }
         label for="other_permissions" { "Other permissions" }
         input #other_permissions type="text" name="other_permissions"
-            value=(others.join(" ")) autocomplete="off" spellcheck="false";
+            value=(others.join(" ")) autocomplete="off" spellcheck="false"
+            aria-invalid=[marks.invalid("other_permissions")]
+            aria-describedby=[marks.described_by("other_permissions")];
+        (marks.beside("other_permissions"))
         p.hint { "Your services' own permissions, separated by spaces or commas (for example orders.read)." }
     }
 }
@@ -148,26 +204,26 @@ pub(in crate::console) fn permissions_from(form: &FormFields) -> Vec<String> {
     permissions
 }
 
-fn create_form(form: &FormFields, error: Option<&str>) -> Markup {
+fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
     let held = permissions_from(form);
+    let marks = Marks::of(refused);
     html! {
         h1 { "Create user" }
-        @if let Some(error) = error { (error_box(error)) }
+        @if let Some(refused) = refused { (refused.summary()) }
         form.stacked method="post" action="/users/new" {
             input type="hidden" name="csrf" value=(form.get("csrf"));
             label for="username" { "Username" }
             input #username type="text" name="username" value=(form.get("username")) required
-                maxlength="64" autocomplete="off" spellcheck="false";
+                maxlength=(Username::MAX_LEN) autocomplete="off" spellcheck="false"
+                aria-invalid=[marks.invalid("username")]
+                aria-describedby=[marks.described_by("username")];
+            (marks.beside("username"))
             p.hint { "1–64 characters: letters, digits and . _ @ + -" }
-            label for="email" { "Email" }
-            input #email type="email" name="email" value=(form.get("email")) autocomplete="off";
-            label for="display_name" { "Display name" }
-            input #display_name type="text" name="display_name" value=(form.get("display_name")) autocomplete="off";
-            label for="identity_provider" { "Identity provider" }
-            input #identity_provider type="text" name="identity_provider"
-                value=(form.get("identity_provider")) autocomplete="off" spellcheck="false";
+            (text_field(marks, "email", "Email", "email", form.get("email"), EMAIL_MAX_LEN))
+            (text_field(marks, "display_name", "Display name", "text", form.get("display_name"), DISPLAY_NAME_MAX_CHARS))
+            (text_field(marks, "identity_provider", "Identity provider", "text", form.get("identity_provider"), IdentityProvider::MAX_LEN))
             p.hint { "Leave empty for a local user. Users from an external identity provider cannot have an access key." }
-            (permission_fields(&held))
+            (permission_fields(&held, marks))
             div.actions {
                 button type="submit" { "Create user" }
                 a href="/users" { "Cancel" }
@@ -212,7 +268,10 @@ pub(in crate::console) async fn create(
         Err(status) => signed_in.page_with(
             http_status(status.code()),
             "Create user",
-            create_form(&form, Some(status.message())),
+            create_form(
+                &form,
+                Some(&Refused::call(&status, &permissions_from(&form))),
+            ),
         ),
     }
 }

@@ -6,7 +6,7 @@ use crate::domain::{
     DomainError, Missing, authority,
     model::{
         AuditAction, Etag, NewAuditEvent, NewUser, Origin, Permission, Principal,
-        ServicePermission, Timestamp, User, UserPatch, UserRef, UsernamePrefix,
+        ServicePermission, Timestamp, User, UserFilter, UserPatch, UserRef,
     },
 };
 use crate::store::StoreError;
@@ -94,24 +94,31 @@ impl Directory {
         Ok(self.with_recent_use(self.existing_user(user).await?))
     }
 
+    /// One page of the users `filter` matches, in creation order.
     pub async fn list_users(
         &self,
         caller: &Principal,
         page_size: u64,
         page_token: &str,
-        prefix: &UsernamePrefix,
+        filter: &UserFilter,
     ) -> Result<Page, DomainError> {
         caller.require(ServicePermission::UsersRead)?;
         let limit = page_limit(page_size);
+        let query = filter.canonical();
         let after_id = if page_token.is_empty() {
             0
         } else {
-            self.page_tokens.open(page_token, prefix.folded())?
+            self.page_tokens.open(page_token, &query)?
         };
         // One extra row tells whether another page exists.
         let mut users = self
             .store
-            .list_users(after_id, prefix.folded(), limit + 1)
+            .list_users(
+                after_id,
+                filter.prefix.folded(),
+                filter.search.folded(),
+                limit + 1,
+            )
             .await?;
         // Capped by size too: 1,000 users holding 256 permissions of 128
         // characters each would pass the 16 MiB response limit.
@@ -119,7 +126,7 @@ impl Directory {
         let next_page_token = users
             .last()
             .filter(|_| more)
-            .map(|last| self.page_tokens.sign(last.id, prefix.folded()));
+            .map(|last| self.page_tokens.sign(last.id, &query));
         Ok(Page {
             users: users
                 .into_iter()

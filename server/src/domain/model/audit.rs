@@ -205,19 +205,35 @@ fn change(field: &str, old: Option<String>, new: Option<String>) -> FieldChange 
     }
 }
 
-/// What a user holds, field by field, as an event shows it.
-fn user_fields(user: &User) -> [(&'static str, String); 6] {
+/// What a user holds, field by field, as an event shows it: `None` for a
+/// field without a value (an empty email, display name or permission
+/// list), so an event never reads `email: ∅ → ""`.
+fn user_fields(user: &User) -> [(&'static str, Option<String>); 6] {
+    let valued = |text: String| (!text.is_empty()).then_some(text);
     [
-        ("username", user.username.as_str().to_owned()),
-        ("email", user.email.clone()),
-        ("display_name", user.display_name.clone()),
+        ("username", valued(user.username.as_str().to_owned())),
+        ("email", valued(user.email.clone())),
+        ("display_name", valued(user.display_name.clone())),
         (
             "identity_provider",
-            user.identity_provider.as_str().to_owned(),
+            valued(user.identity_provider.as_str().to_owned()),
         ),
-        ("permissions", listed(&user.permissions)),
-        ("disabled", user.disabled.to_string()),
+        ("permissions", valued(listed(&user.permissions))),
+        ("disabled", Some(user.disabled.to_string())),
     ]
+}
+
+/// The changes between two states of a set of fields: only the fields
+/// whose value differs, so that an event lists what changed and nothing
+/// else.
+fn changed<'a>(
+    fields: impl IntoIterator<Item = (&'a str, Option<String>, Option<String>)>,
+) -> Vec<FieldChange> {
+    fields
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| change(field, old, new))
+        .collect()
 }
 
 impl NewAuditEvent {
@@ -232,31 +248,35 @@ impl NewAuditEvent {
         }
     }
 
+    /// The fields the new user has a value for.
     pub fn user_created(origin: &Origin, user: &User) -> Self {
-        let changes = user_fields(user)
-            .into_iter()
-            .map(|(field, value)| change(field, None, Some(value)))
-            .collect();
+        let changes = changed(
+            user_fields(user)
+                .into_iter()
+                .map(|(field, value)| (field, None, value)),
+        );
         Self::about(origin, AuditAction::UserCreated, user, changes)
     }
 
     /// The fields that differ between `before` and `after`.
     pub fn user_updated(origin: &Origin, before: &User, after: &User) -> Self {
-        let changes = user_fields(before)
-            .into_iter()
-            .zip(user_fields(after))
-            .filter(|((_, old), (_, new))| old != new)
-            .map(|((field, old), (_, new))| change(field, Some(old), Some(new)))
-            .collect();
+        let changes = changed(
+            user_fields(before)
+                .into_iter()
+                .zip(user_fields(after))
+                .map(|((field, old), (_, new))| (field, old, new)),
+        );
         Self::about(origin, AuditAction::UserUpdated, after, changes)
     }
 
-    /// What the user was, and the key that went with it.
+    /// What the user was (the fields it had a value for), and the key that
+    /// went with it.
     pub fn user_deleted(origin: &Origin, user: &User) -> Self {
-        let mut changes: Vec<FieldChange> = user_fields(user)
-            .into_iter()
-            .map(|(field, value)| change(field, Some(value), None))
-            .collect();
+        let mut changes = changed(
+            user_fields(user)
+                .into_iter()
+                .map(|(field, value)| (field, value, None)),
+        );
         if let Some(key) = &user.access_key {
             changes.push(change("key_id", Some(key.key_id.to_string()), None));
         }
@@ -271,14 +291,16 @@ impl NewAuditEvent {
         replaced: Option<&KeyInfo>,
     ) -> Self {
         let expiry = |key: &KeyInfo| key.expire_time.map(Timestamp::rfc3339);
-        let changes = vec![
-            change(
+        // A key that never expires replacing another (or none) that never
+        // did: no expiry change to record.
+        let changes = changed([
+            (
                 "key_id",
                 replaced.map(|old| old.key_id.to_string()),
                 Some(new.key_id.to_string()),
             ),
-            change("key_expire_time", replaced.and_then(expiry), expiry(new)),
-        ];
+            ("key_expire_time", replaced.and_then(expiry), expiry(new)),
+        ]);
         Self::about(origin, AuditAction::KeyGenerated, user, changes)
     }
 

@@ -20,6 +20,7 @@ pub use keys::{Credential, KeyInfo, NewKey, Principal};
 pub use permissions::{Permission, PermissionSet, ServicePermission};
 pub use time::Timestamp;
 pub use users::{
-    Etag, IdentityProvider, NewUser, Target, User, UserPatch, UserRef, Username, UsernamePrefix,
-    is_administrator, parse_display_name, parse_email,
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, Etag, IdentityProvider, NewUser, Target, User,
+    UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix, is_administrator,
+    parse_display_name, parse_email,
 };

@@ -66,6 +66,61 @@ impl UsernamePrefix {
     }
 }
 
+/// Free text to look for in usernames, display names and emails, ignoring
+/// case: what a person types in a search box, so anything printable goes
+/// (a `%`, `_` or `\` is looked for literally, never a wildcard).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserSearch(String);
+
+impl UserSearch {
+    /// Longer than any username (64), display name (128) or email (254)
+    /// worth typing a part of.
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
+        if value.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidField::new(
+                field,
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        // No stored text holds one, and PostgreSQL refuses a NUL outright.
+        if value.chars().any(char::is_control) {
+            return Err(InvalidField::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(value.to_lowercase()))
+    }
+
+    /// The lowercased text; empty means every user.
+    pub fn folded(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which users ListUsers returns: both parts must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserFilter {
+    pub prefix: UsernamePrefix,
+    pub search: UserSearch,
+}
+
+impl UserFilter {
+    /// The filter as text, to bind page tokens to it. Without a search it
+    /// is the prefix alone, as tokens issued before search existed were
+    /// bound; with one, NULs (which neither part holds) keep the parts and
+    /// ListAuditEvents' `audit\0…` apart.
+    pub fn canonical(&self) -> String {
+        if self.search.folded().is_empty() {
+            self.prefix.folded().to_owned()
+        } else {
+            format!("users\0{}\0{}", self.prefix.folded(), self.search.folded())
+        }
+    }
+}
+
 /// Free text shown to people (display names): printable, one line, bounded.
 fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, InvalidField> {
     if value.chars().count() > max_chars {
@@ -85,8 +140,13 @@ fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, Inva
     Ok(value.to_owned())
 }
 
+/// The longest display name, in characters.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 128;
+/// The longest email address, in bytes (printable ASCII).
+pub const EMAIL_MAX_LEN: usize = 254;
+
 pub fn parse_display_name(field: &str, value: &str) -> Result<String, InvalidField> {
-    parse_text(field, value, 128)
+    parse_text(field, value, DISPLAY_NAME_MAX_CHARS)
 }
 
 /// An email address, or empty for none. Checked for shape only: accesskey
@@ -95,8 +155,11 @@ pub fn parse_email(field: &str, value: &str) -> Result<String, InvalidField> {
     if value.is_empty() {
         return Ok(String::new());
     }
-    if value.len() > 254 {
-        return Err(InvalidField::new(field, "must be at most 254 characters"));
+    if value.len() > EMAIL_MAX_LEN {
+        return Err(InvalidField::new(
+            field,
+            format!("must be at most {EMAIL_MAX_LEN} characters"),
+        ));
     }
     let well_shaped = value.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !domain.contains('@')
@@ -119,13 +182,15 @@ pub enum IdentityProvider {
 
 impl IdentityProvider {
     pub const LOCAL: &'static str = "local";
+    /// The longest provider name.
+    pub const MAX_LEN: usize = 64;
 
     pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
         if value.is_empty() || value == Self::LOCAL {
             return Ok(Self::Local);
         }
         let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._:-".contains(&c);
-        if value.len() > 64 || !value.bytes().all(allowed) {
+        if value.len() > Self::MAX_LEN || !value.bytes().all(allowed) {
             return Err(InvalidField::new(
                 field,
                 "must be empty, `local`, or 1-64 characters of lowercase letters, digits and . _ : -",
@@ -292,6 +357,34 @@ mod tests {
             );
         }
         assert!(Username::parse("username", &"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn a_search_takes_any_typed_text_up_to_its_bound() {
+        for typed in ["Zoë O'Brien", "100% _sure_ \\o/", "a@b.c", ""] {
+            let search = UserSearch::parse("search", typed).expect("typed text");
+            assert_eq!(search.folded(), typed.to_lowercase());
+        }
+        assert!(UserSearch::parse("search", &"é".repeat(256)).is_ok());
+        let long = UserSearch::parse("search", &"a".repeat(257)).expect_err("too long");
+        assert_eq!(long.field, "search");
+        assert!(UserSearch::parse("search", "a\0b").is_err());
+    }
+
+    #[test]
+    fn a_filter_binds_page_tokens_to_prefix_and_search() {
+        let prefix = |p| UsernamePrefix::parse("username_prefix", p).expect("valid");
+        let search = |s| UserSearch::parse("search", s).expect("valid");
+        let filter = |p, s| UserFilter {
+            prefix: prefix(p),
+            search: search(s),
+        };
+        assert_eq!(filter("Svc", "").canonical(), "svc", "as before search");
+        assert_ne!(
+            filter("svc", "a").canonical(),
+            filter("svca", "").canonical()
+        );
+        assert_ne!(filter("a", "b").canonical(), filter("", "ab").canonical());
     }
 
     #[test]

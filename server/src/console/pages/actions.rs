@@ -1,0 +1,123 @@
+//! *Actions*: what the signed-in administrator may do to a user, decided
+//! once, for the users list's Actions menu and the user's own page alike,
+//! so the two never disagree. The services refuse anything else anyway
+//! (and a crafted request gets their 403); this only spares the
+//! administrator controls that cannot work.
+
+use accesskey_proto::pb;
+use maud::{Markup, html};
+
+use super::{layout::SERVICE_PERMISSIONS, users::external_provider};
+use crate::console::calls::SignedIn;
+
+/// What may be done to one user.
+#[derive(Debug)]
+pub(in crate::console) struct UserActions {
+    pub(in crate::console) id: i64,
+    /// Whose actions: each row's menu says so to a screen reader.
+    username: String,
+    /// Why nothing may be changed (the user holds a service permission the
+    /// signed-in key lacks: the power order), if so.
+    pub(in crate::console) out_of_reach: Option<String>,
+    /// Generate access key: `Ok` when offered, else why not (`None`: not
+    /// the administrator's to do at all, so not mentioned).
+    pub(in crate::console) generate: Option<Result<(), String>>,
+    pub(in crate::console) revoke: bool,
+    pub(in crate::console) edit: bool,
+    pub(in crate::console) delete: bool,
+}
+
+impl UserActions {
+    pub(in crate::console) fn of(signed_in: &SignedIn, user: &pb::User) -> Self {
+        let out_of_reach = out_of_reach(signed_in, user);
+        let own = user.id == signed_in.principal.user_id;
+        let reach = out_of_reach.is_none();
+        let issuer = reach && signed_in.holds("keys.issue");
+        let writer = reach && signed_in.holds("users.write");
+        let generate = issuer.then(|| {
+            if let Some(provider) = external_provider(user) {
+                Err(format!(
+                    "This user signs in through the external identity provider {provider}, \
+                     and users from an external identity provider cannot have an access key."
+                ))
+            } else if user.disabled {
+                Err("Not available while the user is disabled.".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            out_of_reach,
+            generate,
+            // Revoking one's own key would end one's own access.
+            revoke: issuer && user.access_key.is_some() && !own,
+            edit: writer,
+            delete: writer && !own,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.generate.is_some() || self.revoke || self.edit || self.delete
+    }
+
+    /// The users list's menu: a native `<details>`, which opens and closes
+    /// without script and by keyboard. Links to the pages that do or
+    /// confirm each action: every change stays a POST of such a page.
+    pub(in crate::console) fn menu(&self) -> Markup {
+        let id = self.id;
+        html! {
+            @if self.any() {
+                details.menu id=(format!("actions-{id}")) {
+                    // Every row's menu reads "Actions"; a screen reader,
+                    // which may reach it out of its row, hears whose too.
+                    summary { "Actions" span.visually-hidden { " for " (self.username) } }
+                    ul {
+                        @match &self.generate {
+                            Some(Ok(())) => {
+                                li { a href=(format!("/users/{id}/generate")) { "Generate access key" } }
+                            }
+                            Some(Err(why)) => {
+                                li.unavailable { "Generate access key: " (why) }
+                            }
+                            None => {}
+                        }
+                        @if self.revoke {
+                            li { a href=(format!("/users/{id}/revoke")) { "Revoke key" } }
+                        }
+                        @if self.edit {
+                            li { a href=(format!("/users/{id}#edit")) { "Edit" } }
+                        }
+                        @if self.delete {
+                            li { a href=(format!("/users/{id}/delete")) { "Delete" } }
+                        }
+                    }
+                }
+            } @else {
+                "—"
+            }
+        }
+    }
+}
+
+/// Why the signed-in administrator may not change `user`, if it may not:
+/// the power order, as the services apply it (acting on oneself needs no
+/// power over oneself).
+pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) -> Option<String> {
+    if user.id == signed_in.principal.user_id {
+        return None;
+    }
+    let missing: Vec<&str> = user
+        .permissions
+        .iter()
+        .map(String::as_str)
+        .filter(|p| SERVICE_PERMISSIONS.contains(p) && !signed_in.holds(p))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "You cannot change this user: it holds {}, which you do not.",
+            missing.join(", ")
+        )
+    })
+}
