@@ -7,8 +7,14 @@
 use accesskey_proto::pb;
 use maud::{Markup, html};
 
-use super::{layout::SERVICE_PERMISSIONS, users::external_provider};
-use crate::console::calls::SignedIn;
+use super::users::external_provider;
+use crate::{
+    console::calls::SignedIn,
+    domain::{
+        authority,
+        model::{Permission, PermissionSet},
+    },
+};
 
 /// What may be done to one user.
 #[derive(Debug)]
@@ -108,16 +114,18 @@ pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) ->
     if user.id == signed_in.principal.user_id {
         return None;
     }
-    let missing: Vec<&str> = user
-        .permissions
-        .iter()
-        .map(String::as_str)
-        .filter(|p| SERVICE_PERMISSIONS.contains(p) && !signed_in.holds(p))
+    let held = &signed_in.caller.permissions;
+    let target = PermissionSet::from_permissions(
+        user.permissions.iter().map(|p| Permission::from_stored(p)),
+    );
+    authority::first_unheld(held, &target)?;
+    let missing: Vec<&str> = target
+        .service_permissions()
+        .filter(|permission| !held.contains(permission))
+        .map(Permission::as_str)
         .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "You cannot change this user: it holds {}, which you do not.",
-            missing.join(", ")
-        )
-    })
+    Some(format!(
+        "You cannot change this user: it holds {}, which you do not.",
+        missing.join(", ")
+    ))
 }

@@ -4,16 +4,19 @@ use accesskey_proto::pb;
 use maud::{DOCTYPE, Markup, html};
 use tonic::Status;
 
-use crate::domain::model::Timestamp;
+use crate::domain::model::{Permission, ServicePermission, Timestamp};
 
-/// The service permissions, in the order the pages list them.
-pub(in crate::console) const SERVICE_PERMISSIONS: [&str; 5] = [
-    "users.read",
-    "users.write",
-    "keys.issue",
-    "keys.verify",
-    "audit.read",
-];
+/// The service permissions, in the domain's order (the pages list them so).
+pub(in crate::console) fn service_permissions() -> impl Iterator<Item = &'static str> {
+    ServicePermission::ALL
+        .into_iter()
+        .map(ServicePermission::as_str)
+}
+
+/// Whether `name` is one of the service permissions.
+pub(in crate::console) fn is_service_permission(name: &str) -> bool {
+    Permission::from_stored(name).is_service_permission()
+}
 
 /// A whole page: `title`, the navigation for `principal` (none before
 /// sign-in) and `body`. `csrf`, the session's token, adds the sign-out form.

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use super::{
     actions::UserActions,
     fields::{Marks, Refused},
-    layout::{SERVICE_PERMISSIONS, notice_box, table, time},
+    layout::{is_service_permission, notice_box, service_permissions, table, time},
 };
 use crate::console::{
     State,
@@ -169,12 +169,12 @@ pub(in crate::console) fn permission_fields(held: &[String], marks: Marks<'_>) -
     let others: Vec<&str> = held
         .iter()
         .map(String::as_str)
-        .filter(|p| !SERVICE_PERMISSIONS.contains(p))
+        .filter(|p| !is_service_permission(p))
         .collect();
     html! {
         fieldset {
             legend { "Service permissions" }
-            @for permission in SERVICE_PERMISSIONS {
+            @for permission in service_permissions() {
                 label.check {
                     input type="checkbox" name="permission" value=(permission)
                         checked[held.iter().any(|p| p == permission)];
