@@ -63,13 +63,16 @@ pub(super) async fn record(
     // The event before: ids are consecutive, and a prune records its own
     // event after deleting. Empty for the first event, the first after
     // events without links, or the first after a prune that took them all.
-    let previous: String = audit_event::Entity::find_by_id(last)
+    let mut previous = audit_event::Entity::find_by_id(last)
         .select_only()
-        .column(audit_event::Column::Link)
-        .into_tuple()
-        .one(txn)
-        .await?
-        .unwrap_or_default();
+        .column(audit_event::Column::Link);
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        // A locking read sees the latest commit: MySQL's plain reads see the
+        // snapshot this transaction's first read took, from before the
+        // previous event committed (REPEATABLE READ), and found no row.
+        previous = previous.lock_shared();
+    }
+    let previous: String = previous.into_tuple().one(txn).await?.unwrap_or_default();
     let link = chain.link(&previous, id, event);
     audit_event::Entity::insert(to_row(id, event, previous, link))
         .exec_without_returning(txn)
