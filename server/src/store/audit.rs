@@ -190,6 +190,9 @@ impl Store {
                 }
                 let ids: Vec<i64> = oldest.into_tuple().all(&txn).await?;
                 let Some(&highest) = ids.last() else {
+                    // Ended here, not by a drop: a connection returned
+                    // inside a transaction is closed (with a warning).
+                    txn.rollback().await?;
                     return Ok(0);
                 };
                 let deleted = audit_event::Entity::delete_many()
@@ -199,6 +202,7 @@ impl Store {
                     .rows_affected;
                 if deleted == 0 {
                     // Another replica pruned them first.
+                    txn.rollback().await?;
                     return Ok(0);
                 }
                 record(&txn, &self.audit_chain, &describe(deleted, highest)).await?;
