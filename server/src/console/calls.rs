@@ -28,12 +28,11 @@ use crate::service::ConsoleCredential;
 const KEY_HEADER: &str = "x-access-key";
 
 /// Who a page's call is made as.
-#[derive(Clone, Copy)]
 pub(super) enum Caller<'a> {
     /// A pasted key, at sign-in: sent as a gRPC caller would send it.
     Key(&'a str),
     /// A signed-in session: the in-process credential, never a key.
-    Session(&'a ConsoleCredential),
+    Session(ConsoleCredential),
 }
 
 impl std::fmt::Debug for Caller<'_> {
@@ -63,7 +62,7 @@ pub(super) fn request<T>(parts: &Parts, caller: Caller<'_>, message: T) -> tonic
             }
         }
         Caller::Session(credential) => {
-            request.extensions_mut().insert(credential.clone());
+            request.extensions_mut().insert(credential);
         }
     }
     tonic::Request::from_http(request)
@@ -79,7 +78,6 @@ pub(super) struct SignedIn {
     /// makes itself: ending sessions) and as pages show it.
     pub(super) caller: Principal,
     pub(super) principal: pb::Principal,
-    credential: ConsoleCredential,
     /// What clears this browser's session cookies, should a call find the
     /// session no longer authenticating.
     clear: Vec<HeaderValue>,
@@ -95,7 +93,11 @@ impl SignedIn {
 
     /// A gRPC request made by this administrator.
     pub(super) fn request<T>(&self, parts: &Parts, message: T) -> tonic::Request<T> {
-        request(parts, Caller::Session(&self.credential), message)
+        let credential = ConsoleCredential {
+            user_id: self.session.user_id,
+            key_id: self.session.key_id.clone(),
+        };
+        request(parts, Caller::Session(credential), message)
     }
 
     /// A page for this administrator, titled `title`.
@@ -270,16 +272,11 @@ impl Console {
             }
             Err(error) => return Err(Failure::unavailable(error)),
         };
-        let credential = ConsoleCredential {
-            user_id: session.user_id,
-            key_id: session.key_id.clone(),
-        };
         Ok(SignedIn {
             id,
             session,
             principal: caller.clone().into(),
             caller,
-            credential,
             clear,
         })
     }

@@ -109,7 +109,6 @@ impl Console {
             .fallback(not_found)
             // Outermost, so that every page and the fallback are covered.
             .layer(axum::middleware::from_fn_with_state(site, site::guard))
-            .layer(axum::middleware::from_fn(web::limit_headers))
     }
 }
 

@@ -174,10 +174,11 @@ fn external(address: IpAddr) -> bool {
     }
 }
 
-/// Serves a page only for an allowed `Host` (anything else gets 421
-/// Misdirected Request), and adds HSTS behind a pinned `https://` origin.
-/// gRPC calls pass: they carry their key in every call, never a cookie,
-/// so a rebound name gains an attacker nothing.
+/// Serves a page only for headers within the limit (else a 431 page) and
+/// an allowed `Host` (else 421 Misdirected Request), and adds HSTS behind
+/// a pinned `https://` origin. gRPC calls pass: the service layer bounds
+/// their metadata, and they carry their key in every call, never a
+/// cookie, so a rebound name gains an attacker nothing.
 pub(super) async fn guard(
     State(site): State<std::sync::Arc<Site>>,
     request: Request,
@@ -185,6 +186,9 @@ pub(super) async fn guard(
 ) -> Response {
     if crate::service::is_grpc(request.headers()) {
         return next.run(request).await;
+    }
+    if let Some(refused) = web::headers_too_large(request.headers()) {
+        return web::protected(refused).await;
     }
     let (parts, body) = request.into_parts();
     if !site.host_allowed(&parts) {

@@ -34,25 +34,20 @@ pub(super) async fn protected(mut response: Response) -> Response {
     response
 }
 
-/// Answers a browser's request whose headers exceed
-/// [`limits::MAX_METADATA_BYTES`] (gRPC calls are refused by the service
-/// layer's own check) with a 431 page that says what to do: most often
-/// cookies planted by another site on the same host.
-pub(super) async fn limit_headers(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let size = crate::service::header_list_size(request.headers());
-    if crate::service::is_grpc(request.headers()) || size <= crate::limits::MAX_METADATA_BYTES {
-        return next.run(request).await;
-    }
-    let body = super::pages::layout::headers_too_large(size, crate::limits::MAX_METADATA_BYTES);
-    protected(page(
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        body,
-        Vec::new(),
-    ))
-    .await
+/// The 431 page for a browser's request whose headers exceed
+/// [`crate::limits::MAX_METADATA_BYTES`] (gRPC calls are refused by the
+/// service layer's own check), saying what to do: most often cookies
+/// planted by another site on the same host.
+pub(super) fn headers_too_large(headers: &http::HeaderMap) -> Option<Response> {
+    let size = crate::service::header_list_size(headers);
+    let most = crate::limits::MAX_METADATA_BYTES;
+    (size > most).then(|| {
+        page(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            super::pages::layout::headers_too_large(size, most),
+            Vec::new(),
+        )
+    })
 }
 
 /// A page. Pages show users, and one shows a key: none is ever stored by
