@@ -215,7 +215,11 @@ fn row(event: &pb::AuditEvent) -> [String; 6] {
         event.time.map(rfc3339).unwrap_or_default(),
         actor(event),
         event.action.clone(),
-        format!("{} (id {})", event.target_username, event.target_user_id),
+        // A prune is about no user (id 0).
+        match event.target_user_id {
+            0 => "-".to_owned(),
+            id => format!("{} (id {id})", event.target_username),
+        },
         changes(event),
     ]
 }

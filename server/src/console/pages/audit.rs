@@ -48,7 +48,12 @@ fn event_row(event: &pb::AuditEvent) -> Markup {
             td { (time(event.time.as_ref(), "—")) }
             td { (actor(event)) }
             td { code { (event.action) } }
-            td { a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) } }
+            // A prune is about no user (id 0): no link to nowhere.
+            td {
+                @if event.target_user_id == 0 { "—" } @else {
+                    a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) }
+                }
+            }
             td { (changes(event)) }
             td { code { (event.request_id) } }
         }
