@@ -35,18 +35,13 @@ async fn scrape(address: &SocketAddr) -> (String, BTreeMap<String, f64>) {
     (response.body, parsed)
 }
 
-/// The metrics address `replica` announced.
-async fn metrics_address(replica: &Replica) -> SocketAddr {
-    replica.announced("metrics").await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_move_with_the_calls_made_and_never_name_a_caller() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("SQLite");
     let admin_key = bootstrap(&Config::for_database(database.url.clone())).await;
     let replica =
         Replica::spawn_with(&database.url, "info", &["--metrics-listen", "127.0.0.1:0"]).await;
-    let address = metrics_address(&replica).await;
+    let address = replica.announced("metrics").await;
     assert_ne!(address, replica.address, "a listener of its own");
     let admin = replica.client(&admin_key).await;
     let (text, before) = scrape(&address).await;
