@@ -25,12 +25,37 @@ pub(in crate::console) struct UserActions {
     /// Why nothing may be changed (the user holds a service permission the
     /// signed-in key lacks: the power order), if so.
     pub(in crate::console) out_of_reach: Option<String>,
-    /// Generate access key: `Ok` when offered, else why not (`None`: not
-    /// the administrator's to do at all, so not mentioned).
-    pub(in crate::console) generate: Option<Result<(), String>>,
+    /// Generate access key: offered, or why not (`None`: not the
+    /// administrator's to do at all, so not mentioned).
+    pub(in crate::console) generate: Option<KeyOffer>,
     pub(in crate::console) revoke: bool,
     pub(in crate::console) edit: bool,
     pub(in crate::console) delete: bool,
+}
+
+/// Whether "Generate access key" is offered for a user, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::console) enum KeyOffer {
+    Offered,
+    /// Users from an external identity provider cannot have a key.
+    NotForExternalUsers {
+        provider: String,
+    },
+    NotWhileDisabled,
+}
+
+impl KeyOffer {
+    /// Why it is not offered, in a sentence; empty when it is.
+    pub(in crate::console) fn why(&self) -> String {
+        match self {
+            Self::Offered => String::new(),
+            Self::NotForExternalUsers { provider } => format!(
+                "This user signs in through the external identity provider {provider}, \
+                 and users from an external identity provider cannot have an access key."
+            ),
+            Self::NotWhileDisabled => "Not available while the user is disabled.".to_owned(),
+        }
+    }
 }
 
 impl UserActions {
@@ -42,14 +67,13 @@ impl UserActions {
         let writer = reach && signed_in.holds("users.write");
         let generate = issuer.then(|| {
             if let Some(provider) = external_provider(user) {
-                Err(format!(
-                    "This user signs in through the external identity provider {provider}, \
-                     and users from an external identity provider cannot have an access key."
-                ))
+                KeyOffer::NotForExternalUsers {
+                    provider: provider.to_owned(),
+                }
             } else if user.disabled {
-                Err("Not available while the user is disabled.".to_owned())
+                KeyOffer::NotWhileDisabled
             } else {
-                Ok(())
+                KeyOffer::Offered
             }
         });
         Self {
@@ -81,11 +105,11 @@ impl UserActions {
                     summary { "Actions" span.visually-hidden { " for " (self.username) } }
                     ul {
                         @match &self.generate {
-                            Some(Ok(())) => {
+                            Some(KeyOffer::Offered) => {
                                 li { a href=(format!("/users/{id}/generate")) { "Generate access key" } }
                             }
-                            Some(Err(why)) => {
-                                li.unavailable { "Generate access key: " (why) }
+                            Some(withheld) => {
+                                li.unavailable { "Generate access key: " (withheld.why()) }
                             }
                             None => {}
                         }

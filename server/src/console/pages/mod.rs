@@ -7,6 +7,7 @@ pub(super) mod audit;
 pub(super) mod fields;
 pub(super) mod keys;
 pub(super) mod layout;
+pub(super) mod new_key_note;
 pub(super) mod revoke;
 pub(super) mod sign_in;
 pub(super) mod user;

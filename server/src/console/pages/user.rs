@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::{
     Page,
-    actions::UserActions,
+    actions::{KeyOffer, UserActions},
     fields::{Marks, Refused},
     layout::{crumbs, error_box, notice_box, time},
     users::{permission_fields, permissions_from, status, text_field},
@@ -118,11 +118,11 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
                          code { "keys.issue" } ": your key holds neither." }
                 }
                 @match &offered.generate {
-                    Some(Ok(())) => {
+                    Some(KeyOffer::Offered) => {
                         li { a.button href=(format!("/users/{id}/generate")) { "Generate access key" } }
                     }
-                    Some(Err(why)) => {
-                        li { "Generate access key: not available. " (why) }
+                    Some(withheld) => {
+                        li { "Generate access key: not available. " (withheld.why()) }
                     }
                     None => {}
                 }
