@@ -23,6 +23,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// A panic takes the caller's request down: `expect` only where a
+// comment-backed `#[expect]` says why it cannot fail.
+#![deny(clippy::expect_used)]
 
 #[cfg(feature = "cli")]
 pub mod cli;

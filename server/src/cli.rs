@@ -9,9 +9,10 @@ use std::{
 };
 
 use crate::{
-    Config, ServerError,
+    Config, ConfigError, ServerError,
     config::LogFormat,
     domain::{DomainError, Refusal, model::Username},
+    error_chain::ErrorChain,
     healthcheck::Healthcheck,
 };
 use clap::{Parser, Subcommand};
@@ -86,29 +87,33 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("accesskeyd: {error}");
+            // `error: …`, then one `  caused by: …` line per cause.
+            eprintln!("accesskeyd: {:#}", ErrorChain(&error));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn dispatch(cli: Cli) -> Result<(), String> {
+async fn dispatch(cli: Cli) -> Result<(), ServerError> {
     let Cli { config, command } = cli;
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let listener = TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            crate::run(config, listener, shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())
+            let listener =
+                TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| ConfigError::Listen {
+                        flag: "--listen",
+                        address: config.listen,
+                        source,
+                    })?;
+            crate::run(config, listener, shutdown_signal()).await
         }
         Command::Migrate => {
             let config = Config {
                 auto_migrate: true,
                 ..config
             };
-            crate::open(&config).await.map_err(|e| e.to_string())?;
+            crate::open(&config).await?;
             eprintln!("accesskeyd: the database schema is up to date");
             Ok(())
         }
@@ -120,10 +125,10 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
         } => bootstrap(&config, &username, key_file, reissue, restore_admin)
             .await
             .map_err(|error| match error {
-                ServerError::Domain(refused) => worded_for_the_host(&refused),
-                other => other.to_string(),
+                ServerError::Domain(refused) => ServerError::BootstrapRefused(refused),
+                other => other,
             }),
-        Command::Healthcheck(check) => check.run(&config).await,
+        Command::Healthcheck(check) => Ok(check.run(&config).await?),
     }
 }
 
@@ -134,8 +139,7 @@ async fn bootstrap(
     reissue: bool,
     restore_admin: bool,
 ) -> Result<(), ServerError> {
-    let username = Username::parse("--username", username)
-        .map_err(|invalid| ServerError::Config(invalid.to_string()))?;
+    let username = Username::parse("--username", username).map_err(ConfigError::Username)?;
     // Replacing a key behind a running server's back would leave that
     // server trusting the old one: refuse while one serves this SQLite file.
     let _exclusive = if reissue {
@@ -155,8 +159,9 @@ async fn bootstrap(
     let plaintext = key.expose_plaintext();
     match key_file {
         Some(path) => {
-            write_private_file(&path, &plaintext).map_err(|e| {
-                ServerError::Config(format!("cannot write {}: {e}", path.display()))
+            write_private_file(&path, &plaintext).map_err(|source| ServerError::Write {
+                path: path.clone(),
+                source,
             })?;
             eprintln!(
                 "accesskeyd: the access key of `{}` is in {} (mode 0600). It is shown nowhere else.",
@@ -177,7 +182,7 @@ async fn bootstrap(
 
 /// A refused bootstrap, in the words of the command line (its flags), not
 /// of the gRPC API.
-fn worded_for_the_host(error: &DomainError) -> String {
+pub(crate) fn worded_for_the_host(error: &DomainError) -> String {
     match error {
         DomainError::Refused(Refusal::AlreadyBootstrapped) => {
             "the database already has users; bootstrap runs only on an empty database \
@@ -194,7 +199,7 @@ fn worded_for_the_host(error: &DomainError) -> String {
              access key"
         ),
         DomainError::NotFound(_) => "--username: no such user".to_owned(),
-        other => other.to_string(),
+        other => ErrorChain(other).to_string(),
     }
 }
 

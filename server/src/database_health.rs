@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::{
     domain::Directory,
+    error_chain::ErrorChain,
     service::{KeyAuthService, UserAdminService},
 };
 use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
@@ -20,14 +21,14 @@ pub(crate) const PROBE_PERIOD: Duration = Duration::from_secs(1);
 /// How long one probe may take before the database counts as silent.
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Probes the database every [`PROBE_PERIOD`] until `stop` resolves,
+/// Probes the database every [`PROBE_PERIOD`] until `stop` is cancelled,
 /// reporting the outcome through `health`. `database` names it in the
 /// log (its URL without credentials).
 pub(crate) async fn watch(
     directory: Directory,
     health: HealthReporter,
     database: String,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let mut down_since: Option<Instant> = None;
     let mut ticks = tokio::time::interval(PROBE_PERIOD);
@@ -35,7 +36,7 @@ pub(crate) async fn watch(
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = &mut stop => return,
+            () = stop.cancelled() => return,
         }
         // Bounded by the probe itself, which drops a connection it gave
         // up on instead of leaving it with an answer on the way.
@@ -43,7 +44,7 @@ pub(crate) async fn watch(
             .probe_database(PROBE_TIMEOUT)
             .await
             .err()
-            .map(|error| error.to_string());
+            .map(|error| ErrorChain(&error).to_string());
         match (failure, down_since) {
             (Some(error), None) => {
                 warn!(

@@ -36,16 +36,63 @@ pub(crate) struct Healthcheck {
     tls_domain: Option<String>,
 }
 
+/// Why the server is not known to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthcheckError {
+    #[error("--endpoint {endpoint}")]
+    Endpoint {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("an https endpoint needs --ca-file")]
+    NoCaFile,
+    #[error("cannot read the CA file {}", path.display())]
+    UnreadableCaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS to {endpoint}")]
+    Tls {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("cannot reach accesskeyd at {endpoint}")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("{endpoint} refused the health check")]
+    Failed {
+        endpoint: String,
+        #[source]
+        status: tonic::Status,
+    },
+    /// The answer: anything but SERVING.
+    #[error("{service} at {endpoint} is {}", status.as_str_name())]
+    NotServing {
+        service: String,
+        endpoint: String,
+        status: ServingStatus,
+    },
+}
+
 impl Healthcheck {
     /// `Ok` when the server answers SERVING; otherwise why not.
-    pub(crate) async fn run(&self, config: &Config) -> Result<(), String> {
+    pub(crate) async fn run(&self, config: &Config) -> Result<(), HealthcheckError> {
         let tls = config.tls_cert.is_some();
         let endpoint = self
             .endpoint
             .clone()
             .unwrap_or_else(|| default_endpoint(config.listen, tls));
         let mut channel = Endpoint::from_shared(endpoint.clone())
-            .map_err(|e| format!("--endpoint {endpoint}: {e}"))?
+            .map_err(|source| HealthcheckError::Endpoint {
+                endpoint: endpoint.clone(),
+                source,
+            })?
             .connect_timeout(PATIENCE)
             .timeout(PATIENCE);
         if endpoint.starts_with("https://") {
@@ -53,33 +100,49 @@ impl Healthcheck {
                 .ca_file
                 .as_ref()
                 .or(config.tls_cert.as_ref())
-                .ok_or("an https endpoint needs --ca-file")?;
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("cannot read the CA file {}: {e}", ca.display()))?;
+                .ok_or(HealthcheckError::NoCaFile)?;
+            let pem = std::fs::read(ca).map_err(|source| HealthcheckError::UnreadableCaFile {
+                path: ca.clone(),
+                source,
+            })?;
             let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
             if let Some(domain) = &self.tls_domain {
                 tls = tls.domain_name(domain.clone());
             }
-            channel = channel.tls_config(tls).map_err(|e| e.to_string())?;
+            channel = channel
+                .tls_config(tls)
+                .map_err(|source| HealthcheckError::Tls {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
         }
         let channel = channel
             .connect()
             .await
-            .map_err(|e| format!("cannot reach accesskeyd at {endpoint}: {e}"))?;
+            .map_err(|source| HealthcheckError::Unreachable {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
         let answer = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: self.service.clone(),
             })
             .await
-            .map_err(|status| format!("{endpoint} answered {status}"))?;
-        let what = if self.service.is_empty() {
-            "accesskeyd"
-        } else {
-            self.service.as_str()
-        };
+            .map_err(|status| HealthcheckError::Failed {
+                endpoint: endpoint.clone(),
+                status,
+            })?;
         match answer.into_inner().status() {
             ServingStatus::Serving => Ok(()),
-            other => Err(format!("{what} at {endpoint} is {}", other.as_str_name())),
+            status => Err(HealthcheckError::NotServing {
+                service: if self.service.is_empty() {
+                    "accesskeyd".to_owned()
+                } else {
+                    self.service.clone()
+                },
+                endpoint,
+                status,
+            }),
         }
     }
 }

@@ -9,6 +9,9 @@
 //! [`Config`] and tests bind port 0.
 
 #![forbid(unsafe_code)]
+// A panic takes a call, or the server, down: `expect` only where a
+// comment-backed `#[expect]` says why it cannot fail.
+#![deny(clippy::expect_used)]
 
 mod accept;
 mod background;
@@ -18,8 +21,10 @@ mod connection;
 mod console;
 mod database_health;
 mod domain;
+mod error_chain;
 mod healthcheck;
 mod metrics;
+mod routes;
 mod service;
 mod serving;
 mod store;
@@ -39,11 +44,10 @@ pub mod testing {
 
 use std::{future::Future, time::Duration};
 
-use accesskey_proto::pb::{key_auth_server::KeyAuthServer, user_admin_server::UserAdminServer};
 use tokio::net::TcpListener;
 use tracing::info;
 
-pub use config::{Config, PepperLineBreak};
+pub use config::{Config, ConfigError, PepperLineBreak};
 use domain::{
     Directory, DomainError,
     audit_chain::AuditChain,
@@ -51,7 +55,6 @@ use domain::{
     throttle::FailureThrottle,
     verified_keys::{Freshness, VerifiedKeys},
 };
-use service::{KeyAuthService, UserAdminService};
 use store::{ExclusiveUse, Store, StoreError, StoreOptions};
 
 /// Transport limits, set on purpose: accesskey's messages are small, its
@@ -91,42 +94,61 @@ pub mod limits {
     pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
 }
 
-/// Why the server could not start or keep serving.
+/// Why the server could not start or keep serving. Each variant keeps its
+/// cause as `source()`; [`cli::main`] prints the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    /// The database could not be opened at start: which one (its URL
+    /// without credentials) and, as the cause, why.
+    #[error("cannot open the database {url}")]
+    Database {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Domain(#[from] DomainError),
-    #[error("gRPC transport: {0}")]
+    #[error("the gRPC transport failed")]
     Transport(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
+    #[error("gRPC reflection could not start")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the OS random number generator failed")]
+    Random(#[from] getrandom::Error),
+    /// A file the command line was asked to write.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Healthcheck(#[from] healthcheck::HealthcheckError),
+    /// `bootstrap` refused, in the words of its flags rather than the API's.
+    #[error("{}", cli::worded_for_the_host(.0))]
+    BootstrapRefused(DomainError),
 }
 
 /// Connects to the database, applies migrations and assembles the directory.
 pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
-    let params = config.hash_params().map_err(ServerError::Config)?;
-    let pepper = config.pepper().map_err(ServerError::Config)?;
-    if let Some(ca) = &config.database_ca_file {
-        let named = |problem: String| {
-            ServerError::Config(format!("--database-ca-file {}: {problem}", ca.display()))
-        };
-        let pem = std::fs::read_to_string(ca).map_err(|e| named(e.to_string()))?;
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(named("holds no PEM certificate".to_owned()));
-        }
-    }
+    let params = config.hash_params()?;
+    let pepper = config.pepper()?;
+    config.check_database_ca_file()?;
     let store = Store::connect(&StoreOptions {
         database_url: config.database_url.clone(),
         max_connections: config.db_max_connections,
-        acquire_timeout: std::time::Duration::from_millis(config.db_acquire_timeout_ms),
-        statement_timeout: std::time::Duration::from_millis(config.db_statement_timeout_ms),
+        acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
+        statement_timeout: Duration::from_millis(config.db_statement_timeout_ms),
         database_ca_file: config.database_ca_file.clone(),
     })
-    .await?
+    .await
+    .map_err(|source| ServerError::Database {
+        url: store::redacted_url(&config.database_url),
+        source,
+    })?
     .with_audit_chain(
         pepper
             .as_ref()
@@ -144,10 +166,7 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     } else {
         let pending = store.pending_migrations().await?;
         if pending > 0 {
-            return Err(ServerError::Config(format!(
-                "the database schema is {pending} migration(s) behind and --auto-migrate is off; \
-                 run `accesskeyd migrate` first"
-            )));
+            return Err(ConfigError::MigrationsPending { pending }.into());
         }
     }
     let mut hasher = SecretHasher::new(
@@ -175,61 +194,38 @@ pub async fn open(config: &Config) -> Result<(Store, Directory), ServerError> {
     } else {
         Freshness::Revalidate
     };
-    let verified = VerifiedKeys::new(freshness, config.verify_cache_capacity)
-        .map_err(|e| ServerError::Config(format!("the OS random number generator failed: {e}")))?;
+    let verified = VerifiedKeys::new(freshness, config.verify_cache_capacity)?;
     let directory = Directory::new(store.clone(), hasher, verified, failures).await?;
     Ok((store, directory))
 }
 
-/// The metrics, and their endpoint's task with what stops it, when
-/// `--metrics-listen` is given.
-type MetricsEndpoint = (
-    Option<metrics::Metrics>,
-    Option<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    )>,
-);
-
-/// Binds `--metrics-listen`, if given, and serves the metrics there.
-async fn serve_metrics(
-    config: &Config,
-    directory: &Directory,
-    store: &Store,
-) -> Result<MetricsEndpoint, ServerError> {
+/// Binds `--metrics-listen`, if given.
+async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, ConfigError> {
     let Some(address) = config.metrics_listen else {
-        return Ok((None, None));
+        return Ok(None);
     };
     let listener = TcpListener::bind(address)
         .await
-        .map_err(|e| ServerError::Config(format!("--metrics-listen {address}: {e}")))?;
+        .map_err(|source| ConfigError::Listen {
+            flag: "--metrics-listen",
+            address,
+            source,
+        })?;
     if let Ok(bound) = listener.local_addr() {
         info!(address = %bound, "metrics listening");
     }
-    let metrics = metrics::Metrics::new(directory.clone(), store);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let endpoint = tokio::spawn({
-        let metrics = metrics.clone();
-        async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            if let Err(error) = metrics::endpoint::serve(listener, metrics, stopped).await {
-                tracing::warn!(%error, "the metrics endpoint stopped");
-            }
-        }
-    });
-    Ok((Some(metrics), Some((stop, endpoint))))
+    Ok(Some(listener))
 }
 
 /// Serves accesskey on `listener` until `shutdown` completes, then finishes
-/// in-flight calls and closes the database.
+/// in-flight calls, stops the background work and closes the database.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
-    let tls = config.tls().map_err(ServerError::Config)?;
+    // Everything that can be refused is, before the database is touched.
+    let tls = config.tls()?;
     let site = config
         .console
         .then(|| {
@@ -240,97 +236,70 @@ pub async fn run(
             )
         })
         .transpose()
-        .map_err(|bad| ServerError::Config(bad.to_string()))?;
+        .map_err(ConfigError::from)?;
     let console_listener = serving::bind_console(&config).await?;
     let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
-    let (metrics, metrics_endpoint) = serve_metrics(&config, &directory, &store).await?;
-    let (stop_flushing, flushing_stopped) = tokio::sync::oneshot::channel();
-    let flusher = tokio::spawn(background::flush_key_usage_every(
-        directory.clone(),
-        Duration::from_secs(config.last_used_flush_secs.max(1)),
-        Duration::from_secs(config.last_used_precision_secs),
-        metrics.clone(),
-        flushing_stopped,
-    ));
-    let (stop_pruning, pruning_stopped) = tokio::sync::oneshot::channel();
-    let pruner = (config.audit_retention_days > 0).then(|| {
-        tokio::spawn(background::prune_audit_events_every(
+    let metrics_listener = bind_metrics(&config).await?;
+    let metrics = metrics_listener
+        .is_some()
+        .then(|| metrics::Metrics::new(directory.clone(), &store));
+    let health = tonic_health::server::HealthReporter::new();
+    database_health::set(&health, tonic_health::ServingStatus::Serving).await;
+
+    // Stopped in this order (see `Tasks::shutdown`): the flusher last, so
+    // that the final flush below follows it.
+    let mut tasks = background::Tasks::default();
+    tasks.spawn("database probe", |stop| {
+        database_health::watch(
             directory.clone(),
-            Duration::from_secs(config.audit_retention_days.saturating_mul(86_400)),
-            pruning_stopped,
-        ))
+            health.clone(),
+            store::redacted_url(&config.database_url),
+            stop,
+        )
     });
+    if let (Some(listener), Some(metrics)) = (metrics_listener, metrics.clone()) {
+        tasks.spawn("metrics endpoint", |stop| async move {
+            if let Err(error) =
+                metrics::endpoint::serve(listener, metrics, stop.cancelled_owned()).await
+            {
+                tracing::warn!(%error, "the metrics endpoint stopped");
+            }
+        });
+    }
+    if config.audit_retention_days > 0 {
+        let retention = Duration::from_secs(config.audit_retention_days.saturating_mul(86_400));
+        tasks.spawn("audit pruner", |stop| {
+            background::prune_audit_events_every(directory.clone(), retention, stop)
+        });
+    }
+    tasks.spawn("key-use flusher", |stop| {
+        background::flush_key_usage_every(
+            directory.clone(),
+            Duration::from_secs(config.last_used_flush_secs.max(1)),
+            Duration::from_secs(config.last_used_precision_secs),
+            metrics.clone(),
+            stop,
+        )
+    });
+
     // Streams (audit and health watches) never end on their own: told to
     // at shutdown, or the graceful shutdown would wait for them forever.
     let (stop_streams, streams_stopping) = tokio::sync::watch::channel(false);
-    let watchers = service::AuditWatchers::new(streams_stopping.clone());
+    let routes = routes::assemble(
+        &config,
+        &directory,
+        metrics.clone(),
+        health,
+        streams_stopping.clone(),
+        site,
+    )?;
+    let listeners = serving::listeners(listener, console_listener, routes);
+    let serving = serving::serve(&config, tls, metrics, listeners, streams_stopping);
     let shutdown = async move {
         shutdown.await;
-        let _ = stop_streams.send(true);
+        stop_streams.send_replace(true);
     };
-
-    let health = tonic_health::server::HealthReporter::new();
-    let health_service = tonic_health::pb::health_server::HealthServer::new(
-        service::StoppingHealth::new(health.clone(), streams_stopping.clone()),
-    );
-    database_health::set(&health, tonic_health::ServingStatus::Serving).await;
-    let (stop_probing, probing_stopped) = tokio::sync::oneshot::channel();
-    let prober = tokio::spawn(database_health::watch(
-        directory.clone(),
-        health.clone(),
-        store::redacted_url(&config.database_url),
-        probing_stopped,
-    ));
-
-    let reflection = if config.reflection {
-        Some(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(accesskey_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        )
-    } else {
-        None
-    };
-
-    let user_admin = UserAdminService::new(directory.clone(), watchers);
-    let key_auth = KeyAuthService::new(directory.clone(), metrics.clone());
-    let mut routes = tonic::service::RoutesBuilder::default();
-    routes
-        .add_service(health_service)
-        .add_service(
-            UserAdminServer::new(user_admin.clone())
-                .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
-                .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
-        )
-        .add_service(
-            KeyAuthServer::new(key_auth.clone())
-                .max_decoding_message_size(limits::MAX_REQUEST_BYTES)
-                .max_encoding_message_size(limits::MAX_RESPONSE_BYTES),
-        );
-    if let Some(reflection) = reflection {
-        routes.add_service(reflection);
-    }
-    let grpc_routes = routes.routes().into_axum_router();
-    let console_routes = site.map(|site| {
-        // gRPC-Web calls become gRPC calls before they reach the services
-        // (and only there: the layer refuses every other HTTP/1.1 request).
-        let grpc_web = grpc_routes.clone().layer(tonic_web::GrpcWebLayer::new());
-        console::Console::new(user_admin, key_auth, directory.clone(), site).mount(grpc_web)
-    });
-    let listeners = match (console_routes, console_listener) {
-        (None, _) => (serving::Listener::grpc(listener, grpc_routes, false), None),
-        (Some(console_routes), None) => (
-            serving::Listener::grpc(listener, console_routes, true),
-            None,
-        ),
-        (Some(console_routes), Some(console_listener)) => (
-            serving::Listener::grpc(listener, grpc_routes, false),
-            Some(serving::Listener::console(console_listener, console_routes)),
-        ),
-    };
-    let serving = serving::serve(&config, tls, metrics, listeners, streams_stopping);
     tokio::pin!(serving, shutdown);
     // The shutdown signal tells every listener through `stop_streams`.
     tokio::select! {
@@ -338,23 +307,13 @@ pub async fn run(
         () = &mut shutdown => serving.await?,
     }
     info!("accesskeyd stopped accepting; flushing key usage and closing the database");
-    // Not aborted: uses taken by a flush count as written, and a flush cut
-    // short would lose them from the final one below.
-    let _ = stop_probing.send(());
-    let _ = prober.await;
-    if let Some((stop, endpoint)) = metrics_endpoint {
-        let _ = stop.send(());
-        let _ = endpoint.await;
-    }
-    let _ = stop_pruning.send(());
-    if let Some(pruner) = pruner {
-        let _ = pruner.await;
-    }
-    let _ = stop_flushing.send(());
-    let _ = flusher.await;
+    tasks.shutdown().await;
     // Exact on the way out: every use newer than the one written.
     if let Err(error) = directory.flush_key_usage(Duration::ZERO).await {
-        tracing::warn!(%error, "could not record the last key uses");
+        tracing::warn!(
+            error = %error_chain::ErrorChain(&error),
+            "could not record the last key uses"
+        );
     }
     store.close().await?;
     Ok(())

@@ -11,8 +11,8 @@ use tonic::transport::ServerTlsConfig;
 use tracing::info;
 
 use crate::{
-    Config, ServerError, accept::BoundedListener, connection::HandshakeDeadline, limits,
-    metrics::Metrics, service,
+    Config, ServerError, accept::BoundedListener, config::ConfigError,
+    connection::HandshakeDeadline, limits, metrics::Metrics, routes::Routes, service,
 };
 
 /// One listener and the routes it serves.
@@ -54,14 +54,33 @@ pub(crate) async fn bind_console(config: &Config) -> Result<Option<TcpListener>,
         return Ok(None);
     };
     if !config.console {
-        return Err(ServerError::Config(
-            "--console-listen serves the console, which --console false turns off".to_owned(),
-        ));
+        return Err(ConfigError::ConsoleListenWithoutConsole.into());
     }
-    TcpListener::bind(address)
+    let socket = TcpListener::bind(address)
         .await
-        .map(Some)
-        .map_err(|e| ServerError::Config(format!("--console-listen {address}: {e}")))
+        .map_err(|source| ConfigError::Listen {
+            flag: "--console-listen",
+            address,
+            source,
+        })?;
+    Ok(Some(socket))
+}
+
+/// The listeners and what each serves: without `--console-listen`, the
+/// console shares the gRPC port (which then speaks HTTP/1.1 too).
+pub(crate) fn listeners(
+    grpc: TcpListener,
+    console: Option<TcpListener>,
+    routes: Routes,
+) -> (Listener, Option<Listener>) {
+    match (routes.console, console) {
+        (None, _) => (Listener::grpc(grpc, routes.grpc, false), None),
+        (Some(console_routes), None) => (Listener::grpc(grpc, console_routes, true), None),
+        (Some(console_routes), Some(console)) => (
+            Listener::grpc(grpc, routes.grpc, false),
+            Some(Listener::console(console, console_routes)),
+        ),
+    }
 }
 
 /// Serves the gRPC listener and the console's own, if any, until

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sea_orm::{ConnectionTrait as _, Database, Statement};
 
-use crate::harness::{Backend, TestDatabase, TestServer, run_accesskeyd};
+use crate::{
+    harness::{Backend, TestDatabase, TestServer, run_accesskeyd},
+    startup_errors::{error_chain, occurrences},
+};
 
 /// One value of the first row of `sql`, on `url`.
 async fn query_one<T: sea_orm::TryGetable>(url: &str, sql: &str) -> T {
@@ -126,6 +129,19 @@ async fn postgres_connections_use_tls_and_verify_full_checks_the_ca() {
         !message.contains("postgres@"),
         "no credentials printed: {message}"
     );
+    // The database by its URL, then each cause once.
+    let lines = error_chain(&refused);
+    assert!(
+        lines[0]
+            .starts_with("accesskeyd: error: cannot open the database postgres://***@localhost:"),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        occurrences(&lines, "TLS to the database failed"),
+        1,
+        "{lines:#?}"
+    );
+    assert_eq!(occurrences(&lines, "UnknownIssuer"), 1, "{lines:#?}");
 
     // A CA file that is not there, or holds no certificate, is a
     // configuration error, named.

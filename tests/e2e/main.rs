@@ -42,6 +42,7 @@ mod replicas;
 mod secrets;
 mod shutdown;
 mod standard_services;
+mod startup_errors;
 mod startup_secrets;
 mod storage;
 mod storage_faults;

@@ -31,11 +31,15 @@ impl AnswerCache {
         // Without OS randomness the hash is still collision resistant, just
         // not secret; the cache only ever holds positive answers.
         let _ = getrandom::fill(&mut secret);
+        #[expect(
+            clippy::expect_used,
+            reason = "the key is 32 bytes, and BLAKE2b takes keys of up to 64"
+        )]
         let hasher =
             <Blake2bMac<blake2::digest::consts::U32> as blake2::digest::KeyInit>::new_from_slice(
                 &secret,
             )
-            .unwrap_or_else(|_| unreachable!("32 bytes is a valid BLAKE2b key length"));
+            .expect("32 bytes is a valid BLAKE2b key length");
         Self {
             ttl,
             hasher,

@@ -1,11 +1,13 @@
 //! The server's periodic work: writing key uses, and pruning audit events
-//! past their retention. Each task stops when told to, between runs.
+//! past their retention. Each task stops when told to, between runs, never
+//! in the middle of one: uses taken by a flush count as written, and a
+//! flush cut short would lose them from the final one.
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
-use crate::{domain::Directory, metrics::Metrics};
+use crate::{domain::Directory, error_chain::ErrorChain, metrics::Metrics};
 
 /// How often expired audit events are pruned (and once at start).
 const AUDIT_PRUNE_PERIOD: Duration = Duration::from_secs(3600);
@@ -18,14 +20,14 @@ pub(crate) async fn flush_key_usage_every(
     period: Duration,
     precision: Duration,
     metrics: Option<Metrics>,
-    mut stop: oneshot::Receiver<()>,
+    stop: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(period);
     ticks.tick().await;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = &mut stop => return,
+            () = stop.cancelled() => return,
         }
         let started = Instant::now();
         match directory.flush_key_usage(precision).await {
@@ -34,7 +36,10 @@ pub(crate) async fn flush_key_usage_every(
                     metrics.flushed(rows, started.elapsed());
                 }
             }
-            Err(error) => tracing::warn!(%error, "could not record key uses; will retry"),
+            Err(error) => tracing::warn!(
+                error = %ErrorChain(&error),
+                "could not record key uses; will retry"
+            ),
         }
     }
 }
@@ -45,13 +50,13 @@ pub(crate) async fn flush_key_usage_every(
 pub(crate) async fn prune_audit_events_every(
     directory: Directory,
     retention: Duration,
-    mut stop: oneshot::Receiver<()>,
+    stop: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(AUDIT_PRUNE_PERIOD);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = &mut stop => return,
+            () = stop.cancelled() => return,
         }
         match directory.prune_audit_events(retention).await {
             Ok(0) => {}
@@ -61,7 +66,10 @@ pub(crate) async fn prune_audit_events_every(
                 retention_days = retention.as_secs() / 86_400,
                 "deleted audit events past their retention"
             ),
-            Err(error) => tracing::warn!(%error, "could not prune audit events; will retry"),
+            Err(error) => tracing::warn!(
+                error = %ErrorChain(&error),
+                "could not prune audit events; will retry"
+            ),
         }
     }
 }

@@ -1,9 +1,15 @@
 //! Server configuration: flags with `ACCESSKEY_*` environment twins,
-//! validated once before anything starts.
+//! validated once before anything starts. The files the flags name are
+//! read in [`files`]; what can be wrong with either is a [`ConfigError`].
+
+mod error;
+mod files;
 
 use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf};
 
-use crate::domain::secret_hash::{HashParams, Pepper};
+pub use error::ConfigError;
+
+use crate::domain::secret_hash::HashParams;
 
 /// What a pepper file that is text ending in a line break means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -284,64 +290,6 @@ impl Config {
         }
     }
 
-    /// The argon2 parameters, refused below the OWASP floor.
-    pub fn hash_params(&self) -> Result<HashParams, String> {
-        HashParams {
-            memory_kib: self.argon2_memory_kib,
-            iterations: self.argon2_iterations,
-            parallelism: self.argon2_parallelism,
-        }
-        .validate()
-    }
-
-    /// The TLS settings, read from their files; `None` for plaintext.
-    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
-        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-
-        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok(None);
-        };
-        let read = |path: &PathBuf, what: &str| {
-            std::fs::read(path)
-                .map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
-        };
-        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
-            read(cert, "certificate")?,
-            read(key, "key")?,
-        ));
-        if let Some(ca) = &self.tls_client_ca {
-            tls = tls.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
-        }
-        Ok(Some(tls))
-    }
-
-    /// The pepper from `--pepper-file`, if any, and whether a final line
-    /// break was stripped from it.
-    pub fn pepper(&self) -> Result<Option<(Pepper, bool)>, String> {
-        let Some(path) = &self.pepper_file else {
-            return Ok(None);
-        };
-        let named = |problem: String| format!("--pepper-file {}: {problem}", path.display());
-        let mut bytes = std::fs::read(path).map_err(|e| named(e.to_string()))?;
-        let line_break = trailing_line_break(&bytes);
-        let stripped = line_break > 0 && self.pepper_line_break == PepperLineBreak::Strip;
-        if line_break > 0 && self.pepper_line_break == PepperLineBreak::Refuse {
-            return Err(named(
-                "the file is text ending in a line break, which would be part of the pepper \
-                 (and an editor may add or drop it, changing every hash). Remove it \
-                 (`truncate -s -1 FILE`), or say what it means: --pepper-line-break strip \
-                 (the pepper is the text without it; keys issued with it included stop \
-                 verifying) or --pepper-line-break keep (every byte counts, as before this \
-                 check existed)"
-                    .to_owned(),
-            ));
-        }
-        if stripped {
-            bytes.truncate(bytes.len() - line_break);
-        }
-        Ok(Some((Pepper::new(bytes).map_err(named)?, stripped)))
-    }
-
     /// The argon2 worker count: as configured, else one per core but one,
     /// so that a flood of first-time or wrong keys can never take every
     /// core from warm verifications (at least one worker).
@@ -355,23 +303,6 @@ impl Config {
             },
             NonZeroUsize::get,
         )
-    }
-}
-
-/// The length of the line break (`\n` or `\r\n`) that ends `bytes`, if
-/// they are text (UTF-8); 0 otherwise. Random bytes are almost never UTF-8
-/// (for 32 of them, well under one chance in a million), so a binary pepper
-/// that happens to end in 0x0a is used as it is.
-fn trailing_line_break(bytes: &[u8]) -> usize {
-    if std::str::from_utf8(bytes).is_err() {
-        return 0;
-    }
-    if bytes.ends_with(b"\r\n") {
-        2
-    } else if bytes.ends_with(b"\n") {
-        1
-    } else {
-        0
     }
 }
 
@@ -408,7 +339,7 @@ mod tests {
     /// so the documentation cannot drift from the code.
     #[test]
     fn the_readme_states_every_flags_default() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         for argument in Flags::command().get_arguments() {
             let Some(long) = argument.get_long() else {
                 continue;

@@ -28,7 +28,7 @@ use axum::{
 };
 use http::{StatusCode, request::Parts};
 
-pub(crate) use site::Site;
+pub(crate) use site::{BadOrigin, Site};
 
 use crate::domain::Directory;
 use crate::service::{KeyAuthService, UserAdminService};

@@ -44,7 +44,7 @@ struct PinnedOrigin {
 /// Why `--console-origin` was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("--console-origin {given:?}: {reason}")]
-pub(crate) struct BadOrigin {
+pub struct BadOrigin {
     given: String,
     reason: &'static str,
 }

@@ -145,10 +145,10 @@ pub enum DomainError {
     ResourceExhausted { what: Busy, retry_after: Duration },
     /// Storage is temporarily unreachable or overloaded; the call may be
     /// retried.
-    #[error("storage unavailable: {0}")]
+    #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
     /// A bug or an unexpected fault. The detail is for logs, not callers.
-    #[error("internal error: {0}")]
+    #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
 }
 
@@ -193,7 +193,7 @@ impl From<StoreError> for DomainError {
             // not transient, but for a caller it is the same: storage
             // cannot be reached; the log says why.
             StoreError::Unavailable { .. } | StoreError::Tls { .. } => Self::Unavailable(error),
-            StoreError::KeyIdTaken | StoreError::Database { .. } | StoreError::InUse(_) => {
+            StoreError::KeyIdTaken | StoreError::Database { .. } | StoreError::InUse { .. } => {
                 Self::Internal(Box::new(error))
             }
         }

@@ -27,90 +27,56 @@ use super::key_format::{KeyId, Secret};
 
 mod fingerprint;
 mod load;
+mod params;
 mod pepper;
 
 pub use fingerprint::Fingerprint;
 use fingerprint::{FINGERPRINT_KEY_WITHOUT_PEPPER, FingerprintMac, fingerprint_mac};
 pub use load::Argon2Load;
 use load::Load;
-pub use pepper::Pepper;
+pub use params::{HashParams, HashParamsError};
+pub use pepper::{Pepper, PepperTooShort};
 
 /// The log target of a debug event per argon2 verification run, e.g.
 /// `RUST_LOG=info,accesskey::argon2=debug` to count them.
 pub const ARGON2_LOG_TARGET: &str = "accesskey::argon2";
-
-/// argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashParams {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl HashParams {
-    /// OWASP's recommended minimum for argon2id: 19 MiB, 2 passes, 1 lane.
-    pub const OWASP: Self = Self {
-        memory_kib: 19_456,
-        iterations: 2,
-        parallelism: 1,
-    };
-
-    /// Stored hashes asking for more than this are refused unverified, so a
-    /// tampered row cannot make one verification allocate gigabytes.
-    const MAX: Self = Self {
-        memory_kib: 1 << 20,
-        iterations: 64,
-        parallelism: 16,
-    };
-
-    /// Checks the parameters are at least OWASP's floor and at most the cap.
-    pub fn validate(self) -> Result<Self, String> {
-        if self.memory_kib < Self::OWASP.memory_kib
-            || self.iterations < Self::OWASP.iterations
-            || self.parallelism < Self::OWASP.parallelism
-        {
-            return Err(format!(
-                "argon2 parameters m={},t={},p={} are below the OWASP floor m={},t={},p={}",
-                self.memory_kib,
-                self.iterations,
-                self.parallelism,
-                Self::OWASP.memory_kib,
-                Self::OWASP.iterations,
-                Self::OWASP.parallelism
-            ));
-        }
-        if !self.within_max() {
-            return Err(format!(
-                "argon2 parameters exceed the maximum m={},t={},p={}",
-                Self::MAX.memory_kib,
-                Self::MAX.iterations,
-                Self::MAX.parallelism
-            ));
-        }
-        Ok(self)
-    }
-
-    fn within_max(self) -> bool {
-        self.memory_kib <= Self::MAX.memory_kib
-            && self.iterations <= Self::MAX.iterations
-            && self.parallelism <= Self::MAX.parallelism
-    }
-}
 
 /// Why hashing or verification could not give an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("the stored hash is not a usable argon2id hash: {0}")]
     UnusableStoredHash(&'static str),
-    #[error("argon2 failed: {0}")]
-    Argon2(String),
-    #[error("the OS random number generator failed: {0}")]
+    #[error("argon2 failed")]
+    Argon2(#[from] argon2::Error),
+    #[error("argon2 could not encode its hash")]
+    Encoding(#[from] argon2::password_hash::Error),
+    #[error("the OS random number generator failed")]
     Random(#[from] getrandom::Error),
-    #[error("the hashing worker stopped: {0}")]
-    Worker(String),
+    /// The worker threads are gone (the server is stopping), or a job
+    /// panicked on one.
+    #[error("the argon2 workers {0}")]
+    Worker(WorkerFault),
     /// No worker became free within the queue bound.
     #[error("every argon2 worker stayed busy for {0:?}")]
     Busy(std::time::Duration),
+}
+
+/// What happened to the argon2 worker threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerFault {
+    /// They stopped taking jobs.
+    Stopped,
+    /// The job panicked on its thread.
+    Panicked,
+}
+
+impl std::fmt::Display for WorkerFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Stopped => "stopped",
+            Self::Panicked => "lost a job that panicked",
+        })
+    }
 }
 
 /// Hashes and verifies secrets on a fixed set of dedicated threads, at most
@@ -239,12 +205,9 @@ impl SecretHasher {
             load.hashes.fetch_add(1, Ordering::Relaxed);
             let mut salt = [0u8; 16];
             getrandom::fill(&mut salt)?;
-            let salt =
-                SaltString::encode_b64(&salt).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let salt = SaltString::encode_b64(&salt)?;
             let hasher = argon2_for(params, pepper.as_ref())?;
-            let hash = hasher
-                .hash_password(secret.expose_bytes(), &salt)
-                .map_err(|e| HashError::Argon2(e.to_string()))?;
+            let hash = hasher.hash_password(secret.expose_bytes(), &salt)?;
             Ok(hash.to_string())
         })
         .await
@@ -327,7 +290,7 @@ impl SecretHasher {
                 self.load.shed.fetch_add(1, Ordering::Relaxed);
                 HashError::Busy(self.queue_timeout)
             })?
-            .map_err(|e| HashError::Worker(e.to_string()))?;
+            .map_err(|_closed| HashError::Worker(WorkerFault::Stopped))?;
         let (done, result) = tokio::sync::oneshot::channel();
         let load = Arc::clone(&self.load);
         self.workers
@@ -342,10 +305,10 @@ impl SecretHasher {
                 load.ran(started.elapsed());
                 let _ = done.send(outcome);
             }))
-            .map_err(|_| HashError::Worker("the argon2 workers stopped".to_owned()))?;
+            .map_err(|_| HashError::Worker(WorkerFault::Stopped))?;
         result
             .await
-            .map_err(|_| HashError::Worker("an argon2 job panicked".to_owned()))?
+            .map_err(|_| HashError::Worker(WorkerFault::Panicked))?
     }
 }
 
@@ -355,13 +318,14 @@ fn argon2_for(params: HashParams, pepper: Option<&Pepper>) -> Result<Argon2<'_>,
         params.iterations,
         params.parallelism,
         None,
-    )
-    .map_err(|e| HashError::Argon2(e.to_string()))?;
+    )?;
     match pepper {
-        Some(Pepper(secret)) => {
-            Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
-                .map_err(|e| HashError::Argon2(e.to_string()))
-        }
+        Some(Pepper(secret)) => Ok(Argon2::new_with_secret(
+            secret,
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params,
+        )?),
         None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
     }
 }

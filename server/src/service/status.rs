@@ -11,6 +11,7 @@ use tracing::{debug, error};
 const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 use crate::domain::{Busy, Denial, DomainError, Missing, Refusal, SelfLockout, model::Permission};
+use crate::error_chain::ErrorChain;
 
 impl From<DomainError> for Status {
     fn from(failure: DomainError) -> Self {
@@ -46,7 +47,7 @@ impl From<DomainError> for Status {
             // paths. At debug: an outage fails every call, and is logged
             // once each way by the database probe instead.
             DomainError::Unavailable(cause) => {
-                debug!(%cause, "storage unavailable");
+                debug!(cause = %ErrorChain(&cause), "storage unavailable");
                 Status::with_error_details(
                     tonic::Code::Unavailable,
                     "storage is temporarily unavailable; retry with backoff",
@@ -54,7 +55,7 @@ impl From<DomainError> for Status {
                 )
             }
             DomainError::Internal(cause) => {
-                error!(%cause, "internal error");
+                error!(cause = %ErrorChain(cause.as_ref()), "internal error");
                 Status::internal("internal error; the server log has the details")
             }
         }

@@ -19,9 +19,9 @@ use sea_orm_migration::MigratorTrait as _;
 
 use super::{
     OPERATION_BUCKETS, OutsideWrites, Store, StoreError,
-    error::{is_sqlite_read_only, redacted_url},
+    error::{is_pool_timeout, is_sqlite_read_only, redacted_url},
     key_reads::KeyReads,
-    migration, sqlite_path,
+    migration, sqlite_path, unreachable,
 };
 
 /// How long a SQLite writer waits for the lock before giving up.
@@ -228,9 +228,23 @@ impl Store {
             })
         });
         // sea-orm's connection errors quote the URL whole, password included.
-        let db = Database::connect(connect)
-            .await
-            .map_err(|error| StoreError::from(error).scrubbed(&options.database_url))?;
+        let db = match Database::connect(connect).await {
+            Ok(db) => db,
+            Err(error) => {
+                let timed_out = is_pool_timeout(&error);
+                let mut error = StoreError::from(error);
+                if timed_out && let Some(cause) = unreachable::direct_attempt(options).await {
+                    error = StoreError::unavailable_because(
+                        format!(
+                            "no connection within {} ms",
+                            options.acquire_timeout.as_millis()
+                        ),
+                        cause,
+                    );
+                }
+                return Err(error.scrubbed(&options.database_url));
+            }
+        };
         // Two reads in flight: measured on PostgreSQL, two batches of
         // waiters outran four smaller ones (fewer round trips for the same
         // verifications), and one left the database idle between batches.

@@ -11,7 +11,8 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 pub(crate) type Cause = Arc<dyn StdError + Send + Sync>;
 
 /// Storage failures, classified for the domain. Each keeps the error it
-/// came from, if any, as its `source()`; its text is already in `reason`.
+/// came from, if any, as its `source()`; `reason` says what was being done
+/// (or what went wrong, when nothing else failed), never the cause again.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with this username already exists")]
@@ -43,9 +44,14 @@ pub enum StoreError {
         #[source]
         cause: Option<Cause>,
     },
-    /// Another process holds the database exclusively.
-    #[error("{0}")]
-    InUse(String),
+    /// Another process holds the SQLite database exclusively: its lock file.
+    #[error(
+        "another accesskeyd is already serving this SQLite database (it holds {}); \
+         a SQLite database belongs to one server: stop the other one, or use \
+         PostgreSQL or MySQL to run several replicas",
+        lock.display()
+    )]
+    InUse { lock: std::path::PathBuf },
 }
 
 impl StoreError {
@@ -59,9 +65,8 @@ impl StoreError {
 
     /// Unavailable for `reason`, caused by `cause`; a TLS failure says so.
     pub(crate) fn unavailable_because(reason: impl Into<String>, cause: sqlx::Error) -> Self {
-        let reason = format!("{}: {cause}", reason.into());
         let tls = is_tls_failure(&cause);
-        Self::classified(reason, cause, tls, true)
+        Self::classified(reason.into(), cause, tls, true)
     }
 
     /// The one place a driver error's class is decided: a failed TLS
@@ -96,21 +101,27 @@ impl StoreError {
         cause: impl StdError + Send + Sync + 'static,
     ) -> Self {
         Self::Database {
-            reason: format!("{}: {cause}", reason.into()),
+            reason: reason.into(),
             cause: Some(Arc::new(cause)),
         }
     }
 
-    /// This error with every occurrence of `url` in its text replaced by
-    /// its [`redacted_url`]. A cause whose text held the URL is dropped, so
-    /// that no `Debug` print can show the password either.
+    /// This error with every occurrence of `url` in its text, its
+    /// causes' included, replaced by its [`redacted_url`]. A cause whose
+    /// text held the URL is replaced by that text redacted, so that no
+    /// `Display` or `Debug` print can show the password either.
     pub(super) fn scrubbed(self, url: &str) -> Self {
         let scrub = |reason: String, cause: Option<Cause>| {
-            if reason.contains(url) {
-                (reason.replace(url, &redacted_url(url)), None)
-            } else {
-                (reason, cause)
-            }
+            let reason = reason.replace(url, &redacted_url(url));
+            let cause = cause.map(|cause| {
+                let text = crate::error_chain::ErrorChain(cause.as_ref()).to_string();
+                if text.contains(url) {
+                    Arc::new(RedactedCause(text.replace(url, &redacted_url(url)))) as Cause
+                } else {
+                    cause
+                }
+            });
+            (reason, cause)
         };
         match self {
             Self::Unavailable { reason, cause } => {
@@ -125,13 +136,19 @@ impl StoreError {
                 let (reason, cause) = scrub(reason, cause);
                 Self::Database { reason, cause }
             }
-            Self::InUse(detail) => Self::InUse(detail.replace(url, &redacted_url(url))),
+            Self::InUse { lock } => Self::InUse { lock },
             Self::UsernameTaken => Self::UsernameTaken,
             Self::KeyIdTaken => Self::KeyIdTaken,
             Self::UserMissing => Self::UserMissing,
         }
     }
 }
+
+/// A cause whose text quoted the database URL, password and all: only its
+/// text is kept, redacted (the error value itself could print it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RedactedCause(String);
 
 /// `url` with its userinfo (user name and password) and any `password`
 /// query parameter replaced by `***`, fit to print:
@@ -180,10 +197,26 @@ impl From<DbErr> for StoreError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => return Self::UserMissing,
             _ => {}
         }
-        let reason = error.to_string();
+        let reason = attempted(&error).to_owned();
         let tls = sqlx_error(&error).is_some_and(is_tls_failure);
         let transient = is_transient(&error);
         Self::classified(reason, error, tls, transient)
+    }
+}
+
+/// What sea-orm was doing when `error` happened, for the reason: the
+/// error itself is the cause.
+fn attempted(error: &DbErr) -> &'static str {
+    match error {
+        DbErr::ConnectionAcquire(_) => "no database connection became free",
+        DbErr::Conn(_) => "could not connect",
+        DbErr::Exec(_) => "a statement failed",
+        DbErr::Query(_) => "a query failed",
+        DbErr::Migration(_) => "a migration failed",
+        DbErr::RecordNotFound(_) | DbErr::RecordNotInserted | DbErr::RecordNotUpdated => {
+            "a row was not where it should be"
+        }
+        _ => "the database call failed",
     }
 }
 
@@ -198,6 +231,13 @@ fn is_tls_failure(error: &sqlx::Error) -> bool {
             .is_some_and(|inner| inner.is::<rustls::Error>()),
         _ => false,
     }
+}
+
+/// Whether the pool gave up waiting for a connection: the error that hides
+/// why the connections failed (see `unreachable`).
+pub(super) fn is_pool_timeout(error: &DbErr) -> bool {
+    matches!(error, DbErr::ConnectionAcquire(_))
+        || matches!(sqlx_error(error), Some(sqlx::Error::PoolTimedOut))
 }
 
 /// The sqlx error under a sea-orm error, if there is one.

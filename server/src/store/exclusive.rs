@@ -82,12 +82,7 @@ impl ExclusiveUse {
             })?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(format!(
-                "another accesskeyd is already serving this SQLite database (it holds {}); \
-                 a SQLite database belongs to one server: stop the other one, or use \
-                 PostgreSQL or MySQL to run several replicas",
-                lock_path.display()
-            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse { lock: lock_path }),
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::database_because(
                 format!("cannot lock {}", lock_path.display()),
                 e,
@@ -126,7 +121,7 @@ mod tests {
             .expect("a SQLite file");
         assert!(matches!(
             ExclusiveUse::acquire(&url),
-            Err(StoreError::InUse(_))
+            Err(StoreError::InUse { .. })
         ));
         drop(first);
         assert!(ExclusiveUse::acquire(&url).expect("free again").is_some());
@@ -155,7 +150,10 @@ mod tests {
         }
         for spelling in spellings {
             assert!(
-                matches!(ExclusiveUse::acquire(&spelling), Err(StoreError::InUse(_))),
+                matches!(
+                    ExclusiveUse::acquire(&spelling),
+                    Err(StoreError::InUse { .. })
+                ),
                 "{spelling} took a second lock"
             );
         }

@@ -26,6 +26,7 @@ mod keys;
 mod load;
 pub(crate) mod migration;
 mod outside_writes;
+mod unreachable;
 mod usage;
 mod users;
 

@@ -308,7 +308,11 @@ impl Directory {
         move || {
             runtime.spawn(async move {
                 if let Err(error) = store.record_fingerprint(&key_id, fingerprint).await {
-                    warn!(%key_id, %error, "could not record a key's secret fingerprint");
+                    warn!(
+                        %key_id,
+                        error = %crate::error_chain::ErrorChain(&error),
+                        "could not record a key's secret fingerprint"
+                    );
                 }
             });
         }

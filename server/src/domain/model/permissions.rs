@@ -5,6 +5,15 @@ use std::collections::BTreeSet;
 
 use crate::domain::InvalidField;
 
+/// Why a text is not a permission name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPermission {
+    #[error("must be 1-{} characters long", Permission::MAX_LEN)]
+    Length,
+    #[error("may contain only lowercase letters, digits and . _ : -")]
+    Characters,
+}
+
 /// A permission name: 1-128 characters of `a-z 0-9 . _ : -`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Permission(String);
@@ -12,13 +21,13 @@ pub struct Permission(String);
 impl Permission {
     pub const MAX_LEN: usize = 128;
 
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, InvalidPermission> {
         if value.is_empty() || value.len() > Self::MAX_LEN {
-            return Err(format!("must be 1-{} characters long", Self::MAX_LEN));
+            return Err(InvalidPermission::Length);
         }
         let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._:-".contains(&c);
         if !value.bytes().all(allowed) {
-            return Err("may contain only lowercase letters, digits and . _ : -".to_owned());
+            return Err(InvalidPermission::Characters);
         }
         Ok(Self(value.to_owned()))
     }
@@ -95,7 +104,7 @@ impl PermissionSet {
             .enumerate()
             .map(|(index, value)| {
                 Permission::parse(value.as_ref())
-                    .map_err(|why| InvalidField::new(format!("{field}[{index}]"), why))
+                    .map_err(|why| InvalidField::new(format!("{field}[{index}]"), why.to_string()))
             })
             .collect::<Result<BTreeSet<_>, _>>()
             .map(Self)

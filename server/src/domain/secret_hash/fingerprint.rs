@@ -52,7 +52,13 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// `key` is at most 64 bytes: a constant, or a BLAKE2b-512 digest.
 pub(super) fn fingerprint_mac(key: &[u8]) -> FingerprintMac {
-    FingerprintMac::new_with_salt_and_personal(key, &[], FINGERPRINT_PERSONA)
-        .unwrap_or_else(|_| unreachable!("a key of at most 64 bytes and a 16-byte persona"))
+    #[expect(
+        clippy::expect_used,
+        reason = "BLAKE2b takes keys of up to 64 bytes and a 16-byte persona; callers pass at most 64"
+    )]
+    let mac = FingerprintMac::new_with_salt_and_personal(key, &[], FINGERPRINT_PERSONA)
+        .expect("a key of at most 64 bytes and a 16-byte persona");
+    mac
 }

@@ -15,15 +15,24 @@ impl Pepper {
     /// Shorter peppers are refused: they would add little.
     pub const MIN_LEN: usize = 16;
 
-    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, PepperTooShort> {
         if bytes.len() < Self::MIN_LEN {
-            return Err(format!(
-                "the pepper must be at least {} bytes long",
-                Self::MIN_LEN
-            ));
+            return Err(PepperTooShort {
+                length: bytes.len(),
+            });
         }
         Ok(Self(bytes.into()))
     }
+}
+
+/// A pepper shorter than [`Pepper::MIN_LEN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the pepper must be at least {} bytes long; this one has {length}",
+    Pepper::MIN_LEN
+)]
+pub struct PepperTooShort {
+    pub length: usize,
 }
 
 impl Pepper {

@@ -154,8 +154,12 @@ impl VerifiedKeys {
     pub fn new(freshness: Freshness, capacity: usize) -> Result<Self, getrandom::Error> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)?;
+        #[expect(
+            clippy::expect_used,
+            reason = "the key is 32 bytes, and BLAKE2b takes keys of up to 64"
+        )]
         let mac_key = <KeyMac as blake2::digest::KeyInit>::new_from_slice(&secret)
-            .unwrap_or_else(|_| unreachable!("32 bytes is a valid BLAKE2b key length"));
+            .expect("32 bytes is a valid BLAKE2b key length");
         Ok(Self {
             mac_key,
             hasher: RandomState::new(),
