@@ -335,17 +335,17 @@ mod tests {
         );
     }
 
-    /// The README's flag table states each default exactly as clap has it,
-    /// so the documentation cannot drift from the code.
+    /// The flag table in docs/operations.md states each default exactly as
+    /// clap has it, so the documentation cannot drift from the code.
     #[test]
-    fn the_readme_states_every_flags_default() {
-        let readme = include_str!("../../../README.md");
+    fn the_operations_guide_states_every_flags_default() {
+        let guide = include_str!("../../../docs/operations.md");
         for argument in Flags::command().get_arguments() {
             let Some(long) = argument.get_long() else {
                 continue;
             };
             let flag = format!("`--{long}`");
-            let row = readme
+            let row = guide
                 .lines()
                 .find(|line| {
                     line.starts_with("| `--")
@@ -354,7 +354,7 @@ mod tests {
                             .nth(1)
                             .is_some_and(|cell| cell.contains(&flag))
                 })
-                .unwrap_or_else(|| panic!("README's flag table lacks {flag}"));
+                .unwrap_or_else(|| panic!("docs/operations.md's flag table lacks {flag}"));
             let documented = row.split('|').nth(3).unwrap_or_default().trim();
             match argument.get_default_values() {
                 [default] => assert_eq!(
@@ -364,7 +364,7 @@ mod tests {
                 ),
                 _ => assert!(
                     documented.starts_with("none") || documented.contains("CPU cores"),
-                    "{flag} has no default, the README says {documented}"
+                    "{flag} has no default, docs/operations.md says {documented}"
                 ),
             }
         }

@@ -39,7 +39,7 @@ impl Pepper {
     /// 32 bits of a hash of the pepper, for logs: replicas started with the
     /// same pepper show the same value, so one with a wrong (or edited)
     /// pepper file stands out. Not a secret for a pepper of random bytes,
-    /// as the README asks for; it would narrow a guessable one.
+    /// as docs/security.md asks for; it would narrow a guessable one.
     /// The audit chain keyed by this pepper: the one secret a database
     /// writer does not hold.
     pub(crate) fn audit_chain(&self) -> crate::domain::audit_chain::AuditChain {
