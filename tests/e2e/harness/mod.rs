@@ -23,7 +23,8 @@ pub use calls::{
 };
 pub use database::{Backend, TestDatabase};
 pub use http::{
-    ConsoleSession, HttpReply, SESSION_COOKIE, http_request, http_request_to, http1_answer, sign_in,
+    ConsoleSession, HttpReply, SESSION_COOKIE, assert_not_stored, http_request, http_request_to,
+    http1_answer, sign_in, text_area,
 };
 pub use logs::captured_logs;
 pub use processes::{CliRun, Example, Replica, http_get, run_accesskeyd, run_cli, run_cli_at};
