@@ -3,12 +3,12 @@
 //! `grpc-timeout` it was sent) either fully happened or not at all, and
 //! what the database says and what verification answers agree.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use accesskey_client::{Client, UserChanges, Verification, pb};
 use tonic::Code;
 
-use crate::harness::{Backend, TestServer};
+use crate::harness::{Backend, TestServer, eventually};
 
 const NONE: [&str; 0] = [];
 const DEADLINES_MICROS: [u64; 10] = [
@@ -44,19 +44,29 @@ fn request<T>(message: T, cut: Cut, deadline: Duration) -> tonic::Request<T> {
     request
 }
 
-/// Polls `consistent` until it holds, for at most 2 s (a cut write may
-/// still be landing on the server); then, a moment later, requires it to
-/// hold again: the database and verification must agree for good.
-async fn eventually(what: &str, mut consistent: impl AsyncFnMut() -> bool) {
+/// Requires `consistent` to hold, polled for at most 2 s (a cut write may
+/// still be landing on the server), and then to hold again a moment later:
+/// the database and verification must agree for good.
+async fn agree_for_good<F, Fut>(what: &str, mut consistent: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     for pass in 0..2 {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !consistent().await {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: the database and verification disagree (pass {pass})"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let what = format!("{what}: the database and verification agree (pass {pass})");
+        eventually(Duration::from_secs(2), &what, || {
+            let agreed = consistent();
+            async move {
+                if agreed.await {
+                    Ok(())
+                } else {
+                    Err("they disagree".to_owned())
+                }
+            }
+        })
+        .await;
+        // Not a wait for the server: the pause before the second pass is
+        // what makes the check "for good" rather than "at one moment".
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
 }
@@ -183,7 +193,7 @@ async fn scenario(server: TestServer, checked: Checked) {
                 users.create_user(request(create, cut, deadline)).await,
             ));
             settle().await;
-            eventually(&format!("CreateUser {context}"), async || {
+            agree_for_good(&format!("CreateUser {context}"), || async {
                 match admin.get_user_by_name(&name).await {
                     Ok(user) => {
                         user.email == format!("{name}@example.test")
@@ -210,7 +220,7 @@ async fn scenario(server: TestServer, checked: Checked) {
             let update = hurried_update(&hurried, id, changes, cut, deadline).await;
             count(acknowledged("UpdateUser", update));
             settle().await;
-            eventually(&format!("UpdateUser {context}"), async || {
+            agree_for_good(&format!("UpdateUser {context}"), || async {
                 let user = admin.get_user(id).await.expect("get");
                 let updated = user.display_name == format!("step {step}");
                 let whole = updated == (user.permissions == [permission.clone()]);
@@ -228,7 +238,7 @@ async fn scenario(server: TestServer, checked: Checked) {
                 hurried_update(&hurried, id, disable, cut, deadline).await,
             ));
             settle().await;
-            eventually(&format!("disable {context}"), async || {
+            agree_for_good(&format!("disable {context}"), || async {
                 agree(admin, id, &key, &[]).await
             })
             .await;
@@ -247,7 +257,7 @@ async fn scenario(server: TestServer, checked: Checked) {
                     .await,
             ));
             settle().await;
-            eventually(&format!("GenerateAccessKey {context}"), async || {
+            agree_for_good(&format!("GenerateAccessKey {context}"), || async {
                 agree(admin, id, &key, &[]).await
             })
             .await;
@@ -263,7 +273,7 @@ async fn scenario(server: TestServer, checked: Checked) {
                     .await,
             ));
             settle().await;
-            eventually(&format!("RevokeAccessKey {context}"), async || {
+            agree_for_good(&format!("RevokeAccessKey {context}"), || async {
                 agree(admin, id, &key, &[]).await
             })
             .await;

@@ -32,6 +32,7 @@ async fn idle_connections_exhaust_neither_descriptors_nor_a_core() {
         );
     }
     let before = replica.cpu_time();
+    // Idle time is the behaviour under test: what the server spends on it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let spent = replica.cpu_time() - before;
     assert!(

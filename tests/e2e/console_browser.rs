@@ -1,42 +1,15 @@
 //! The console in a real headless Chromium: what an administrator does, and
-//! what an attacker tries, click by click. Screenshots of every page land
-//! in `target/console-screenshots/`.
+//! what an attacker's page tries against a signed-in browser, click by
+//! click. Screenshots of every page land in `target/console-screenshots/`.
+//! Cookie tossing is in `console_browser_cookies`.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use accesskey_client::Verification;
 
 use crate::harness::{
-    Browser, ConsoleSession, EVERY_SERVICE_PERMISSION, SESSION_COOKIE, TestServer, code,
-    http_request,
+    Browser, EVERY_SERVICE_PERMISSION, SESSION_COOKIE, TestServer, code, eventually, http_request,
 };
-
-/// Every visible form control on the page has a label.
-async fn assert_labelled(browser: &Browser, page: &str) {
-    let unlabelled = browser
-        .run(
-            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
-             .filter(e => !(e.labels && e.labels.length)).map(e => e.name || e.id);",
-        )
-        .await;
-    assert_eq!(
-        unlabelled,
-        serde_json::json!([]),
-        "{page}: unlabelled controls"
-    );
-}
-
-/// Nothing on the page is wider than the window (tables scroll in place).
-async fn assert_fits(browser: &Browser, page: &str) {
-    let fits = browser
-        .run("return document.documentElement.scrollWidth <= window.innerWidth;")
-        .await;
-    assert_eq!(
-        fits,
-        serde_json::json!(true),
-        "{page}: wider than the window"
-    );
-}
 
 /// Another site: one page with a form that posts to the console.
 async fn serve_attacker_page(console: SocketAddr) -> SocketAddr {
@@ -67,85 +40,6 @@ async fn serve_attacker_page(console: SocketAddr) -> SocketAddr {
     address
 }
 
-/// Another port of the same host: one page whose answer sets `cookie`
-/// (cookies ignore ports, so the browser sends it to the console too).
-async fn serve_cookie_planter(cookie: String) -> SocketAddr {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request).await;
-            let page = "<!DOCTYPE html><html><body><h1>Nothing to see</h1></body></html>";
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: {cookie}\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        }
-    });
-    address
-}
-
-/// Signs in at the sign-in page with `key`, and waits to land on `landing`.
-async fn sign_in_with(browser: &Browser, key: &str, landing: &str) {
-    browser.goto("/sign-in").await;
-    browser.fill("#access_key", key).await;
-    browser.click("form[action='/sign-in'] button").await;
-    browser.wait_for_path(landing).await;
-}
-
-/// Cookie tossing: a page on another port of this host plants a session
-/// cookie at a longer path, which the browser then sends to the console
-/// first. The console trusts neither cookie, clears both, and nobody is
-/// signed in as the planted session's user; a garbage cookie planted the
-/// same way costs one more sign-in, not a loop.
-#[tokio::test]
-async fn a_session_cookie_planted_by_another_port_signs_nobody_in() {
-    let server = TestServer::start().await;
-    let Some(mut browser) = Browser::start(&server.endpoint(), "cookie-tossing").await else {
-        return;
-    };
-    let (_, reader_key) = server.user_with_key("reader", &["users.read"]).await;
-    let reader = ConsoleSession::sign_in(server.address, &reader_key).await;
-    sign_in_with(&browser, &server.admin_key, "/users").await;
-
-    for planted in [reader.cookie.as_str(), "garbage"] {
-        let planter =
-            serve_cookie_planter(format!("accesskey_session={planted}; Path=/users")).await;
-        browser
-            .client
-            .goto(&format!("http://{planter}/"))
-            .await
-            .expect("the other port's page");
-        browser.goto("/users").await;
-        browser.wait_for_path("/sign-in?ended=conflict").await;
-        let page = browser.source().await;
-        assert!(!page.contains("Signed in as"), "signed in as nobody");
-        assert!(page.contains("two session cookies"), "says why");
-        browser.screenshot("planted-cookie-refused").await;
-        // Both were cleared: one sign-in, and the console works again.
-        sign_in_with(&browser, &server.admin_key, "/users").await;
-        let page = browser.source().await;
-        assert!(
-            page.contains("Signed in as <strong>admin</strong>"),
-            "{page}"
-        );
-        assert_eq!(browser.count("a[href='/users/new']").await, 1);
-    }
-    // The planted session was ended with the refusal: it is good for nothing.
-    assert_eq!(
-        reader.get("/whoami").await.header("location"),
-        Some("/sign-in?ended=absent")
-    );
-    browser.close().await;
-}
-
 #[tokio::test]
 async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     let server = TestServer::start().await;
@@ -159,7 +53,7 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     // Sign in with the keyboard alone: the key field has focus, Enter submits.
     browser.goto("/").await;
     browser.wait_for_path("/sign-in").await;
-    assert_labelled(&browser, "sign-in").await;
+    browser.assert_labelled("sign-in").await;
     browser.screenshot("sign-in").await;
     browser.press(&format!("{admin_key}\u{E007}")).await;
     browser.wait_for_path("/users").await;
@@ -181,7 +75,7 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     browser.fill("#username", "orders-service").await;
     browser.fill("#email", "orders@example.com").await;
     browser.fill("#other_permissions", "orders.read").await;
-    assert_labelled(&browser, "create user").await;
+    browser.assert_labelled("create user").await;
     browser.screenshot("create-user").await;
     browser
         .click("form[action='/users/new'] button[type=submit]")
@@ -198,7 +92,7 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
         .expect("created through the console");
     assert_eq!(user.permissions, ["orders.read"]);
     assert!(browser.source().await.contains("The user was created."));
-    assert_labelled(&browser, "user detail").await;
+    browser.assert_labelled("user detail").await;
     browser.screenshot("user-created").await;
 
     // Actions » Generate access key, and the dialog that shows it once.
@@ -223,14 +117,13 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
     );
     browser.click("button[data-copy]").await;
     let copied = browser.find(".copied").await;
-    let started = std::time::Instant::now();
-    while copied.text().await.expect("text") != "Copied." {
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "the Copy button did not copy"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(5), "the Copy button copies", || async {
+        match copied.text().await.expect("text") {
+            text if text == "Copied." => Ok(()),
+            text => Err(format!("{text:?}")),
+        }
+    })
+    .await;
     browser.screenshot("key-dialog").await;
     assert!(matches!(
         server.verdict(&key, ["orders.read"]).await,
@@ -291,7 +184,7 @@ async fn an_administrator_issues_verifies_and_revokes_a_key_in_a_browser() {
         ("/audit".to_owned(), "audit-360px"),
     ] {
         browser.goto(&path).await;
-        assert_fits(&browser, &path).await;
+        browser.assert_fits(&path).await;
         browser.screenshot(name).await;
     }
     browser
@@ -400,7 +293,7 @@ async fn users_actions_generate_access_key_shows_the_whole_key_at_any_width() {
     };
     let user = server.create_user("orders-service", &["orders.read"]).await;
     let id = user.id;
-    sign_in_with(&browser, &server.admin_key, "/users").await;
+    browser.sign_in(&server.admin_key, "/users").await;
     for (width, expiry) in [(1280, Some("2099-03-31")), (320, None)] {
         browser
             .client
@@ -469,7 +362,7 @@ async fn users_actions_generate_access_key_shows_the_whole_key_at_any_width() {
             serde_json::json!({"wide": true, "tall": true, "inside": true, "page": true}),
             "the whole key in view at {width} px"
         );
-        assert_labelled(&browser, "key dialog").await;
+        browser.assert_labelled("key dialog").await;
         browser.screenshot(&format!("key-dialog-{width}px")).await;
         assert!(matches!(
             server.verdict(&key, ["orders.read"]).await,

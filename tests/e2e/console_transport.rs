@@ -1,7 +1,8 @@
 //! How the console meets the network: on its own listener or the gRPC
 //! port, behind a TLS proxy at a pinned origin, only at host names nobody
-//! else can point here, never taking a key over plain HTTP from afar, and
-//! with a page, not a gRPC reply, for oversized requests.
+//! else can point here, never taking a key over plain HTTP from afar, with
+//! a page, not a gRPC reply, for oversized requests; gRPC-Web beside it on
+//! the same port; and none of it with `--console false`.
 
 use std::net::IpAddr;
 
@@ -217,4 +218,78 @@ async fn signing_in_over_plain_http_from_afar_is_refused_unless_allowed() {
         }
         replica.terminate().await;
     }
+}
+
+/// gRPC-Web on the same port: VerifyAccessKey over HTTP/1.1, as a browser
+/// or `curl` would call it.
+#[tokio::test]
+async fn grpc_web_calls_verify_access_key_on_the_same_port() {
+    use accesskey_client::pb;
+    use prost::Message as _;
+
+    let server = TestServer::start().await;
+    let (_, key) = server
+        .user_with_key("orders-service", &["orders.read"])
+        .await;
+    let message = pb::VerifyAccessKeyRequest {
+        access_key: key.clone(),
+        required_permissions: vec!["orders.read".to_owned()],
+    }
+    .encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&message);
+    let reply = http_request(
+        &server.address,
+        "POST",
+        "/accesskey.v1.KeyAuth/VerifyAccessKey",
+        &[
+            ("Content-Type", "application/grpc-web+proto"),
+            ("X-Grpc-Web", "1"),
+            ("x-access-key", &server.admin_key),
+            // As a page on another site would send it: no CORS grant comes
+            // back, so a browser would not hand that page the answer.
+            ("Origin", "http://evil.example"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply
+            .headers
+            .iter()
+            .all(|(name, _)| !name.starts_with("access-control-")),
+        "no CORS headers: {:?}",
+        reply.headers
+    );
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/grpc-web"))
+    );
+    let frames = reply.body;
+    assert_eq!(frames[0], 0, "a data frame first");
+    let length = u32::from_be_bytes(frames[1..5].try_into().expect("4 bytes")) as usize;
+    let response = pb::VerifyAccessKeyResponse::decode(&frames[5..5 + length]).expect("decode");
+    assert_eq!(response.result(), pb::VerifyResult::Valid);
+    let trailers = String::from_utf8_lossy(&frames[5 + length + 5..]).to_ascii_lowercase();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}
+
+/// `--console false`: no pages and no HTTP/1.1, native gRPC unchanged.
+#[tokio::test]
+async fn the_console_can_be_turned_off() {
+    let server = TestServer::start_configured(Backend::Sqlite, |config: &mut Config| {
+        config.console = false;
+    })
+    .await
+    .expect("SQLite");
+    // `/sign-in`, a page with the console on (`/` would only redirect).
+    let answer = http1_answer(&server.address, "/sign-in").await;
+    assert!(
+        !answer.contains("<html") && !answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(server.admin.who_am_i().await.is_ok(), "gRPC still served");
 }

@@ -15,7 +15,7 @@ use std::{
 use accesskey_client::{Client, UserChanges, Verification};
 use sea_orm::{ConnectionTrait as _, Database, Statement};
 
-use crate::harness::{Backend, Replica, TestDatabase, bootstrap, new_user};
+use crate::harness::{Backend, Replica, TestDatabase, bootstrap, eventually, new_user};
 
 const NONE: [&str; 0] = [];
 const ROUNDS: usize = 20;
@@ -109,14 +109,15 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write() {
         // A random moment, but only once some writes were acknowledged, so
         // that a slow machine still tests something in every round.
         let (at_least, then) = (2 + seed % 6, seed % 200);
-        let waiting = Instant::now();
-        while (progress.load(Ordering::Relaxed) as u64) < at_least {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(60),
-                "round {round}: no progress"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("round {round}: {at_least} writes acknowledged");
+        eventually(Duration::from_secs(60), &what, || async {
+            match progress.load(Ordering::Relaxed) as u64 {
+                acknowledged if acknowledged >= at_least => Ok(()),
+                acknowledged => Err(format!("{acknowledged}")),
+            }
+        })
+        .await;
+        // The random moment itself: the kill's timing is what is tested.
         tokio::time::sleep(Duration::from_millis(then)).await;
         server.kill().await;
         let mut outcomes = Vec::new();
@@ -243,10 +244,12 @@ async fn sigterm_under_load_finishes_in_flight_calls_and_exits_zero() {
         .expect("key")
         .into_key();
 
+    let served_so_far = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = (0..8)
         .map(|_| {
             let client = client.clone();
             let key = key.clone();
+            let served_so_far = Arc::clone(&served_so_far);
             tokio::spawn(async move {
                 let (mut ok, mut refused) = (0, 0);
                 loop {
@@ -254,6 +257,7 @@ async fn sigterm_under_load_finishes_in_flight_calls_and_exits_zero() {
                         Ok(verdict) => {
                             assert!(verdict.is_valid(), "never a wrong answer: {verdict:?}");
                             ok += 1;
+                            served_so_far.fetch_add(1, Ordering::Relaxed);
                         }
                         // Refused before reaching a handler: UNAVAILABLE, or the
                         // HTTP/2 GOAWAY that tonic reports as INTERNAL.
@@ -273,8 +277,16 @@ async fn sigterm_under_load_finishes_in_flight_calls_and_exits_zero() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = std::time::Instant::now();
+    // Under load: the load is running (as many calls served as there are
+    // load tasks) before the SIGTERM.
+    eventually(Duration::from_secs(30), "the load is served", || async {
+        match served_so_far.load(Ordering::Relaxed) {
+            served if served >= 8 => Ok(()),
+            served => Err(format!("{served} calls served")),
+        }
+    })
+    .await;
+    let started = Instant::now();
     server.terminate().await;
     assert!(started.elapsed() < Duration::from_secs(30));
     let mut served = 0;

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use accesskey_client::{Client, Verification};
+use accesskey_server::Config;
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -15,15 +16,35 @@ use tonic_types::StatusExt as _;
 
 use crate::{
     fault_proxy::{Fault, FaultProxy, upstream_of},
-    harness::{Backend, TestServer, captured_logs, eventually, new_user, run_accesskeyd},
+    harness::{
+        Backend, TestServer, captured_logs, eventually, new_user, on_every_backend, run_accesskeyd,
+    },
 };
 
 const ACQUIRE_MS: u64 = 1_000;
 const STATEMENT_MS: u64 = 1_000;
 
-/// A server on a fresh database of `backend`, reaching it through a proxy;
-/// `None` when the backend is not configured (outside CI).
-async fn proxied(backend: Backend, quick: bool) -> Option<(FaultProxy, TestServer)> {
+/// A server on a fresh database of `backend`, reaching it through a proxy
+/// (with the server's default database timeouts); `None` when the backend
+/// is not configured (outside CI).
+async fn proxied(backend: Backend) -> Option<(FaultProxy, TestServer)> {
+    proxied_with(backend, |_| {}).await
+}
+
+/// Like [`proxied`], with short database timeouts, so that a database that
+/// stops answering fails calls within a couple of seconds.
+async fn proxied_with_short_timeouts(backend: Backend) -> Option<(FaultProxy, TestServer)> {
+    proxied_with(backend, |config| {
+        config.db_acquire_timeout_ms = ACQUIRE_MS;
+        config.db_statement_timeout_ms = STATEMENT_MS;
+    })
+    .await
+}
+
+async fn proxied_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> Option<(FaultProxy, TestServer)> {
     let variable = match backend {
         Backend::Postgres => "ACCESSKEY_TEST_POSTGRES_URL",
         Backend::Mysql => "ACCESSKEY_TEST_MYSQL_URL",
@@ -36,10 +57,7 @@ async fn proxied(backend: Backend, quick: bool) -> Option<(FaultProxy, TestServe
     .await;
     let server = TestServer::start_configured(backend, |config| {
         config.database_url = proxy.route(&config.database_url);
-        if quick {
-            config.db_acquire_timeout_ms = ACQUIRE_MS;
-            config.db_statement_timeout_ms = STATEMENT_MS;
-        }
+        configure(config);
     })
     .await?;
     Some((proxy, server))
@@ -86,10 +104,9 @@ fn logged(proxy: &FaultProxy, event: &str) -> usize {
         .count()
 }
 
-async fn a_silent_database_fails_calls_fast_and_health_follows(backend: Backend) {
-    let Some((proxy, server)) = proxied(backend, true).await else {
-        return;
-    };
+async fn a_silent_database_fails_calls_fast_and_health_follows(
+    (proxy, server): (FaultProxy, TestServer),
+) {
     let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
     let (gone, revoked) = server.user_with_key("gone", &[]).await;
     server
@@ -164,7 +181,8 @@ async fn a_silent_database_fails_calls_fast_and_health_follows(backend: Backend)
     let said = String::from_utf8_lossy(&check.stderr);
     assert!(said.contains("NOT_SERVING"), "{said}");
 
-    // Silent for 10 s in all.
+    // Silent for 10 s in all: the outage's length is the scenario, not a
+    // wait for the server.
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(silent.elapsed())).await;
     proxy.set(Fault::None);
     health_becomes(&server, ServingStatus::Serving, Duration::from_secs(5)).await;
@@ -209,10 +227,7 @@ async fn a_silent_database_fails_calls_fast_and_health_follows(backend: Backend)
     assert_eq!(logged(&proxy, "database_up"), 1, "and once when it ends");
 }
 
-async fn a_slow_database_still_serves(backend: Backend) {
-    let Some((proxy, server)) = proxied(backend, false).await else {
-        return;
-    };
+async fn a_slow_database_still_serves((proxy, server): (FaultProxy, TestServer)) {
     let (user, key) = server.user_with_key("svc", &["orders.read"]).await;
     // 100 ms each way: a 200 ms round trip, slower than any database a
     // service should sit behind. Since creates record an audit event in
@@ -240,10 +255,7 @@ async fn a_slow_database_still_serves(backend: Backend) {
     assert_eq!(health(&server).await, Some(ServingStatus::Serving));
 }
 
-async fn cut_connections_lose_no_acknowledged_write(backend: Backend) {
-    let Some((proxy, server)) = proxied(backend, true).await else {
-        return;
-    };
+async fn cut_connections_lose_no_acknowledged_write((proxy, server): (FaultProxy, TestServer)) {
     let (gone, revoked) = server.user_with_key("gone", &[]).await;
     server
         .admin
@@ -257,6 +269,7 @@ async fn cut_connections_lose_no_acknowledged_write(backend: Backend) {
         .expect("connect");
     let cutting = async {
         for _ in 0..30 {
+            // A cut every 100 ms for 3 s: the fault under test.
             tokio::time::sleep(Duration::from_millis(100)).await;
             proxy.cut();
         }
@@ -277,6 +290,7 @@ async fn cut_connections_lose_no_acknowledged_write(backend: Backend) {
                 Ok(_) => {}
                 Err(error) => assert_eq!(error.code(), Some(Code::Unavailable), "{error}"),
             }
+            // Writes spread over the cuts, not a wait for anything.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         (acknowledged, failed)
@@ -292,26 +306,15 @@ async fn cut_connections_lose_no_acknowledged_write(backend: Backend) {
     }
 }
 
-macro_rules! on_server_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(Backend::Postgres).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                super::$name(Backend::Mysql).await;
-            }
-        }
-    )*};
-}
-
-on_server_backends!(
+on_every_backend!(
+    [postgres, mysql] with proxied_with_short_timeouts;
+    multi_thread;
     a_silent_database_fails_calls_fast_and_health_follows,
-    a_slow_database_still_serves,
     cut_connections_lose_no_acknowledged_write,
+);
+
+on_every_backend!(
+    [postgres, mysql] with proxied;
+    multi_thread;
+    a_slow_database_still_serves,
 );

@@ -167,6 +167,7 @@ async fn pump(
             return Ended::Cut;
         };
         if !delay.is_zero() {
+            // The delay is the fault this proxy injects, not a wait.
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = cut(&mut watching, cuts) => return Ended::Cut,

@@ -39,6 +39,8 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         .update_user(user.id, UserChanges::new().disabled(true))
         .await
         .expect("disable");
+    // Into a later second, so that a use recorded now would show (the
+    // clock passing is the point, not a wait for the server).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(matches!(
         server.verdict(&key, NO_PERMISSIONS).await,
@@ -77,6 +79,7 @@ async fn only_presentations_that_authenticate_are_uses(server: TestServer) {
         .into_key();
     assert!(server.verdict(&key, NO_PERMISSIONS).await.is_valid());
     let used = last_used(brief.id).await.expect("a use");
+    // The clock passing the expiry is the behaviour under test.
     tokio::time::sleep(Duration::from_millis(2600)).await;
     for _ in 0..2 {
         assert!(matches!(
@@ -196,6 +199,7 @@ async fn wait_for_stored_last_use(db: &sea_orm::DatabaseConnection, key_id: &str
 /// Verifies `key` in a later second than any use before, and returns the
 /// use as GetUser reports it.
 async fn use_in_a_new_second(server: &TestServer, user_id: i64, key: &str) -> i64 {
+    // The clock passing into a new second is the point, not a wait.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     assert!(server.verdict(key, Vec::<String>::new()).await.is_valid());
     server
@@ -252,6 +256,8 @@ async fn a_key_in_constant_use_is_written_once_per_precision_and_exactly_on_shut
             continue;
         }
         // Two more flushes pass: the second use is within the precision.
+        // Nothing is to be written, so no outcome to poll for: the flushes
+        // are given the time to write it, and must not.
         tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
         assert_eq!(stored_last_use(&db, &key_id).await, Some(first));
         let _ = db.close().await;

@@ -135,6 +135,8 @@ async fn wrong_secrets_for_a_key_from_before_fingerprints_are_throttled_per_key_
     );
     // Once the genuine key is used (its fingerprint recorded, its secret
     // known), its wrong secrets cost nothing and are never throttled.
+    // First a second for the flood's throttle to refill (the limit's
+    // behaviour, not a wait for background work), so the genuine use passes.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(server.verdict(&key, NONE).await.is_valid());
     assert_eq!(
@@ -263,6 +265,7 @@ async fn silent_and_stalled_connections_are_closed_while_others_are_served() {
                 .expect("served")
                 .is_valid()
         );
+        // Calls spread over the timeout, not a wait for anything.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -286,7 +289,8 @@ async fn silent_and_stalled_connections_are_closed_while_others_are_served() {
         );
     }
 
-    // A client that completed its handshake may then idle past the timeout.
+    // A client that completed its handshake may then idle past the timeout
+    // (the idling is the behaviour under test).
     tokio::time::sleep(TIMEOUT + Duration::from_millis(500)).await;
     assert!(
         server

@@ -16,7 +16,7 @@ use std::{
 use accesskey_client::{Client, UserChanges};
 use tonic::Code;
 
-use crate::harness::{TestServer, on_every_backend};
+use crate::harness::{TestServer, eventually, on_every_backend};
 
 const ROUNDS: usize = 20;
 const WORKERS: usize = 32;
@@ -144,11 +144,17 @@ async fn work(round: Arc<Round>, client: Client, key: Arc<str>, as_caller: bool)
 /// Waits (at most 30 s: a hang fails the test instead of stalling it) until
 /// `counter` reaches `target`.
 async fn wait_for(counter: &AtomicUsize, target: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while counter.load(SeqCst) < target {
-        assert!(Instant::now() < deadline, "the workers made no progress");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the workers make progress",
+        || async {
+            match counter.load(SeqCst) {
+                reached if reached >= target => Ok(()),
+                reached => Err(format!("{reached} of {target} requests")),
+            }
+        },
+    )
+    .await;
 }
 
 async fn changes_are_linearizable_under_32_workers(server: TestServer) {

@@ -2,11 +2,18 @@
 //! catches, and the client reports those as UNAVAILABLE, which a caller
 //! retries, never as an INTERNAL fault of the server.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::task::JoinSet;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, eventually};
 
 /// Calls kept in flight on one connection while its server shuts down:
 /// some are answered, some meet the GOAWAY or the closed port.
@@ -17,8 +24,10 @@ async fn calls_caught_by_a_graceful_shutdown_are_unavailable_never_internal() {
     for _ in 0..3 {
         let server = TestServer::start().await;
         let mut callers = JoinSet::new();
+        let answered = Arc::new(AtomicUsize::new(0));
         for _ in 0..16 {
             let client = server.admin.clone();
+            let answered = Arc::clone(&answered);
             callers.spawn(async move {
                 // Until the first failure: a caller that saw one would
                 // retry, on a new connection, which the test does not need.
@@ -26,10 +35,23 @@ async fn calls_caught_by_a_graceful_shutdown_are_unavailable_never_internal() {
                     if let Err(error) = client.who_am_i().await {
                         return error;
                     }
+                    answered.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // The shutdown must catch calls in flight: wait until the callers
+        // are being answered (as many answers as there are callers).
+        eventually(
+            Duration::from_secs(10),
+            "the callers are answered",
+            || async {
+                match answered.load(Ordering::Relaxed) {
+                    count if count >= 16 => Ok(()),
+                    count => Err(format!("{count} answers")),
+                }
+            },
+        )
+        .await;
         drop(server.stop().await);
         while let Some(error) = callers.join_next().await {
             let error = error.expect("caller task");

@@ -19,7 +19,9 @@ use accesskey_client::{Client, UserChanges, Verification};
 use sea_orm::sqlx::{Connection as _, Executor as _, SqliteConnection};
 use tonic::Code;
 
-use crate::harness::{Backend, Replica, TestDatabase, bootstrap, new_user, wrong_secret};
+use crate::harness::{
+    Backend, Replica, TestDatabase, bootstrap, eventually, new_user, wrong_secret,
+};
 
 const NONE: [&str; 0] = [];
 /// The server's SQLite busy timeout is 5 s; a blocked write must be
@@ -208,17 +210,16 @@ async fn retried<T, F: Future<Output = Result<T, accesskey_client::Error>>>(
     rpc: &str,
     mut call: impl FnMut() -> F,
 ) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match call().await {
-            Ok(value) => return value,
-            Err(err) if Instant::now() < deadline => {
+    eventually(Duration::from_secs(10), &format!("{rpc} recovers"), || {
+        let answer = call();
+        async move {
+            answer.await.map_err(|err| {
                 assert_eq!(err.code(), Some(Code::Unavailable), "{rpc}: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(err) => panic!("{rpc} did not recover within 10 s: {err}"),
+                err.to_string()
+            })
         }
-    }
+    })
+    .await
 }
 
 async fn serve_fresh_database() -> (TestDatabase, Replica, String) {

@@ -209,6 +209,7 @@ async fn a_tls_handshake_that_stalls_is_closed_while_others_are_served() {
 
     while opened.elapsed() < Duration::from_millis(1_000) {
         assert_eq!(client.who_am_i().await.expect("served").username, "admin");
+        // Calls spread over the timeout, not a wait for anything.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut buffer = [0u8; 64];
@@ -227,7 +228,8 @@ async fn a_tls_handshake_that_stalls_is_closed_while_others_are_served() {
         opened.elapsed()
     );
 
-    // A client that finished its handshake may idle past the timeout.
+    // A client that finished its handshake may idle past the timeout (the
+    // idling is the behaviour under test).
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(client.who_am_i().await.expect("kept").username, "admin");
 }

@@ -146,6 +146,41 @@ impl Browser {
         }
     }
 
+    /// Signs in at the sign-in page with `key`, and waits to land on `landing`.
+    pub async fn sign_in(&self, key: &str, landing: &str) {
+        self.goto("/sign-in").await;
+        self.fill("#access_key", key).await;
+        self.click("form[action='/sign-in'] button").await;
+        self.wait_for_path(landing).await;
+    }
+
+    /// Every visible form control on the page has a label.
+    pub async fn assert_labelled(&self, page: &str) {
+        let unlabelled = self
+            .run(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+                 .filter(e => !(e.labels && e.labels.length)).map(e => e.name || e.id);",
+            )
+            .await;
+        assert_eq!(
+            unlabelled,
+            serde_json::json!([]),
+            "{page}: unlabelled controls"
+        );
+    }
+
+    /// Nothing on the page is wider than the window (tables scroll in place).
+    pub async fn assert_fits(&self, page: &str) {
+        let fits = self
+            .run("return document.documentElement.scrollWidth <= window.innerWidth;")
+            .await;
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{page}: wider than the window"
+        );
+    }
+
     pub async fn source(&self) -> String {
         self.client.source().await.expect("page source")
     }

@@ -51,6 +51,20 @@ impl HttpReply {
     }
 }
 
+/// Asserts that `reply` tells every cache not to keep it.
+pub fn assert_not_stored(reply: &HttpReply, what: &str) {
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "{what}");
+}
+
+/// The text of text area `#id` in a page.
+pub fn text_area(page: &str, id: &str) -> Option<String> {
+    let at = page.find(&format!("id=\"{id}\""))?;
+    let rest = &page[at..];
+    let start = rest.find('>')? + 1;
+    let end = rest[start..].find("</textarea>")?;
+    Some(rest[start..start + end].to_owned())
+}
+
 /// Sends one request (`Connection: close`) and reads the whole reply.
 pub async fn http_request(
     address: &SocketAddr,
