@@ -123,7 +123,7 @@ impl Metrics {
             "db_operation_duration_seconds",
             "Duration of each storage operation (a statement or a short transaction, \
              with its wait for a connection)",
-            store.operation_seconds(),
+            snapshot::StoreOperations(store.clone()),
         );
         registry.register(
             "build",
