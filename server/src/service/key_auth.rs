@@ -7,10 +7,7 @@ use super::{
     caller::{authenticate, authenticate_with},
     conclude,
 };
-use crate::{
-    domain::{Directory, Verdict},
-    metrics::Metrics,
-};
+use crate::{domain::Directory, metrics::Metrics};
 
 /// The KeyAuth service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
@@ -23,18 +20,6 @@ impl KeyAuthService {
     /// With `metrics`, verification results are counted.
     pub(crate) fn new(directory: Directory, metrics: Option<Metrics>) -> Self {
         Self { directory, metrics }
-    }
-}
-
-/// A verdict's `result` label: VerifyResult's name, in lower case.
-fn result_name(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Valid(_) => "valid",
-        Verdict::Malformed(_) => "malformed",
-        Verdict::NotFound => "not_found",
-        Verdict::Expired(_) => "expired",
-        Verdict::UserDisabled(_) => "user_disabled",
-        Verdict::PermissionDenied { .. } => "permission_denied",
     }
 }
 
@@ -57,7 +42,7 @@ impl KeyAuth for KeyAuthService {
         .await?;
         let verdict = conclude(RPC, &caller, result)?;
         if let Some(metrics) = &self.metrics {
-            metrics.verification(result_name(&verdict));
+            metrics.verification(&verdict);
         }
         Ok(Response::new(verdict.into()))
     }
