@@ -7,7 +7,10 @@ use super::{
     caller::{authenticate, authenticate_with},
     conclude,
 };
-use crate::{domain::Directory, metrics::Metrics};
+use crate::{
+    domain::{Directory, model::PermissionSet},
+    metrics::Metrics,
+};
 
 /// The KeyAuth service: thin handlers over the [`Directory`].
 #[derive(Debug, Clone)]
@@ -35,8 +38,9 @@ impl KeyAuth for KeyAuthService {
                 access_key,
                 required_permissions,
             } = request.get_ref();
+            let required = PermissionSet::parse("required_permissions", required_permissions);
             self.directory
-                .verify_for(caller_key, access_key, required_permissions)
+                .verify_for(caller_key, access_key, required)
                 .await
         })
         .await?;
