@@ -1,12 +1,12 @@
-//! The outermost tower layer around every call: its request id (always
-//! generated here, with the caller's `x-request-id` kept beside it as
-//! `client_request_id`), returned in the response metadata and carried by
-//! a span that every log line inside the call inherits; and, unless
-//! `--access-log false`, one access-log line per call (target
-//! `accesskey::access`, at info) with the method, the gRPC status code
-//! (and a console page's HTTP status), the latency, the caller's key id
-//! (public, never the key) and the peer. The call metrics are a layer of
-//! their own ([`super::call_metrics`]).
+//! The outermost of the server's own tower layers, around every call: its
+//! request id (always generated here, with the caller's `x-request-id`
+//! kept beside it as `client_request_id`), returned in the response
+//! metadata and carried by a span that every log line inside the call
+//! inherits; and, unless `--access-log false`, one access-log line per
+//! call (target `accesskey::access`, at info) with the method, the gRPC
+//! status code (and a console page's HTTP status), the latency, the
+//! caller's key id (public, never the key) and the peer. The call metrics
+//! are a layer of their own ([`super::call_metrics`]).
 
 use std::{
     borrow::Cow,
