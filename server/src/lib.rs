@@ -98,7 +98,8 @@ pub mod limits {
 /// cause as `source()`; [`cli::main`] prints the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("invalid configuration")]
+    /// Its text is the configuration error's own, which names the flag.
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The database could not be opened at start: which one (its URL
     /// without credentials) and, as the cause, why.

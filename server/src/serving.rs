@@ -167,11 +167,19 @@ async fn serve_one(
         .tcp_keepalive(Some(limits::TCP_KEEPALIVE))
         .max_connection_age(limits::MAX_CONNECTION_AGE)
         .accept_http1(http1)
-        // Outermost, so that calls the metadata limit refuses are logged too.
-        .layer(service::RequestLogLayer::new(config.access_log, metrics))
-        .layer(tonic::service::InterceptorLayer::new(
-            service::limit_metadata,
-        ));
+        // Outermost first. Request ids and the access log wrap the rest, so
+        // that the span covers every line a call logs; both they and the
+        // metrics see calls the metadata limit refuses. Metrics off, their
+        // layer is not there at all.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(service::RequestLogLayer::new(config.access_log))
+                .option_layer(metrics.map(service::CallMetricsLayer::new))
+                .layer(tonic::service::InterceptorLayer::new(
+                    service::limit_metadata,
+                ))
+                .into_inner(),
+        );
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }

@@ -72,8 +72,7 @@ async fn a_configuration_error_names_its_flag_and_cause() {
     assert_eq!(
         lines,
         [
-            "accesskeyd: error: invalid configuration",
-            "  caused by: cannot read --tls-cert /nonexistent/cert.pem",
+            "accesskeyd: error: cannot read --tls-cert /nonexistent/cert.pem",
             "  caused by: No such file or directory (os error 2)",
         ],
     );

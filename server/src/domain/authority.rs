@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use super::{
-    Denial, DomainError, InvalidField, Refusal, SelfLockout,
+    Denial, DomainError, Invalid, Refusal, SelfLockout, TargetUser,
     model::{
         Etag, IdentityProvider, Permission, PermissionSet, Principal, Target, Timestamp, User,
         UserPatch,
@@ -41,12 +41,12 @@ pub(crate) fn first_unheld<'a>(
         .find(|permission| !caller.contains(permission))
 }
 
-/// The power order, for a call on `target` (named by `field` in errors).
+/// The power order, for a call on `target` (named as `named` in errors).
 /// Acting on oneself needs no power over oneself.
 pub(crate) fn ensure_may_act_on(
     caller: &Principal,
     target: &User,
-    field: &'static str,
+    named: TargetUser,
 ) -> Result<(), DomainError> {
     if caller.user_id == target.id {
         return Ok(());
@@ -54,7 +54,7 @@ pub(crate) fn ensure_may_act_on(
     match first_unheld(&caller.permissions, &target.permissions) {
         None => Ok(()),
         Some(permission) => Err(DomainError::PermissionDenied(Denial::OutranksCaller {
-            field,
+            user: named,
             permission: permission.clone(),
         })),
     }
@@ -83,10 +83,10 @@ pub(crate) fn ensure_may_grant<'a>(
 pub(crate) fn ensure_etag_matches(
     expected: Option<&Etag>,
     user: &User,
-    field: &'static str,
+    named: TargetUser,
 ) -> Result<(), DomainError> {
     match expected {
-        Some(expected) if *expected != user.etag() => Err(DomainError::StaleEtag { field }),
+        Some(expected) if *expected != user.etag() => Err(DomainError::StaleEtag { user: named }),
         _ => Ok(()),
     }
 }
@@ -96,10 +96,12 @@ pub(crate) fn ensure_etag_matches(
 fn ensure_an_administrator_remains(
     target: &Target,
     after: &User,
-    field: &'static str,
+    named: TargetUser,
 ) -> Result<(), DomainError> {
     if target.sole_administrator && !after.is_administrator() {
-        return Err(DomainError::Refused(Refusal::LastAdministrator { field }));
+        return Err(DomainError::Refused(Refusal::LastAdministrator {
+            user: named,
+        }));
     }
     Ok(())
 }
@@ -114,9 +116,9 @@ pub(crate) fn check_update(
 ) -> Result<(), DomainError> {
     let current = &target.user;
     let after = patch.applied_to(current, now);
-    ensure_may_act_on(caller, current, "user.id")?;
+    ensure_may_act_on(caller, current, TargetUser::Updated)?;
     ensure_may_grant(caller, after.permissions.missing_from(&current.permissions))?;
-    ensure_etag_matches(expected, current, "user.etag")?;
+    ensure_etag_matches(expected, current, TargetUser::Updated)?;
     if caller.user_id == current.id {
         let dropped: Vec<Permission> = current
             .permissions
@@ -131,7 +133,7 @@ pub(crate) fn check_update(
             return Err(lockout(SelfLockout::DisableSelf));
         }
     }
-    ensure_an_administrator_remains(target, &after, "user.id")
+    ensure_an_administrator_remains(target, &after, TargetUser::Updated)
 }
 
 /// DeleteUser: may `caller` delete `target`?
@@ -141,14 +143,14 @@ pub(crate) fn check_delete(
     expected: Option<&Etag>,
 ) -> Result<(), DomainError> {
     let current = &target.user;
-    ensure_may_act_on(caller, current, "user_id")?;
-    ensure_etag_matches(expected, current, "etag")?;
+    ensure_may_act_on(caller, current, TargetUser::ById)?;
+    ensure_etag_matches(expected, current, TargetUser::ById)?;
     if caller.user_id == current.id {
         return Err(lockout(SelfLockout::DeleteSelf));
     }
     if target.sole_administrator {
         return Err(DomainError::Refused(Refusal::LastAdministrator {
-            field: "user_id",
+            user: TargetUser::ById,
         }));
     }
     Ok(())
@@ -165,12 +167,7 @@ pub(crate) fn check_own_key_lifetime(
     let min_micros = i64::try_from(OWN_KEY_MIN_LIFETIME.as_micros()).unwrap_or(i64::MAX);
     let earliest = Timestamp::from_micros(now.as_micros().saturating_add(min_micros));
     if caller.user_id == user_id && expire_time.is_some_and(|expiry| expiry < earliest) {
-        return Err(InvalidField::new(
-            "expire_time",
-            "renewing the caller's own key (which ends the key in use) needs an expiry at least \
-             5 minutes ahead, or none",
-        )
-        .into());
+        return Err(Invalid::OwnKeyExpiresTooSoon.into());
     }
     Ok(())
 }
@@ -199,13 +196,13 @@ pub(crate) fn ensure_may_hold_key(user: &User) -> Result<(), DomainError> {
 
 /// GenerateAccessKey: may `caller` issue `user` a key?
 pub(crate) fn check_key_issue(caller: &Principal, user: &User) -> Result<(), DomainError> {
-    ensure_may_act_on(caller, user, "user_id")?;
+    ensure_may_act_on(caller, user, TargetUser::ById)?;
     ensure_may_hold_key(user)
 }
 
 /// RevokeAccessKey: may `caller` revoke `user`'s key?
 pub(crate) fn check_key_revocation(caller: &Principal, user: &User) -> Result<(), DomainError> {
-    ensure_may_act_on(caller, user, "user_id")?;
+    ensure_may_act_on(caller, user, TargetUser::ById)?;
     if caller.user_id == user.id {
         return Err(lockout(SelfLockout::RevokeOwnKey));
     }

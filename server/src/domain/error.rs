@@ -7,6 +7,7 @@ use std::{error::Error as StdError, fmt, time::Duration};
 use super::{
     key_format,
     model::{Permission, ServicePermission},
+    page_token::BadPageToken,
 };
 use crate::store::StoreError;
 
@@ -32,6 +33,51 @@ impl fmt::Display for InvalidField {
     }
 }
 
+/// A request value refused. One that did not parse is named by the request
+/// field its parser was given (by the service layer, which owns the
+/// fields); one the domain's own rules refuse is named by what it is, and
+/// `service/status.rs` names the field it came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// A value that did not parse.
+    Field(InvalidField),
+    /// A new key's expiry that is not in the future.
+    ExpiryNotAhead,
+    /// An expiry for the caller's own new key sooner than
+    /// [`OWN_KEY_MIN_LIFETIME`](super::authority::OWN_KEY_MIN_LIFETIME)
+    /// ahead: renewing it ends the key in use.
+    OwnKeyExpiresTooSoon,
+    /// A page token this server did not issue, or issued for another query.
+    PageToken(BadPageToken),
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Field(invalid) => invalid.fmt(f),
+            Self::ExpiryNotAhead => f.write_str("a new key's expiry is not in the future"),
+            Self::OwnKeyExpiresTooSoon => {
+                f.write_str("the caller's own new key would expire too soon")
+            }
+            Self::PageToken(why) => write!(f, "the page token {why}"),
+        }
+    }
+}
+
+/// Which user of a call an error is about, by how the call names it. The
+/// domain knows no request fields: `service/status.rs` says which field
+/// each of these arrives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetUser {
+    /// The user a call acts on, named by its id alone, with its etag (if
+    /// any) beside it: GetUser, DeleteUser, GenerateAccessKey,
+    /// RevokeAccessKey.
+    ById,
+    /// The user an update rewrites, sent whole as its new state with its
+    /// id and etag inside: UpdateUser.
+    Updated,
+}
+
 /// Why a caller could not be authenticated. The messages are safe to return:
 /// they describe the caller's own credential, never echo it, and the states
 /// beyond "not valid" are only reported once its secret matched.
@@ -55,10 +101,10 @@ pub enum AuthFailure {
 pub enum Denial {
     /// The RPC needs a service permission the caller lacks.
     MissingPermission(ServicePermission),
-    /// The user named by request field `field` holds `permission`, a service
-    /// permission the caller lacks: acting on it needs every one it holds.
+    /// The `user` acted on holds `permission`, a service permission the
+    /// caller lacks: acting on it needs every one it holds.
     OutranksCaller {
-        field: &'static str,
+        user: TargetUser,
         permission: Permission,
     },
     /// Service permissions the caller tried to grant without holding them.
@@ -68,8 +114,10 @@ pub enum Denial {
 /// What a call named that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
-    /// No user has the id or name in request field `field`.
-    User { field: &'static str },
+    /// No user has the id the call named.
+    User(TargetUser),
+    /// No user has the username the call named.
+    Username,
     /// The user exists and has no key.
     Key,
 }
@@ -87,11 +135,10 @@ pub enum SelfLockout {
 /// A change refused because of the state it starts from or would leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The user named by request field `field` is the last administrator
-    /// (enabled, local, holding every service permission), and would stop
-    /// being one.
+    /// The `user` changed is the last administrator (enabled, local,
+    /// holding every service permission), and would stop being one.
     LastAdministrator {
-        field: &'static str,
+        user: TargetUser,
     },
     SelfLockout(SelfLockout),
     /// Users from an external identity provider authenticate there and
@@ -124,7 +171,7 @@ pub enum Busy {
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     #[error("invalid argument: {0}")]
-    InvalidArgument(InvalidField),
+    InvalidArgument(Invalid),
     #[error(transparent)]
     Unauthenticated(AuthFailure),
     #[error("permission denied: {0:?}")]
@@ -136,10 +183,10 @@ pub enum DomainError {
     UsernameTaken,
     #[error("refused: {0:?}")]
     Refused(Refusal),
-    /// The user changed since the etag the caller sent (in request field
-    /// `field`) was read: read again and retry.
-    #[error("stale etag in {field}")]
-    StaleEtag { field: &'static str },
+    /// The `user` changed since the etag the caller sent for it was read:
+    /// read again and retry.
+    #[error("stale etag ({user:?})")]
+    StaleEtag { user: TargetUser },
     /// Too much work asked of a bounded resource; retry after the delay.
     #[error("busy: {what:?} (retry after {retry_after:?})")]
     ResourceExhausted { what: Busy, retry_after: Duration },
@@ -162,6 +209,12 @@ impl DomainError {
 
 impl From<InvalidField> for DomainError {
     fn from(invalid: InvalidField) -> Self {
+        Self::InvalidArgument(Invalid::Field(invalid))
+    }
+}
+
+impl From<Invalid> for DomainError {
+    fn from(invalid: Invalid) -> Self {
         Self::InvalidArgument(invalid)
     }
 }
@@ -188,7 +241,9 @@ impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UsernameTaken => Self::UsernameTaken,
-            StoreError::UserMissing => Self::NotFound(Missing::User { field: "user_id" }),
+            // Every write that finds its user gone names it by id alone,
+            // but an update's, which says so itself.
+            StoreError::UserMissing => Self::NotFound(Missing::User(TargetUser::ById)),
             // A certificate the database presents that is not trusted is
             // not transient, but for a caller it is the same: storage
             // cannot be reached; the log says why.

@@ -15,5 +15,6 @@ pub(crate) mod verified_keys;
 
 pub(crate) use directory::{Directory, Verdict};
 pub(crate) use error::{
-    AuthFailure, Busy, Denial, DomainError, InvalidField, Missing, Refusal, SelfLockout,
+    AuthFailure, Busy, Denial, DomainError, Invalid, InvalidField, Missing, Refusal, SelfLockout,
+    TargetUser,
 };

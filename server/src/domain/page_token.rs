@@ -36,7 +36,7 @@ impl std::fmt::Debug for PageTokenSigner {
 pub enum BadPageToken {
     #[error("is not a page token issued by this service")]
     Forged,
-    #[error("was issued for a different query (username_prefix or filters)")]
+    #[error("was issued for a different query")]
     OtherQuery,
 }
 

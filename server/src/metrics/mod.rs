@@ -19,7 +19,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{domain::Directory, store::Store};
+use crate::{
+    domain::{Directory, Verdict},
+    store::Store,
+};
 
 /// Buckets of call latencies, in seconds: 50 µs to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -57,7 +60,7 @@ pub(crate) struct Metrics {
     calls: Family<CallLabels, Counter>,
     /// By [`Method`] index, `other` last.
     methods: Arc<[MethodMetrics]>,
-    /// By [`RESULTS`] index.
+    /// By [`VerifyResult`] discriminant.
     verifications: Arc<[Counter]>,
     flushed_uses: Counter,
     flush_seconds: Histogram,
@@ -92,9 +95,12 @@ impl Metrics {
             "VerifyAccessKey answers by result",
             results.clone(),
         );
-        let verifications = RESULTS
+        let verifications = VerifyResult::ALL
             .iter()
-            .map(|&result| results.get_or_create(&ResultLabels { result }).clone())
+            .map(|result| {
+                let result = result.label();
+                results.get_or_create(&ResultLabels { result }).clone()
+            })
             .collect();
         let methods = METHODS
             .iter()
@@ -123,7 +129,7 @@ impl Metrics {
             "db_operation_duration_seconds",
             "Duration of each storage operation (a statement or a short transaction, \
              with its wait for a connection)",
-            store.operation_seconds(),
+            snapshot::StoreOperations(store.clone()),
         );
         registry.register(
             "build",
@@ -159,10 +165,10 @@ impl Metrics {
         known.latency.observe(latency.as_secs_f64());
     }
 
-    /// Counts a VerifyAccessKey answer: one of [`RESULTS`].
-    pub(crate) fn verification(&self, result: &'static str) {
-        if let Some(index) = RESULTS.iter().position(|known| *known == result) {
-            self.verifications[index].inc();
+    /// Counts a VerifyAccessKey answer.
+    pub(crate) fn verification(&self, verdict: &Verdict) {
+        if let Some(counter) = self.verifications.get(VerifyResult::of(verdict) as usize) {
+            counter.inc();
         }
     }
 
@@ -217,15 +223,54 @@ const METHODS: [(&str, &str); 13] = [
 ];
 const OTHER_METHOD: &str = "other";
 
-/// VerifyAccessKey's results, as labels.
-const RESULTS: [&str; 6] = [
-    "valid",
-    "malformed",
-    "not_found",
-    "expired",
-    "user_disabled",
-    "permission_denied",
-];
+/// VerifyAccessKey's results, one counter each, in `Metrics::verifications`
+/// by their discriminant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VerifyResult {
+    Valid,
+    Malformed,
+    NotFound,
+    Expired,
+    UserDisabled,
+    PermissionDenied,
+}
+
+impl VerifyResult {
+    /// In discriminant order.
+    const ALL: [Self; 6] = [
+        Self::Valid,
+        Self::Malformed,
+        Self::NotFound,
+        Self::Expired,
+        Self::UserDisabled,
+        Self::PermissionDenied,
+    ];
+
+    /// The result a verdict is answered with: matched on the verdict
+    /// itself, so a new verdict cannot go uncounted unnoticed.
+    fn of(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::Valid(_) => Self::Valid,
+            Verdict::Malformed(_) => Self::Malformed,
+            Verdict::NotFound => Self::NotFound,
+            Verdict::Expired(_) => Self::Expired,
+            Verdict::UserDisabled(_) => Self::UserDisabled,
+            Verdict::PermissionDenied { .. } => Self::PermissionDenied,
+        }
+    }
+
+    /// Its `result` label: the wire's VerifyResult name, in lower case.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Malformed => "malformed",
+            Self::NotFound => "not_found",
+            Self::Expired => "expired",
+            Self::UserDisabled => "user_disabled",
+            Self::PermissionDenied => "permission_denied",
+        }
+    }
+}
 
 /// Which method a gRPC path is: an index into [`METHODS`], or
 /// `METHODS.len()` for any other path.
@@ -282,6 +327,13 @@ mod tests {
 
     fn method_name(path: &str) -> &'static str {
         Method::of(path).label()
+    }
+
+    #[test]
+    fn verify_results_are_listed_in_discriminant_order() {
+        for (index, result) in VerifyResult::ALL.into_iter().enumerate() {
+            assert_eq!(result as usize, index, "{result:?}");
+        }
     }
 
     #[test]

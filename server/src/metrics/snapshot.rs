@@ -1,15 +1,19 @@
 //! The metrics read at scrape time from what the server's parts already
 //! count: the verified-key cache, the argon2 workers, the failed-attempt
-//! throttle, the audit trail and the database pool. Nothing here costs the
-//! request path anything beyond the parts' own relaxed atomics.
+//! throttle, the audit trail and the database pool and its operations.
+//! Nothing here costs the request path anything beyond the parts' own
+//! relaxed atomics.
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric as _},
-    metrics::{counter::ConstCounter, gauge::ConstGauge},
+    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet},
+    metrics::{MetricType, TypedMetric, counter::ConstCounter, gauge::ConstGauge},
 };
 
-use crate::{domain::Directory, store::Store};
+use crate::{
+    domain::Directory,
+    store::{OPERATION_BUCKETS, Store},
+};
 
 /// Reads the directory's and the store's counters on each scrape.
 #[derive(Debug)]
@@ -21,6 +25,34 @@ pub(super) struct Snapshot {
 impl Snapshot {
     pub(super) fn new(directory: Directory, store: Store) -> Self {
         Self { directory, store }
+    }
+}
+
+/// The store's operation durations, as a histogram read at each scrape.
+/// Registered like any metric (not through [`Snapshot`]), so that it keeps
+/// its place, name and help in the registry.
+#[derive(Debug)]
+pub(super) struct StoreOperations(pub(super) Store);
+
+impl TypedMetric for StoreOperations {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for StoreOperations {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Fmt {
+        let times = self.0.operation_times();
+        let bounds = OPERATION_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(times.buckets).collect();
+        encoder.encode_histogram::<NoLabelSet>(
+            times.sum.as_secs_f64(),
+            times.count(),
+            &buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 

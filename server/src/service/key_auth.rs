@@ -8,7 +8,7 @@ use super::{
     conclude,
 };
 use crate::{
-    domain::{Directory, Verdict},
+    domain::{Directory, model::PermissionSet},
     metrics::Metrics,
 };
 
@@ -26,18 +26,6 @@ impl KeyAuthService {
     }
 }
 
-/// A verdict's `result` label: VerifyResult's name, in lower case.
-fn result_name(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Valid(_) => "valid",
-        Verdict::Malformed(_) => "malformed",
-        Verdict::NotFound => "not_found",
-        Verdict::Expired(_) => "expired",
-        Verdict::UserDisabled(_) => "user_disabled",
-        Verdict::PermissionDenied { .. } => "permission_denied",
-    }
-}
-
 #[tonic::async_trait]
 impl KeyAuth for KeyAuthService {
     async fn verify_access_key(
@@ -50,14 +38,15 @@ impl KeyAuth for KeyAuthService {
                 access_key,
                 required_permissions,
             } = request.get_ref();
+            let required = PermissionSet::parse("required_permissions", required_permissions);
             self.directory
-                .verify_for(caller_key, access_key, required_permissions)
+                .verify_for(caller_key, access_key, required)
                 .await
         })
         .await?;
         let verdict = conclude(RPC, &caller, result)?;
         if let Some(metrics) = &self.metrics {
-            metrics.verification(result_name(&verdict));
+            metrics.verification(&verdict);
         }
         Ok(Response::new(verdict.into()))
     }

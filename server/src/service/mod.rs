@@ -3,6 +3,7 @@
 //! lives here and no storage type reaches here.
 
 mod audit;
+mod call_metrics;
 mod caller;
 mod convert;
 mod health;
@@ -18,6 +19,7 @@ use tonic::Status;
 use crate::domain::{DomainError, model::Principal};
 
 pub(crate) use audit::AuditWatchers;
+pub(crate) use call_metrics::CallMetricsLayer;
 pub(crate) use caller::{ConsoleCredential, origin};
 pub(crate) use health::StoppingHealth;
 pub(crate) use key_auth::KeyAuthService;

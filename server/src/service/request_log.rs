@@ -1,10 +1,12 @@
-//! One tower layer around every call: its request id (always generated
-//! here, with the caller's `x-request-id` kept beside it as
-//! `client_request_id`), returned in the response metadata and carried by
-//! a span that every log line inside the call inherits; and one
-//! access-log line per call (target `accesskey::access`, at info) with the
-//! method, the gRPC status code (and a console page's HTTP status), the
-//! latency, the caller's key id (public, never the key) and the peer.
+//! The outermost of the server's own tower layers, around every call: its
+//! request id (always generated here, with the caller's `x-request-id`
+//! kept beside it as `client_request_id`), returned in the response
+//! metadata and carried by a span that every log line inside the call
+//! inherits; and, unless `--access-log false`, one access-log line per
+//! call (target `accesskey::access`, at info) with the method, the gRPC
+//! status code (and a console page's HTTP status), the latency, the
+//! caller's key id (public, never the key) and the peer. The call metrics
+//! are a layer of their own ([`super::call_metrics`]).
 
 use std::{
     borrow::Cow,
@@ -24,10 +26,8 @@ use tonic::transport::server::TcpConnectInfo;
 use tower::{Layer, Service};
 use tracing::{Instrument as _, info};
 
-use crate::{
-    domain::key_format::AccessKey,
-    metrics::{Method, Metrics},
-};
+use super::metadata_limit::is_grpc;
+use crate::{domain::key_format::AccessKey, metrics::Method};
 
 /// The metadata key of a call's request id, in both directions.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -49,20 +49,17 @@ pub(crate) struct RequestId {
     pub(crate) client: Option<String>,
 }
 
-/// Adds request ids, request spans, (if `access_log`) the access log and
-/// (with `metrics`) the call metrics.
+/// Adds request ids, request spans and (if `access_log`) the access log.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLogLayer {
     access_log: bool,
-    metrics: Option<Metrics>,
     ids: Arc<RequestIds>,
 }
 
 impl RequestLogLayer {
-    pub(crate) fn new(access_log: bool, metrics: Option<Metrics>) -> Self {
+    pub(crate) fn new(access_log: bool) -> Self {
         Self {
             access_log,
-            metrics,
             ids: Arc::new(RequestIds::new()),
         }
     }
@@ -75,7 +72,6 @@ impl<S> Layer<S> for RequestLogLayer {
         RequestLog {
             inner,
             access_log: self.access_log,
-            metrics: self.metrics.clone(),
             ids: Arc::clone(&self.ids),
         }
     }
@@ -147,8 +143,19 @@ fn loggable_path(method: Method, path: &str) -> Cow<'_, str> {
 pub(crate) struct RequestLog<S> {
     inner: S,
     access_log: bool,
-    metrics: Option<Metrics>,
     ids: Arc<RequestIds>,
+}
+
+/// A response's gRPC status code. A unary call's error travels in the
+/// headers (a trailers-only response); a success's status, OK, in the
+/// trailers, which a layer does not wait for.
+pub(super) fn grpc_code<R>(response: &Response<R>) -> tonic::Code {
+    response
+        .headers()
+        .get("grpc-status")
+        .map_or(tonic::Code::Ok, |code| {
+            tonic::Code::from_bytes(code.as_bytes())
+        })
 }
 
 impl<S, B, R> Service<Request<B>> for RequestLog<S>
@@ -197,7 +204,6 @@ where
                 .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
             (key_id, peer)
         });
-        let measured = self.metrics.clone().map(|metrics| (metrics, method));
         request.extensions_mut().insert(RequestId {
             id: id.clone(),
             client: client_id,
@@ -208,40 +214,24 @@ where
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
-            if caller.is_none() && measured.is_none() {
+            let Some((key_id, peer)) = caller else {
                 return Ok(response);
-            }
-            // A unary call's error travels in the headers (trailers-only
-            // response); a success's status, OK, in the trailers.
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .map_or(tonic::Code::Ok, |code| {
-                    tonic::Code::from_bytes(code.as_bytes())
-                });
+            };
+            let code = grpc_code(&response);
             // The console's pages answer in HTTP statuses, not gRPC codes.
-            let page_status = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .is_none_or(|kind| !kind.as_bytes().starts_with(b"application/grpc"))
-                .then(|| response.status().as_u16());
+            let page_status = (!is_grpc(response.headers())).then(|| response.status().as_u16());
             let latency = started.elapsed();
-            if let Some((metrics, method)) = measured {
-                metrics.call(method, code, latency);
-            }
-            if let Some((key_id, peer)) = caller {
-                span.in_scope(|| {
-                    info!(
-                        target: ACCESS_LOG_TARGET,
-                        code = ?code,
-                        http_status = page_status,
-                        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                        key_id = %key_id,
-                        peer = %peer,
-                        "call"
-                    );
-                });
-            }
+            span.in_scope(|| {
+                info!(
+                    target: ACCESS_LOG_TARGET,
+                    code = ?code,
+                    http_status = page_status,
+                    latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                    key_id = %key_id,
+                    peer = %peer,
+                    "call"
+                );
+            });
             Ok(response)
         })
     }

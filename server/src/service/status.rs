@@ -1,6 +1,8 @@
 //! The one mapping from domain errors to gRPC statuses, and the words a
-//! caller reads: the domain says what went wrong, this module says it, with
-//! the request field at fault first (`user_id: …`).
+//! caller reads: the domain says what went wrong and what it is about (a
+//! [`TargetUser`], an [`Invalid`] value), this module says it, with the
+//! request field at fault first (`user_id: …`). Only this module and the
+//! service's parsers name request fields.
 
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -10,7 +12,10 @@ use tracing::{debug, error};
 /// clients back off further on their own.
 const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-use crate::domain::{Busy, Denial, DomainError, Missing, Refusal, SelfLockout, model::Permission};
+use crate::domain::{
+    Busy, Denial, DomainError, Invalid, InvalidField, Missing, Refusal, SelfLockout, TargetUser,
+    authority::OWN_KEY_MIN_LIFETIME, model::Permission, page_token::BadPageToken,
+};
 use crate::error_chain::ErrorChain;
 
 impl From<DomainError> for Status {
@@ -18,11 +23,14 @@ impl From<DomainError> for Status {
         match failure {
             // The message names the field for people; a BadRequest field
             // violation names it for programs (AIP-193).
-            DomainError::InvalidArgument(invalid) => Status::with_error_details(
-                tonic::Code::InvalidArgument,
-                invalid.to_string(),
-                ErrorDetails::with_bad_request_violation(invalid.field, invalid.reason),
-            ),
+            DomainError::InvalidArgument(invalid) => {
+                let InvalidField { field, reason } = invalid_field(invalid);
+                Status::with_error_details(
+                    tonic::Code::InvalidArgument,
+                    format!("{field}: {reason}"),
+                    ErrorDetails::with_bad_request_violation(field, reason),
+                )
+            }
             DomainError::Unauthenticated(why) => Status::unauthenticated(why.to_string()),
             DomainError::PermissionDenied(denial) => Status::permission_denied(denied(&denial)),
             DomainError::NotFound(missing) => Status::not_found(not_found(&missing)),
@@ -30,8 +38,9 @@ impl From<DomainError> for Status {
                 "username: a user with this name (ignoring case) already exists",
             ),
             DomainError::Refused(refusal) => Status::failed_precondition(refused(&refusal)),
-            DomainError::StaleEtag { field } => Status::aborted(format!(
-                "{field}: the user has changed since this etag was read; read it again and retry"
+            DomainError::StaleEtag { user } => Status::aborted(format!(
+                "{}: the user has changed since this etag was read; read it again and retry",
+                etag_field(user)
             )),
             DomainError::ResourceExhausted { what, retry_after } => {
                 // google.rpc.RetryInfo in the details, for clients that read
@@ -62,6 +71,47 @@ impl From<DomainError> for Status {
     }
 }
 
+/// The request field that holds the id of `user`.
+fn id_field(user: TargetUser) -> &'static str {
+    match user {
+        TargetUser::ById => "user_id",
+        TargetUser::Updated => "user.id",
+    }
+}
+
+/// The request field that holds the etag of `user`.
+fn etag_field(user: TargetUser) -> &'static str {
+    match user {
+        TargetUser::ById => "etag",
+        TargetUser::Updated => "user.etag",
+    }
+}
+
+/// A refused value as a field violation: the field it came in and why.
+fn invalid_field(invalid: Invalid) -> InvalidField {
+    match invalid {
+        Invalid::Field(invalid) => invalid,
+        Invalid::ExpiryNotAhead => InvalidField::new("expire_time", "must be in the future"),
+        Invalid::OwnKeyExpiresTooSoon => InvalidField::new(
+            "expire_time",
+            format!(
+                "renewing the caller's own key (which ends the key in use) needs an expiry at \
+                 least {} minutes ahead, or none",
+                OWN_KEY_MIN_LIFETIME.as_secs() / 60
+            ),
+        ),
+        Invalid::PageToken(why) => InvalidField::new(
+            "page_token",
+            match why {
+                BadPageToken::Forged => "is not a page token issued by this service",
+                BadPageToken::OtherQuery => {
+                    "was issued for a different query (username_prefix or filters)"
+                }
+            },
+        ),
+    }
+}
+
 /// `permissions` as the messages list them: `a, b`.
 fn listed(permissions: &[Permission]) -> String {
     let names: Vec<&str> = permissions.iter().map(Permission::as_str).collect();
@@ -73,9 +123,10 @@ fn denied(denial: &Denial) -> String {
         Denial::MissingPermission(permission) => {
             format!("the caller lacks the `{}` permission", permission.as_str())
         }
-        Denial::OutranksCaller { field, permission } => format!(
-            "{field}: the user holds `{}`, which the caller lacks; acting on another user \
+        Denial::OutranksCaller { user, permission } => format!(
+            "{}: the user holds `{}`, which the caller lacks; acting on another user \
              needs every service permission it holds",
+            id_field(*user),
             permission.as_str()
         ),
         Denial::CannotGrant(permissions) => format!(
@@ -87,7 +138,8 @@ fn denied(denial: &Denial) -> String {
 
 fn not_found(missing: &Missing) -> String {
     match missing {
-        Missing::User { field } => format!("{field}: no such user"),
+        Missing::User(user) => format!("{}: no such user", id_field(*user)),
+        Missing::Username => "username: no such user".to_owned(),
         Missing::Key => "user_id: the user has no access key".to_owned(),
     }
 }
@@ -98,7 +150,9 @@ const LAST_ADMINISTRATOR: &str = "this is the last administrator (an enabled, lo
 
 fn refused(refusal: &Refusal) -> String {
     match refusal {
-        Refusal::LastAdministrator { field } => format!("{field}: {LAST_ADMINISTRATOR}"),
+        Refusal::LastAdministrator { user } => {
+            format!("{}: {LAST_ADMINISTRATOR}", id_field(*user))
+        }
         Refusal::SelfLockout(how) => match how {
             SelfLockout::DropOwnServicePermissions(permissions) => format!(
                 "permissions: a caller cannot remove service permissions from itself ({}); \
@@ -135,5 +189,97 @@ fn busy(what: Busy) -> String {
             "this user already has {most} audit streams open, the most one user may; \
              close one first"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status's code, message and (if any) field violation.
+    fn said(failure: DomainError) -> (tonic::Code, String, Option<(String, String)>) {
+        let status = Status::from(failure);
+        let violation = status
+            .get_error_details()
+            .bad_request()
+            .and_then(|bad| bad.field_violations.first().cloned())
+            .map(|violation| (violation.field, violation.description));
+        (status.code(), status.message().to_owned(), violation)
+    }
+
+    fn invalid(field: &str, reason: &str) -> (tonic::Code, String, Option<(String, String)>) {
+        (
+            tonic::Code::InvalidArgument,
+            format!("{field}: {reason}"),
+            Some((field.to_owned(), reason.to_owned())),
+        )
+    }
+
+    #[test]
+    fn what_the_domain_refuses_is_named_by_its_request_field() {
+        assert_eq!(
+            said(Invalid::ExpiryNotAhead.into()),
+            invalid("expire_time", "must be in the future")
+        );
+        assert_eq!(
+            said(Invalid::OwnKeyExpiresTooSoon.into()),
+            invalid(
+                "expire_time",
+                "renewing the caller's own key (which ends the key in use) needs an expiry at \
+                 least 5 minutes ahead, or none"
+            )
+        );
+        assert_eq!(
+            said(Invalid::PageToken(BadPageToken::Forged).into()),
+            invalid("page_token", "is not a page token issued by this service")
+        );
+        assert_eq!(
+            said(Invalid::PageToken(BadPageToken::OtherQuery).into()),
+            invalid(
+                "page_token",
+                "was issued for a different query (username_prefix or filters)"
+            )
+        );
+        assert_eq!(
+            said(InvalidField::new("user.permissions[2]", "is not valid").into()),
+            invalid("user.permissions[2]", "is not valid")
+        );
+    }
+
+    #[test]
+    fn the_target_user_is_named_by_the_field_its_call_names_it_in() {
+        let message = |failure| said(failure).1;
+        for (user, id, etag) in [
+            (TargetUser::ById, "user_id", "etag"),
+            (TargetUser::Updated, "user.id", "user.etag"),
+        ] {
+            assert_eq!(
+                message(DomainError::NotFound(Missing::User(user))),
+                format!("{id}: no such user")
+            );
+            assert_eq!(
+                message(DomainError::StaleEtag { user }),
+                format!(
+                    "{etag}: the user has changed since this etag was read; read it again and \
+                     retry"
+                )
+            );
+            assert_eq!(
+                message(DomainError::Refused(Refusal::LastAdministrator { user })),
+                format!("{id}: {LAST_ADMINISTRATOR}")
+            );
+            let permission = Permission::parse("users.write").expect("a permission");
+            assert!(
+                message(DomainError::PermissionDenied(Denial::OutranksCaller {
+                    user,
+                    permission,
+                }))
+                .starts_with(&format!("{id}: the user holds `users.write`, which")),
+            );
+        }
+        assert_eq!(
+            message(DomainError::NotFound(Missing::Username)),
+            "username: no such user"
+        );
     }
 }

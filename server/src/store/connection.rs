@@ -18,7 +18,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use super::{
-    OPERATION_BUCKETS, OutsideWrites, Store, StoreError,
+    OutsideWrites, Store, StoreError,
     error::{is_pool_timeout, is_sqlite_read_only, redacted_url},
     key_reads::KeyReads,
     migration, sqlite_path, unreachable,
@@ -264,7 +264,7 @@ impl Store {
             discards,
             probe: Arc::default(),
             options: options.clone(),
-            operations: prometheus_client::metrics::histogram::Histogram::new(OPERATION_BUCKETS),
+            operations: Arc::default(),
             audit_chain: crate::domain::audit_chain::AuditChain::default(),
         })
     }
@@ -375,7 +375,7 @@ impl Store {
         let started = Instant::now();
         let Some(deadline) = self.deadline else {
             let outcome = operation.await;
-            self.operations.observe(started.elapsed().as_secs_f64());
+            self.operations.record(started.elapsed());
             return outcome;
         };
         let outcome = tokio::time::timeout(deadline, operation)
@@ -387,7 +387,7 @@ impl Store {
                     deadline.as_millis()
                 )))
             });
-        self.operations.observe(started.elapsed().as_secs_f64());
+        self.operations.record(started.elapsed());
         outcome
     }
 

@@ -34,6 +34,7 @@ pub(crate) use connection::StoreOptions;
 pub(crate) use console_sessions::SessionCutoffs;
 pub(crate) use error::{StoreError, redacted_url};
 pub(crate) use exclusive::{ExclusiveUse, sqlite_path};
+pub(crate) use load::OPERATION_BUCKETS;
 pub(crate) use outside_writes::OutsideWrites;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -46,6 +47,7 @@ use sea_orm::{
 use crate::domain::audit_chain::AuditChain;
 use connection::Discards;
 use key_reads::KeyReads;
+use load::OperationTimes;
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -61,16 +63,11 @@ pub struct Store {
     /// The health probe's own connection (see [`Store::ping`]).
     probe: Arc<tokio::sync::Mutex<Option<DatabaseConnection>>>,
     options: StoreOptions,
-    /// Every operation's duration (see [`Store::operation_seconds`]).
-    operations: prometheus_client::metrics::histogram::Histogram,
+    /// Every operation's duration (see [`Store::operation_times`]).
+    operations: Arc<OperationTimes>,
     /// Links every audit event it records into the chain.
     audit_chain: AuditChain,
 }
-
-/// Buckets of the storage operation durations, in seconds: 100 µs to 5 s.
-const OPERATION_BUCKETS: [f64; 12] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 5.0,
-];
 
 impl Store {
     /// This store, linking the audit events it records with `chain` (keyed

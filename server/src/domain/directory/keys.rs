@@ -26,9 +26,7 @@ impl Directory {
         caller.require(ServicePermission::KeysIssue)?;
         let now = Timestamp::now();
         if expire_time.is_some_and(|expiry| expiry <= now) {
-            return Err(
-                crate::domain::InvalidField::new("expire_time", "must be in the future").into(),
-            );
+            return Err(crate::domain::Invalid::ExpiryNotAhead.into());
         }
         authority::check_own_key_lifetime(caller, user_id, expire_time, now)?;
         // Refused calls are refused here, before they cost an argon2 run;

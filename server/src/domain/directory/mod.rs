@@ -29,7 +29,7 @@ use std::{
 };
 
 use crate::domain::{
-    Denial, DomainError, Missing,
+    Denial, DomainError, Missing, TargetUser,
     model::{AuditAction, Principal, ServicePermission, User, UserRef},
     page_token::{BadPageToken, PageTokenSigner},
     secret_hash::{Argon2Load, SecretHasher},
@@ -70,10 +70,7 @@ pub struct DirectoryStats {
 
 impl From<BadPageToken> for DomainError {
     fn from(error: BadPageToken) -> Self {
-        Self::InvalidArgument(crate::domain::InvalidField::new(
-            "page_token",
-            error.to_string(),
-        ))
+        Self::InvalidArgument(crate::domain::Invalid::PageToken(error))
     }
 }
 
@@ -197,11 +194,9 @@ impl Directory {
 
     async fn existing_user(&self, user: &UserRef) -> Result<User, DomainError> {
         self.store.user(user).await?.ok_or_else(|| {
-            DomainError::NotFound(Missing::User {
-                field: match user {
-                    UserRef::Id(_) => "user_id",
-                    UserRef::Username(_) => "username",
-                },
+            DomainError::NotFound(match user {
+                UserRef::Id(_) => Missing::User(TargetUser::ById),
+                UserRef::Username(_) => Missing::Username,
             })
         })
     }

@@ -3,7 +3,7 @@
 use tracing::info;
 
 use crate::domain::{
-    DomainError, Missing, authority,
+    DomainError, Missing, TargetUser, authority,
     model::{
         AuditAction, Etag, NewAuditEvent, NewUser, Origin, Permission, Principal,
         ServicePermission, Timestamp, User, UserFilter, UserPatch, UserRef,
@@ -171,9 +171,9 @@ impl Directory {
                     )
                     .await;
                 match outcome {
-                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(Missing::User {
-                        field: "user.id",
-                    }))),
+                    Err(StoreError::UserMissing) => Ok(Err(DomainError::NotFound(Missing::User(
+                        TargetUser::Updated,
+                    )))),
                     other => other,
                 }
             })

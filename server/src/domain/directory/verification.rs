@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use crate::domain::{
-    AuthFailure, Busy, DomainError,
+    AuthFailure, Busy, DomainError, InvalidField,
     key_format::{AccessKey, KeyId, MalformedKey},
     model::{Credential, Permission, PermissionSet, Principal, ServicePermission, Timestamp},
     secret_hash::Fingerprint,
@@ -70,20 +70,22 @@ impl Directory {
 
     /// VerifyAccessKey's one entry point: authenticates the caller by
     /// `caller_key` (an `Err` is the caller's failure), then, as the
-    /// second result, whether it may verify, whether `required` names valid
-    /// permissions, and what `presented` is worth. Both keys' rows are read
-    /// in one query.
+    /// second result, whether it may verify, whether `required` parsed,
+    /// and what `presented` is worth. Both keys' rows are read in one
+    /// query. `required` is parsed by the caller, which names its request
+    /// field, and refused here only after the permission check, so that a
+    /// caller who may not verify learns nothing about its input.
     pub async fn verify_for(
         &self,
         caller_key: &str,
         presented: &str,
-        required: &[String],
+        required: Result<PermissionSet, InvalidField>,
     ) -> Result<(Principal, Result<Verdict, DomainError>), DomainError> {
         let mut ahead = self.read_ahead(caller_key, presented).await?;
         let caller = self.authenticate_with(caller_key, &mut ahead).await?;
         let verdict = async {
             caller.require(ServicePermission::KeysVerify)?;
-            let required = PermissionSet::parse("required_permissions", required)?;
+            let required = required?;
             self.verify_with(presented, &required, &mut ahead).await
         }
         .await;
