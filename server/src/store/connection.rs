@@ -1,6 +1,6 @@
 //! Connecting: the pool and its per-backend settings, the deadline every
-//! operation on a database server runs under, the health probe's own
-//! connection, and which pooled connections must be retired.
+//! operation on a database server runs under, and which pooled connections
+//! must be retired. The health probe's own connection is in `probe`.
 
 use std::{
     path::PathBuf,
@@ -58,7 +58,7 @@ impl std::fmt::Debug for StoreOptions {
 /// after connecting) and the CA file for TLS. TLS itself follows the
 /// URL's `sslmode` (PostgreSQL: `prefer` by default, which uses TLS when
 /// the server offers it) or `ssl-mode` (MySQL: `PREFERRED`).
-fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
+pub(super) fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
     let statement_ms = options.statement_timeout.as_millis().to_string();
     let pg_ca = options.database_ca_file.clone();
     connect.map_sqlx_postgres_opts(move |opts| {
@@ -294,48 +294,6 @@ impl Store {
         Ok(Some(
             OutsideWrites::start(pool, path, Box::new(on_write)).await?,
         ))
-    }
-
-    /// Whether the database answers a trivial query within `limit`. On a
-    /// database server, asked on a connection of its own, outside the
-    /// pool, opened when needed and dropped on any failure: a probe given
-    /// up on must not leave a pooled connection with an answer on the way.
-    pub async fn ping(&self, limit: Duration) -> Result<(), StoreError> {
-        let silent =
-            || StoreError::unavailable(format!("no answer within {} ms", limit.as_millis()));
-        if self.db.get_database_backend() == DbBackend::Sqlite {
-            return tokio::time::timeout(limit, self.db.ping())
-                .await
-                .map_err(|_| silent())?
-                .map_err(StoreError::from);
-        }
-        let mut probe = self.probe.lock().await;
-        let answered = tokio::time::timeout(limit, async {
-            if probe.is_none() {
-                let mut options = ConnectOptions::new(self.options.database_url.clone());
-                options
-                    .max_connections(1)
-                    .connect_timeout(limit)
-                    .acquire_timeout(limit)
-                    .test_before_acquire(false)
-                    .sqlx_logging(false);
-                with_server_settings(&mut options, &self.options);
-                *probe = Some(Database::connect(options).await.map_err(|error| {
-                    StoreError::from(error).scrubbed(&self.options.database_url)
-                })?);
-            }
-            match probe.as_ref() {
-                Some(db) => Ok(db.ping().await?),
-                None => Err(StoreError::unavailable("no probe connection".to_owned())),
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err(silent()));
-        if answered.is_err() {
-            // Dropped, not closed: closing would wait for the connection.
-            *probe = None;
-        }
-        answered
     }
 
     /// Applies pending migrations.

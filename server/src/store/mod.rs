@@ -8,8 +8,8 @@
 //! Changes the authority rules must approve run in one short transaction
 //! that locks the row they change ([`changes`]).
 //!
-//! By area: [`connection`] (connecting, deadlines, health probe, which
-//! connections to retire), [`users`], [`keys`], [`usage`] (batched
+//! By area: [`connection`] (connecting, deadlines, which connections to
+//! retire), [`probe`] (the health probe's own connection), [`users`], [`keys`], [`usage`] (batched
 //! `last_used_time` writes), [`changes`] (the checked transactions),
 //! [`console_sessions`] (the admin console's sessions),
 //! [`key_reads`] (the batched hot-path read), [`error`].
@@ -26,6 +26,7 @@ mod keys;
 mod load;
 pub(crate) mod migration;
 mod outside_writes;
+mod probe;
 mod unreachable;
 mod usage;
 mod users;
