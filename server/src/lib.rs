@@ -218,6 +218,19 @@ async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, ConfigErro
     Ok(Some(listener))
 }
 
+/// Where the console is served, if it is on.
+fn console_site(config: &Config, tls: bool) -> Result<Option<console::Site>, ConfigError> {
+    if !config.console {
+        return Ok(None);
+    }
+    let site = console::Site::new(
+        tls,
+        config.console_origin.as_deref(),
+        config.console_allow_plain_http,
+    )?;
+    Ok(Some(site))
+}
+
 /// Serves accesskey on `listener` until `shutdown` completes, then finishes
 /// in-flight calls, stops the background work and closes the database.
 pub async fn run(
@@ -227,17 +240,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     // Everything that can be refused is, before the database is touched.
     let tls = config.tls()?;
-    let site = config
-        .console
-        .then(|| {
-            console::Site::new(
-                tls.is_some(),
-                config.console_origin.as_deref(),
-                config.console_allow_plain_http,
-            )
-        })
-        .transpose()
-        .map_err(ConfigError::from)?;
+    let site = console_site(&config, tls.is_some())?;
     let console_listener = serving::bind_console(&config).await?;
     let _exclusive = ExclusiveUse::acquire(&config.database_url)?;
     let (store, directory) = open(&config).await?;
@@ -248,41 +251,12 @@ pub async fn run(
     let health = tonic_health::server::HealthReporter::new();
     database_health::set(&health, tonic_health::ServingStatus::Serving).await;
 
-    // Stopped in this order (see `Tasks::shutdown`): the flusher last, so
-    // that the final flush below follows it.
-    let mut tasks = background::Tasks::default();
-    tasks.spawn("database probe", |stop| {
-        database_health::watch(
-            directory.clone(),
-            health.clone(),
-            store::redacted_url(&config.database_url),
-            stop,
-        )
-    });
-    if let (Some(listener), Some(metrics)) = (metrics_listener, metrics.clone()) {
-        tasks.spawn("metrics endpoint", |stop| async move {
-            if let Err(error) =
-                metrics::endpoint::serve(listener, metrics, stop.cancelled_owned()).await
-            {
-                tracing::warn!(%error, "the metrics endpoint stopped");
-            }
-        });
-    }
-    if config.audit_retention_days > 0 {
-        let retention = Duration::from_secs(config.audit_retention_days.saturating_mul(86_400));
-        tasks.spawn("audit pruner", |stop| {
-            background::prune_audit_events_every(directory.clone(), retention, stop)
-        });
-    }
-    tasks.spawn("key-use flusher", |stop| {
-        background::flush_key_usage_every(
-            directory.clone(),
-            Duration::from_secs(config.last_used_flush_secs.max(1)),
-            Duration::from_secs(config.last_used_precision_secs),
-            metrics.clone(),
-            stop,
-        )
-    });
+    let tasks = background::Tasks::start(
+        &config,
+        &directory,
+        &health,
+        metrics_listener.zip(metrics.clone()),
+    );
 
     // Streams (audit and health watches) never end on their own: told to
     // at shutdown, or the graceful shutdown would wait for them forever.

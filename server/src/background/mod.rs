@@ -5,12 +5,14 @@
 
 mod periodic;
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
-use tokio::task::JoinHandle;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
+use tonic_health::server::HealthReporter;
 
-pub(crate) use periodic::{flush_key_usage_every, prune_audit_events_every};
+use crate::{Config, database_health, domain::Directory, metrics, store};
+use periodic::{flush_key_usage_every, prune_audit_events_every};
 
 /// Background tasks, each told to stop through its own child of one token.
 #[derive(Debug, Default)]
@@ -29,8 +31,57 @@ struct Started {
 }
 
 impl Tasks {
+    /// Starts the server's background work: the database probe behind
+    /// `health`, the metrics endpoint (with `--metrics-listen`), audit
+    /// pruning (unless retention is 0) and key-use flushing. Stopped in
+    /// that order: the flusher last, so that the final flush follows it.
+    pub(crate) fn start(
+        config: &Config,
+        directory: &Directory,
+        health: &HealthReporter,
+        metrics_endpoint: Option<(TcpListener, metrics::Metrics)>,
+    ) -> Self {
+        let mut tasks = Self::default();
+        tasks.spawn("database probe", |stop| {
+            database_health::watch(
+                directory.clone(),
+                health.clone(),
+                store::redacted_url(&config.database_url),
+                stop,
+            )
+        });
+        let metrics = metrics_endpoint
+            .as_ref()
+            .map(|(_, metrics)| metrics.clone());
+        if let Some((listener, metrics)) = metrics_endpoint {
+            tasks.spawn("metrics endpoint", |stop| async move {
+                if let Err(error) =
+                    metrics::endpoint::serve(listener, metrics, stop.cancelled_owned()).await
+                {
+                    tracing::warn!(%error, "the metrics endpoint stopped");
+                }
+            });
+        }
+        if config.audit_retention_days > 0 {
+            let retention = Duration::from_secs(config.audit_retention_days.saturating_mul(86_400));
+            tasks.spawn("audit pruner", |stop| {
+                prune_audit_events_every(directory.clone(), retention, stop)
+            });
+        }
+        tasks.spawn("key-use flusher", |stop| {
+            flush_key_usage_every(
+                directory.clone(),
+                Duration::from_secs(config.last_used_flush_secs.max(1)),
+                Duration::from_secs(config.last_used_precision_secs),
+                metrics,
+                stop,
+            )
+        });
+        tasks
+    }
+
     /// Spawns `task`, which must return soon after its token is cancelled.
-    pub(crate) fn spawn<F>(&mut self, name: &'static str, task: impl FnOnce(CancellationToken) -> F)
+    fn spawn<F>(&mut self, name: &'static str, task: impl FnOnce(CancellationToken) -> F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
