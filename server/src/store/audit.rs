@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use super::{
     Store, StoreError,
     entity::{audit_event, setting},
+    error::{Reason, SettingProblem, setting_fault},
 };
 use crate::domain::{
     audit_chain::AuditChain,
@@ -143,10 +144,10 @@ impl Store {
             let row = setting::Entity::find_by_id(AUDIT_SEQUENCE.to_owned())
                 .one(&self.db)
                 .await?
-                .ok_or_else(|| StoreError::database(format!("no `{AUDIT_SEQUENCE}` setting")))?;
+                .ok_or_else(|| setting_fault(AUDIT_SEQUENCE, SettingProblem::Missing))?;
             row.value
                 .parse()
-                .map_err(|_| StoreError::database(format!("`{AUDIT_SEQUENCE}` is not a number")))
+                .map_err(|_| setting_fault(AUDIT_SEQUENCE, SettingProblem::NotANumber))
         })
         .await
     }
@@ -233,7 +234,7 @@ impl Store {
                 .db
                 .query_one_raw(sea_orm::Statement::from_string(backend, sql))
                 .await?
-                .ok_or_else(|| StoreError::database("the database told no time".to_owned()))?;
+                .ok_or_else(|| StoreError::database(Reason::NoDatabaseTime))?;
             let micros: i64 = row.try_get("", "now")?;
             Ok(Timestamp::from_micros(micros))
         })
@@ -279,7 +280,12 @@ fn to_row(
 }
 
 fn from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
-    let corrupt = |what: &str| StoreError::database(format!("audit event {}: {what}", row.id));
+    let corrupt = |problem: &'static str| {
+        StoreError::database(Reason::CorruptAuditEvent {
+            id: row.id,
+            problem,
+        })
+    };
     let action = AuditAction::from_stored(&row.action).ok_or_else(|| corrupt("unknown action"))?;
     let parsed: Value =
         serde_json::from_str(&row.changes).map_err(|_| corrupt("changes are not JSON"))?;

@@ -19,6 +19,7 @@ use sea_orm_migration::MigratorTrait as _;
 
 use super::{
     OutsideWrites, Store, StoreError,
+    error::Reason,
     error::{is_pool_timeout, is_sqlite_read_only, redacted_url},
     key_reads::KeyReads,
     migration, sqlite_path, unreachable,
@@ -235,10 +236,7 @@ impl Store {
                 let mut error = StoreError::from(error);
                 if timed_out && let Some(cause) = unreachable::direct_attempt(options).await {
                     error = StoreError::unavailable_because(
-                        format!(
-                            "no connection within {} ms",
-                            options.acquire_timeout.as_millis()
-                        ),
+                        Reason::NoConnectionWithin(options.acquire_timeout),
                         cause,
                     );
                 }
@@ -340,10 +338,7 @@ impl Store {
             .await
             .unwrap_or_else(|_| {
                 self.discards.discard_all();
-                Err(StoreError::unavailable(format!(
-                    "the database did not answer within {} ms",
-                    deadline.as_millis()
-                )))
+                Err(StoreError::unavailable(Reason::NoAnswerWithin(deadline)))
             });
         self.operations.record(started.elapsed());
         outcome

@@ -16,6 +16,7 @@ use std::{
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 use super::StoreError;
+use super::error::{LockStep, Reason};
 
 /// Held while serving; dropping it releases the lock.
 #[derive(Debug)]
@@ -78,13 +79,22 @@ impl ExclusiveUse {
             .write(true)
             .open(&lock_path)
             .map_err(|e| {
-                StoreError::database_because(format!("cannot open {}", lock_path.display()), e)
+                StoreError::database_because(
+                    Reason::LockFile {
+                        path: lock_path.clone(),
+                        step: LockStep::Open,
+                    },
+                    e,
+                )
             })?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse { lock: lock_path }),
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::database_because(
-                format!("cannot lock {}", lock_path.display()),
+                Reason::LockFile {
+                    path: lock_path,
+                    step: LockStep::Lock,
+                },
                 e,
             )),
         }

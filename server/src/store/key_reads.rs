@@ -22,6 +22,7 @@ mod hot_pool;
 
 use hot_pool::{CredentialRow, HotPool, KeptConnection};
 
+use super::error::Reason;
 use super::{StoreError, users::split_permissions};
 use crate::domain::{
     key_format::KeyId,
@@ -78,7 +79,7 @@ impl KeyReads {
         &self,
         key_ids: &[&KeyId],
     ) -> Result<Vec<Credential>, StoreError> {
-        let closed = || StoreError::unavailable("the database connection is closed".to_owned());
+        let closed = || StoreError::unavailable(Reason::ConnectionClosed);
         let (answer, answered) = oneshot::channel();
         let key_ids = key_ids
             .iter()
@@ -88,9 +89,9 @@ impl KeyReads {
         self.queue
             .try_send(Waiter { key_ids, answer })
             .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => StoreError::unavailable(format!(
-                    "more than {MAX_QUEUED} key reads are waiting; shedding load"
-                )),
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::unavailable(Reason::KeyReadsQueued { most: MAX_QUEUED })
+                }
                 mpsc::error::TrySendError::Closed(_) => closed(),
             })?;
         answered.await.map_err(|_| closed())?

@@ -41,6 +41,7 @@ use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _, SqlitePool};
 use tracing::warn;
 
 use super::StoreError;
+use super::error::Reason;
 
 /// The first of the two copies of the WAL-index header.
 const HEADER_LEN: usize = 48;
@@ -82,9 +83,8 @@ impl OutsideWrites {
         path: &Path,
         on_write: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self, StoreError> {
-        let unavailable = |error: sqlx::Error| {
-            StoreError::unavailable_because("could not open the database", error)
-        };
+        let unavailable =
+            |error: sqlx::Error| StoreError::unavailable_because(Reason::OpenDatabase, error);
         // A connection of its own, open until the pool closes: while one
         // is open, SQLite keeps the `-shm` file (it removes it when the
         // last connection closes). A first read makes sure it exists.
@@ -138,9 +138,7 @@ impl OutsideWrites {
     pub fn seen(&self) -> Result<(), StoreError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable(
-                "the database connection is closed".to_owned(),
-            ));
+            return Err(StoreError::unavailable(Reason::ConnectionClosed));
         }
         let Some(header) = shared.read_header() else {
             (shared.on_write)();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DbBackend};
 
+use super::error::Reason;
 use super::{Store, StoreError, connection::with_server_settings};
 
 impl Store {
@@ -13,8 +14,7 @@ impl Store {
     /// pool, opened when needed and dropped on any failure: a probe given
     /// up on must not leave a pooled connection with an answer on the way.
     pub async fn ping(&self, limit: Duration) -> Result<(), StoreError> {
-        let silent =
-            || StoreError::unavailable(format!("no answer within {} ms", limit.as_millis()));
+        let silent = || StoreError::unavailable(Reason::NoAnswerWithin(limit));
         if self.db.get_database_backend() == DbBackend::Sqlite {
             return tokio::time::timeout(limit, self.db.ping())
                 .await
@@ -38,7 +38,7 @@ impl Store {
             }
             match probe.as_ref() {
                 Some(db) => Ok(db.ping().await?),
-                None => Err(StoreError::unavailable("no probe connection".to_owned())),
+                None => Err(StoreError::unavailable(Reason::NoProbeConnection)),
             }
         })
         .await

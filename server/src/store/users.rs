@@ -20,6 +20,7 @@ use crate::domain::{
 use super::{
     Store, StoreError, audit,
     entity::{access_key, setting, user},
+    error::{Reason, SettingProblem, setting_fault},
 };
 
 /// Separates permission names in the `permissions` column.
@@ -39,11 +40,11 @@ impl Store {
 
     /// The 32 random bytes in settings row `name`, created by whichever
     /// replica asks first.
-    async fn random_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+    async fn random_secret(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
         self.bounded(async {
             let mut fresh = [0u8; 32];
             getrandom::fill(&mut fresh)
-                .map_err(|e| StoreError::database_because("no OS randomness", e))?;
+                .map_err(|e| StoreError::database_because(Reason::Randomness, e))?;
             let candidate = setting::ActiveModel {
                 name: Set(name.to_owned()),
                 value: Set(hex::encode(fresh)),
@@ -58,9 +59,8 @@ impl Store {
             let stored = setting::Entity::find_by_id(name.to_owned())
                 .one(&self.db)
                 .await?
-                .ok_or_else(|| StoreError::database(format!("the `{name}` setting vanished")))?;
-            hex::decode(&stored.value)
-                .map_err(|_| StoreError::database(format!("the stored `{name}` is not hex")))
+                .ok_or_else(|| setting_fault(name, SettingProblem::Missing))?;
+            hex::decode(&stored.value).map_err(|_| setting_fault(name, SettingProblem::NotHex))
         })
         .await
     }

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::BATCH_SIZES;
+use crate::store::error::Reason;
 use crate::store::{
     StoreError,
     entity::{access_key, user},
@@ -106,14 +107,9 @@ pub(super) enum HotError {
 impl From<HotError> for StoreError {
     fn from(error: HotError) -> Self {
         match error {
-            HotError::Acquire(error) => {
-                Self::unavailable_because("could not get a database connection", error)
-            }
+            HotError::Acquire(error) => Self::unavailable_because(Reason::KeyReadConnection, error),
             HotError::Query(error) => DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))).into(),
-            HotError::Silent(limit) => Self::unavailable(format!(
-                "the database did not answer a key read within {} ms",
-                limit.as_millis()
-            )),
+            HotError::Silent(limit) => Self::unavailable(Reason::KeyReadNoAnswerWithin(limit)),
         }
     }
 }
@@ -125,9 +121,7 @@ impl HotPool {
             DbBackend::Postgres => Self::Postgres(db.get_postgres_connection_pool().clone()),
             DbBackend::MySql => Self::MySql(db.get_mysql_connection_pool().clone()),
             other => {
-                return Err(StoreError::database(format!(
-                    "unsupported database backend {other:?}"
-                )));
+                return Err(StoreError::database(Reason::UnsupportedBackend(other)));
             }
         })
     }

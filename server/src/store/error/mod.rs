@@ -1,9 +1,13 @@
 //! Storage failures, classified for the domain: what is worth retrying
 //! (the database unreachable, silent or busy) and what is not.
 
+mod reason;
+
 use std::{error::Error as StdError, sync::Arc};
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
+
+pub(crate) use reason::{LockStep, Reason, SettingProblem};
 
 /// The error a [`StoreError`] came from, kept for programs to inspect
 /// (`source()`, downcast) and shared, since one failed read can answer
@@ -11,8 +15,9 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 pub(crate) type Cause = Arc<dyn StdError + Send + Sync>;
 
 /// Storage failures, classified for the domain. Each keeps the error it
-/// came from, if any, as its `source()`; `reason` says what was being done
-/// (or what went wrong, when nothing else failed), never the cause again.
+/// came from, if any, as its `source()`; its [`Reason`] says what was
+/// being done (or what went wrong, when nothing else failed), never the
+/// cause again.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a user with this username already exists")]
@@ -26,7 +31,7 @@ pub enum StoreError {
     /// The database could not be reached or was too busy; retrying may work.
     #[error("database unavailable: {reason}")]
     Unavailable {
-        reason: String,
+        reason: Reason,
         #[source]
         cause: Option<Cause>,
     },
@@ -34,13 +39,13 @@ pub enum StoreError {
     /// `--database-ca-file`), or the handshake failed. Not transient.
     #[error("TLS to the database failed: {reason}")]
     Tls {
-        reason: String,
+        reason: Reason,
         #[source]
         cause: Option<Cause>,
     },
     #[error("database error: {reason}")]
     Database {
-        reason: String,
+        reason: Reason,
         #[source]
         cause: Option<Cause>,
     },
@@ -56,23 +61,23 @@ pub enum StoreError {
 
 impl StoreError {
     /// Unavailable for a reason with no error value of its own.
-    pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(reason: Reason) -> Self {
         Self::Unavailable {
-            reason: reason.into(),
+            reason,
             cause: None,
         }
     }
 
     /// Unavailable for `reason`, caused by `cause`; a TLS failure says so.
-    pub(crate) fn unavailable_because(reason: impl Into<String>, cause: sqlx::Error) -> Self {
+    pub(crate) fn unavailable_because(reason: Reason, cause: sqlx::Error) -> Self {
         let tls = is_tls_failure(&cause);
-        Self::classified(reason.into(), cause, tls, true)
+        Self::classified(reason, cause, tls, true)
     }
 
     /// The one place a driver error's class is decided: a failed TLS
     /// handshake, else transient (unavailable), else a database fault.
     fn classified(
-        reason: String,
+        reason: Reason,
         cause: impl StdError + Send + Sync + 'static,
         tls: bool,
         transient: bool,
@@ -88,60 +93,63 @@ impl StoreError {
     }
 
     /// A database fault with no error value of its own.
-    pub(crate) fn database(reason: impl Into<String>) -> Self {
+    pub(crate) fn database(reason: Reason) -> Self {
         Self::Database {
-            reason: reason.into(),
+            reason,
             cause: None,
         }
     }
 
     /// A database fault `reason`, caused by `cause`.
     pub(crate) fn database_because(
-        reason: impl Into<String>,
+        reason: Reason,
         cause: impl StdError + Send + Sync + 'static,
     ) -> Self {
         Self::Database {
-            reason: reason.into(),
+            reason,
             cause: Some(Arc::new(cause)),
         }
     }
 
-    /// This error with every occurrence of `url` in its text, its
-    /// causes' included, replaced by its [`redacted_url`]. A cause whose
-    /// text held the URL is replaced by that text redacted, so that no
-    /// `Display` or `Debug` print can show the password either.
+    /// This error with every occurrence of `url` in its causes' text
+    /// replaced by its [`redacted_url`]: a cause whose text held the URL is
+    /// replaced by that text redacted, so that no `Display` or `Debug`
+    /// print can show the password. (A [`Reason`] never holds the URL.)
     pub(super) fn scrubbed(self, url: &str) -> Self {
-        let scrub = |reason: String, cause: Option<Cause>| {
-            let reason = reason.replace(url, &redacted_url(url));
-            let cause = cause.map(|cause| {
+        let scrub = |cause: Option<Cause>| {
+            cause.map(|cause| {
                 let text = crate::error_chain::ErrorChain(cause.as_ref()).to_string();
                 if text.contains(url) {
                     Arc::new(RedactedCause(text.replace(url, &redacted_url(url)))) as Cause
                 } else {
                     cause
                 }
-            });
-            (reason, cause)
+            })
         };
         match self {
-            Self::Unavailable { reason, cause } => {
-                let (reason, cause) = scrub(reason, cause);
-                Self::Unavailable { reason, cause }
-            }
-            Self::Tls { reason, cause } => {
-                let (reason, cause) = scrub(reason, cause);
-                Self::Tls { reason, cause }
-            }
-            Self::Database { reason, cause } => {
-                let (reason, cause) = scrub(reason, cause);
-                Self::Database { reason, cause }
-            }
+            Self::Unavailable { reason, cause } => Self::Unavailable {
+                reason,
+                cause: scrub(cause),
+            },
+            Self::Tls { reason, cause } => Self::Tls {
+                reason,
+                cause: scrub(cause),
+            },
+            Self::Database { reason, cause } => Self::Database {
+                reason,
+                cause: scrub(cause),
+            },
             Self::InUse { lock } => Self::InUse { lock },
             Self::UsernameTaken => Self::UsernameTaken,
             Self::KeyIdTaken => Self::KeyIdTaken,
             Self::UserMissing => Self::UserMissing,
         }
     }
+}
+
+/// A settings row that is missing or does not hold what was written.
+pub(super) fn setting_fault(name: &'static str, problem: SettingProblem) -> StoreError {
+    StoreError::database(Reason::Setting { name, problem })
 }
 
 /// A cause whose text quoted the database URL, password and all: only its
@@ -191,13 +199,13 @@ impl From<DbErr> for StoreError {
                 } else if message.contains("username") {
                     Self::UsernameTaken
                 } else {
-                    Self::database_because("an unexpected unique constraint", error)
+                    Self::database_because(Reason::UnexpectedUniqueConstraint, error)
                 };
             }
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => return Self::UserMissing,
             _ => {}
         }
-        let reason = attempted(&error).to_owned();
+        let reason = attempted(&error);
         let tls = sqlx_error(&error).is_some_and(is_tls_failure);
         let transient = is_transient(&error);
         Self::classified(reason, error, tls, transient)
@@ -206,17 +214,17 @@ impl From<DbErr> for StoreError {
 
 /// What sea-orm was doing when `error` happened, for the reason: the
 /// error itself is the cause.
-fn attempted(error: &DbErr) -> &'static str {
+fn attempted(error: &DbErr) -> Reason {
     match error {
-        DbErr::ConnectionAcquire(_) => "no database connection became free",
-        DbErr::Conn(_) => "could not connect",
-        DbErr::Exec(_) => "a statement failed",
-        DbErr::Query(_) => "a query failed",
-        DbErr::Migration(_) => "a migration failed",
+        DbErr::ConnectionAcquire(_) => Reason::Acquire,
+        DbErr::Conn(_) => Reason::Connect,
+        DbErr::Exec(_) => Reason::Statement,
+        DbErr::Query(_) => Reason::Query,
+        DbErr::Migration(_) => Reason::Migration,
         DbErr::RecordNotFound(_) | DbErr::RecordNotInserted | DbErr::RecordNotUpdated => {
-            "a row was not where it should be"
+            Reason::RowMissing
         }
-        _ => "the database call failed",
+        _ => Reason::DatabaseCall,
     }
 }
 
