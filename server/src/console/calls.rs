@@ -20,7 +20,7 @@ use super::{
 use crate::domain::{
     DomainError,
     key_format::KeyId,
-    model::{ConsoleSession, Origin, Principal, SessionEnded, SessionId},
+    model::{ConsoleSession, Origin, Principal, ServicePermission, SessionEnded, SessionId},
 };
 use crate::service::ConsoleCredential;
 
@@ -84,11 +84,10 @@ pub(super) struct SignedIn {
 }
 
 impl SignedIn {
-    pub(super) fn holds(&self, permission: &str) -> bool {
-        self.principal
-            .permissions
-            .iter()
-            .any(|held| held == permission)
+    /// Whether the signed-in administrator holds `permission`, asked of
+    /// the same permission set the services check.
+    pub(super) fn holds(&self, permission: ServicePermission) -> bool {
+        self.caller.permissions.holds(permission)
     }
 
     /// A gRPC request made by this administrator.

@@ -12,7 +12,7 @@ use crate::{
     console::calls::SignedIn,
     domain::{
         authority,
-        model::{Permission, PermissionSet},
+        model::{Permission, PermissionSet, ServicePermission},
     },
 };
 
@@ -63,8 +63,8 @@ impl UserActions {
         let out_of_reach = out_of_reach(signed_in, user);
         let own = user.id == signed_in.principal.user_id;
         let reach = out_of_reach.is_none();
-        let issuer = reach && signed_in.holds("keys.issue");
-        let writer = reach && signed_in.holds("users.write");
+        let issuer = reach && signed_in.holds(ServicePermission::KeysIssue);
+        let writer = reach && signed_in.holds(ServicePermission::UsersWrite);
         let generate = issuer.then(|| {
             if let Some(provider) = external_provider(user) {
                 KeyOffer::NotForExternalUsers {

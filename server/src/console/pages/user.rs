@@ -21,7 +21,7 @@ use crate::console::{
     calls::{Change, SignedIn},
     web::FormFields,
 };
-use crate::domain::model::{DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN};
+use crate::domain::model::{DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, ServicePermission};
 
 /// Reads user `id` as the signed-in administrator.
 pub(in crate::console) async fn read_user(
@@ -113,7 +113,7 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
             p.notice { (why) }
         } @else {
             ul.actions-list {
-                @if !signed_in.holds("keys.issue") && !signed_in.holds("users.write") {
+                @if !signed_in.holds(ServicePermission::KeysIssue) && !signed_in.holds(ServicePermission::UsersWrite) {
                     li { "Changing users needs " code { "users.write" } ", and keys need "
                          code { "keys.issue" } ": your key holds neither." }
                 }
@@ -132,7 +132,7 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
                 @if offered.delete {
                     li { a.button.danger href=(format!("/users/{id}/delete")) { "Delete user" } }
                 }
-                @if signed_in.holds("audit.read") {
+                @if signed_in.holds(ServicePermission::AuditRead) {
                     li { a href=(format!("/audit?user={id}")) { "Audit trail for this user" } }
                 }
             }

@@ -18,7 +18,8 @@ use crate::console::{
     web::FormFields,
 };
 use crate::domain::model::{
-    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, IdentityProvider, UserSearch, Username,
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, IdentityProvider, ServicePermission, UserSearch,
+    Username,
 };
 
 /// Users per page.
@@ -49,7 +50,7 @@ pub(in crate::console) async fn list(
         Ok(response) => response.into_inner(),
         Err(status) => return signed_in.failed(status),
     };
-    let writer = signed_in.holds("users.write");
+    let writer = signed_in.holds(ServicePermission::UsersWrite);
     let body = html! {
         h1 { "Users" }
         (notice_box(query.get("notice")))

@@ -6,7 +6,9 @@ use maud::html;
 
 use super::layout::time;
 use crate::console::{State, calls::SignedIn};
-use crate::domain::model::{SESSION_ABSOLUTE_TIMEOUT_SECS, SESSION_IDLE_TIMEOUT_SECS, Timestamp};
+use crate::domain::model::{
+    SESSION_ABSOLUTE_TIMEOUT_SECS, SESSION_IDLE_TIMEOUT_SECS, ServicePermission, Timestamp,
+};
 
 /// `GET /whoami`.
 pub(in crate::console) async fn show(
@@ -39,7 +41,7 @@ pub(in crate::console) async fn show(
             p.hint { "Signing out everywhere ends every console session of " (principal.username) ", in every browser, at once." }
             div.actions { button type="submit" { "Sign out everywhere" } }
         }
-        @if !signed_in.holds("users.read") {
+        @if !signed_in.holds(ServicePermission::UsersRead) {
             p.notice { "Your key does not hold users.read, so the user pages are not open to you." }
         }
     };
