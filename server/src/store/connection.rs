@@ -60,17 +60,33 @@ impl std::fmt::Debug for StoreOptions {
 /// URL's `sslmode` (PostgreSQL: `prefer` by default, which uses TLS when
 /// the server offers it) or `ssl-mode` (MySQL: `PREFERRED`).
 pub(super) fn with_server_settings(connect: &mut ConnectOptions, options: &StoreOptions) {
+    let postgres = options.clone();
+    connect.map_sqlx_postgres_opts(move |opts| postgres_settings(opts, &postgres));
+    let mysql = options.clone();
+    connect.map_sqlx_mysql_opts(move |opts| mysql_settings(opts, &mysql));
+}
+
+/// [`with_server_settings`] for one PostgreSQL connection's options.
+pub(super) fn postgres_settings(
+    opts: sqlx::postgres::PgConnectOptions,
+    options: &StoreOptions,
+) -> sqlx::postgres::PgConnectOptions {
     let statement_ms = options.statement_timeout.as_millis().to_string();
-    let pg_ca = options.database_ca_file.clone();
-    connect.map_sqlx_postgres_opts(move |opts| {
-        let opts = opts.options([("statement_timeout", statement_ms.as_str())]);
-        match &pg_ca {
-            Some(ca) => opts.ssl_root_cert(ca),
-            None => opts,
-        }
-    });
-    if let Some(ca) = options.database_ca_file.clone() {
-        connect.map_sqlx_mysql_opts(move |opts| opts.ssl_ca(&ca));
+    let opts = opts.options([("statement_timeout", statement_ms.as_str())]);
+    match &options.database_ca_file {
+        Some(ca) => opts.ssl_root_cert(ca),
+        None => opts,
+    }
+}
+
+/// [`with_server_settings`] for one MySQL connection's options.
+pub(super) fn mysql_settings(
+    opts: sqlx::mysql::MySqlConnectOptions,
+    options: &StoreOptions,
+) -> sqlx::mysql::MySqlConnectOptions {
+    match &options.database_ca_file {
+        Some(ca) => opts.ssl_ca(ca),
+        None => opts,
     }
 }
 
