@@ -16,7 +16,6 @@ use crate::{
     healthcheck::Healthcheck,
 };
 use clap::{Parser, Subcommand};
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// The accesskey gRPC server.
@@ -98,14 +97,7 @@ async fn dispatch(cli: Cli) -> Result<(), ServerError> {
     let Cli { config, command } = cli;
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let listener =
-                TcpListener::bind(config.listen)
-                    .await
-                    .map_err(|source| ConfigError::Listen {
-                        flag: "--listen",
-                        address: config.listen,
-                        source,
-                    })?;
+            let listener = crate::serving::listen("--listen", config.listen).await?;
             crate::run(config, listener, shutdown_signal()).await
         }
         Command::Migrate => {

@@ -205,13 +205,7 @@ async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, ConfigErro
     let Some(address) = config.metrics_listen else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| ConfigError::Listen {
-            flag: "--metrics-listen",
-            address,
-            source,
-        })?;
+    let listener = serving::listen("--metrics-listen", address).await?;
     if let Ok(bound) = listener.local_addr() {
         info!(address = %bound, "metrics listening");
     }

@@ -56,14 +56,21 @@ pub(crate) async fn bind_console(config: &Config) -> Result<Option<TcpListener>,
     if !config.console {
         return Err(ConfigError::ConsoleListenWithoutConsole.into());
     }
-    let socket = TcpListener::bind(address)
+    Ok(Some(listen("--console-listen", address).await?))
+}
+
+/// Listens on `address`, which `flag` names.
+pub(crate) async fn listen(
+    flag: &'static str,
+    address: SocketAddr,
+) -> Result<TcpListener, ConfigError> {
+    TcpListener::bind(address)
         .await
         .map_err(|source| ConfigError::Listen {
-            flag: "--console-listen",
+            flag,
             address,
             source,
-        })?;
-    Ok(Some(socket))
+        })
 }
 
 /// The listeners and what each serves: without `--console-listen`, the
