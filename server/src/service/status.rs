@@ -100,13 +100,13 @@ fn invalid_field(invalid: Invalid) -> InvalidField {
                 OWN_KEY_MIN_LIFETIME.as_secs() / 60
             ),
         ),
+        // The token's own words, and for a token of another query the
+        // request fields that make a query.
         Invalid::PageToken(why) => InvalidField::new(
             "page_token",
             match why {
-                BadPageToken::Forged => "is not a page token issued by this service",
-                BadPageToken::OtherQuery => {
-                    "was issued for a different query (username_prefix or filters)"
-                }
+                BadPageToken::Forged => why.to_string(),
+                BadPageToken::OtherQuery => format!("{why} (username_prefix or filters)"),
             },
         ),
     }
