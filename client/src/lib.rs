@@ -38,6 +38,7 @@ mod credentials;
 mod error;
 mod requests;
 mod retry;
+mod roles;
 mod verify;
 
 pub use accesskey_proto::pb;
@@ -52,6 +53,7 @@ pub use error::Error;
 pub use middleware::AccessKeyLayer;
 pub use requests::{GeneratedKey, ListUsers, NewUser, UserChanges};
 pub use retry::RetryPolicy;
+pub use roles::{NewRole, RoleChanges};
 pub use verify::Verification;
 
 /// The metadata key (HTTP header) an access key travels in.

@@ -13,6 +13,7 @@ pub struct NewUser {
     display_name: String,
     identity_provider: String,
     permissions: Vec<String>,
+    roles: Vec<String>,
 }
 
 impl NewUser {
@@ -53,6 +54,16 @@ impl NewUser {
         self
     }
 
+    /// The roles it holds, by name (they must exist).
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
     pub(crate) fn into_request(self) -> pb::CreateUserRequest {
         let Self {
             username,
@@ -60,6 +71,7 @@ impl NewUser {
             display_name,
             identity_provider,
             permissions,
+            roles,
         } = self;
         pb::CreateUserRequest {
             username,
@@ -67,6 +79,7 @@ impl NewUser {
             display_name,
             identity_provider,
             permissions,
+            roles,
         }
     }
 }
@@ -78,6 +91,7 @@ pub struct UserChanges {
     email: Option<String>,
     display_name: Option<String>,
     permissions: Option<Vec<String>>,
+    roles: Option<Vec<String>>,
     disabled: Option<bool>,
     etag: Option<String>,
 }
@@ -110,6 +124,16 @@ impl UserChanges {
         self
     }
 
+    /// The complete new set of roles, by name.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = Some(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Disables (`true`) or enables (`false`) the user. A disabled user's
     /// key stops working until it is enabled again.
     pub fn disabled(mut self, disabled: bool) -> Self {
@@ -133,10 +157,15 @@ impl UserChanges {
             email,
             display_name,
             permissions,
+            roles,
             disabled,
             etag: _,
         } = self;
-        email.is_none() && display_name.is_none() && permissions.is_none() && disabled.is_none()
+        email.is_none()
+            && display_name.is_none()
+            && permissions.is_none()
+            && roles.is_none()
+            && disabled.is_none()
     }
 
     pub(crate) fn into_request(self, user_id: i64) -> pb::UpdateUserRequest {
@@ -144,6 +173,7 @@ impl UserChanges {
             email,
             display_name,
             permissions,
+            roles,
             disabled,
             etag,
         } = self;
@@ -165,6 +195,10 @@ impl UserChanges {
             user.permissions = permissions;
             paths.push("permissions".to_owned());
         }
+        if let Some(roles) = roles {
+            user.roles = roles;
+            paths.push("roles".to_owned());
+        }
         if let Some(disabled) = disabled {
             user.disabled = disabled;
             paths.push("disabled".to_owned());
@@ -183,6 +217,8 @@ pub struct ListUsers {
     page_token: String,
     prefix: String,
     search: String,
+    role: String,
+    permission: String,
 }
 
 impl ListUsers {
@@ -216,18 +252,34 @@ impl ListUsers {
         self
     }
 
+    /// Only users holding the role named `role`.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = role.into();
+        self
+    }
+
+    /// Only users holding `permission`, directly or through a role.
+    pub fn permission(mut self, permission: impl Into<String>) -> Self {
+        self.permission = permission.into();
+        self
+    }
+
     pub(crate) fn into_request(self) -> pb::ListUsersRequest {
         let Self {
             page_size,
             page_token,
             prefix,
             search,
+            role,
+            permission,
         } = self;
         pb::ListUsersRequest {
             page_size,
             page_token,
             username_prefix: prefix,
             search,
+            role,
+            permission,
         }
     }
 }

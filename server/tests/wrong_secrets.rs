@@ -10,7 +10,7 @@ use accesskey_server::{
     testing::{
         Directory, DomainError, Verdict,
         key_format::AccessKey,
-        model::{IdentityProvider, NewUser, Origin, PermissionSet, Principal, Username},
+        model::{IdentityProvider, NewUser, Origin, PermissionSet, Principal, RoleSet, Username},
     },
 };
 use sea_orm::{ConnectionTrait as _, Database};
@@ -66,6 +66,7 @@ async fn user_with_key(fixture: &Fixture, name: &str) -> String {
                 display_name: String::new(),
                 identity_provider: IdentityProvider::Local,
                 permissions: PermissionSet::default(),
+                roles: RoleSet::default(),
             },
         )
         .await

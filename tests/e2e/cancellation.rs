@@ -187,6 +187,7 @@ async fn scenario(server: TestServer, checked: Checked) {
                 display_name: format!("User {name}"),
                 identity_provider: String::new(),
                 permissions: vec!["a.b".to_owned(), "c.d".to_owned()],
+                roles: Vec::new(),
             };
             count(acknowledged(
                 "CreateUser",

@@ -168,6 +168,7 @@ async fn no_key_in_any_form_reaches_logs_errors_metadata_or_database_files() {
                     display_name: String::new(),
                     identity_provider: String::new(),
                     permissions: vec!["keys.verify".to_owned(), "users.read".to_owned()],
+                    roles: Vec::new(),
                 })
                 .await,
         )
@@ -245,6 +246,7 @@ async fn no_key_in_any_form_reaches_logs_errors_metadata_or_database_files() {
             display_name: String::new(),
             identity_provider: key.clone(),
             permissions: vec![key.clone()],
+            roles: vec![key.clone()],
         };
         record(&mut seen, users.create_user(misuse).await);
         let list = pb::ListUsersRequest {
@@ -252,8 +254,21 @@ async fn no_key_in_any_form_reaches_logs_errors_metadata_or_database_files() {
             page_token: key.clone(),
             username_prefix: key.clone(),
             search: key.clone(),
+            role: key.clone(),
+            permission: key.clone(),
         };
         record(&mut seen, users.list_users(list).await);
+        let role = pb::CreateRoleRequest {
+            role: Some(pb::Role {
+                name: key.clone(),
+                description: key.clone(),
+                permissions: vec![key.clone()],
+                ..pb::Role::default()
+            }),
+        };
+        record(&mut seen, users.create_role(role).await);
+        let get_role = pb::GetRoleRequest { name: key.clone() };
+        record(&mut seen, users.get_role(get_role).await);
         let get = pb::GetUserRequest {
             user: Some(pb::get_user_request::User::Username(key.clone())),
         };

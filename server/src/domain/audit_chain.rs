@@ -101,6 +101,12 @@ fn canonical(previous: &str, id: i64, event: &NewAuditEvent) -> Vec<u8> {
     text(&mut out, event.action.as_str());
     out.extend_from_slice(&event.target_user_id.to_le_bytes());
     text(&mut out, &event.target_username);
+    // Only for events about a role: events recorded before roles existed
+    // keep the links they were given.
+    if !event.target_role.is_empty() {
+        out.push(2);
+        text(&mut out, &event.target_role);
+    }
     out.extend_from_slice(&(event.changes.len() as u64).to_le_bytes());
     for change in &event.changes {
         text(&mut out, &change.field);
@@ -258,6 +264,7 @@ mod tests {
             action: AuditAction::UserCreated,
             target_user_id: 7,
             target_username: name.to_owned(),
+            target_role: String::new(),
             changes: vec![FieldChange {
                 field: "username".to_owned(),
                 old: None,

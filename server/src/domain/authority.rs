@@ -15,16 +15,24 @@
 //!    key with an expiry less than [`OWN_KEY_MIN_LIFETIME`] ahead.
 //! 5. **A last administrator.** No change may leave zero administrators
 //!    (enabled, local users holding every service permission).
+//!
+//! What a user holds through its roles counts exactly as what it holds
+//! directly: every rule compares *effective* permissions. The rules for
+//! changing roles themselves are in [`roles`].
 
 use std::time::Duration;
 
 use super::{
     Denial, DomainError, Invalid, Refusal, SelfLockout, TargetUser,
     model::{
-        Etag, IdentityProvider, Permission, PermissionSet, Principal, Target, Timestamp, User,
-        UserPatch,
+        Etag, IdentityProvider, NewUser, Permission, PermissionSet, Principal, RoleBook, Target,
+        Timestamp, User, UserPatch,
     },
 };
+
+mod roles;
+
+pub(crate) use roles::{check_role_create, check_role_delete, check_role_update};
 
 /// The least time ahead a caller's own new key may expire, so that renewing
 /// it (which kills the key the caller is using) cannot lock the caller out.
@@ -51,7 +59,7 @@ pub(crate) fn ensure_may_act_on(
     if caller.user_id == target.id {
         return Ok(());
     }
-    match first_unheld(&caller.permissions, &target.permissions) {
+    match first_unheld(&caller.permissions, &target.effective_permissions) {
         None => Ok(()),
         Some(permission) => Err(DomainError::PermissionDenied(Denial::OutranksCaller {
             user: named,
@@ -106,26 +114,51 @@ fn ensure_an_administrator_remains(
     Ok(())
 }
 
-/// UpdateUser: may `caller` apply `patch` to `target`?
+/// The service permissions of `before` that `after` lacks.
+fn dropped_service_permissions(before: &PermissionSet, after: &PermissionSet) -> Vec<Permission> {
+    before
+        .service_permissions()
+        .filter(|p| !after.contains(p))
+        .cloned()
+        .collect()
+}
+
+/// CreateUser: may `caller` create `new`, given the roles it names as read
+/// in `book`? Returns what the new user will hold.
+pub(crate) fn check_create(
+    caller: &Principal,
+    new: &NewUser,
+    book: &RoleBook,
+) -> Result<PermissionSet, DomainError> {
+    let held = new.effective_permissions(book)?;
+    ensure_may_grant(caller, held.iter())?;
+    Ok(held)
+}
+
+/// UpdateUser: may `caller` apply `patch` to `target`? Returns the user as
+/// the patch leaves it.
 pub(crate) fn check_update(
     caller: &Principal,
     target: &Target,
     patch: &UserPatch,
     expected: Option<&Etag>,
     now: Timestamp,
-) -> Result<(), DomainError> {
+) -> Result<User, DomainError> {
     let current = &target.user;
-    let after = patch.applied_to(current, now);
     ensure_may_act_on(caller, current, TargetUser::Updated)?;
-    ensure_may_grant(caller, after.permissions.missing_from(&current.permissions))?;
+    let after = patch.applied_to(current, now, &target.roles)?;
+    ensure_may_grant(
+        caller,
+        after
+            .effective_permissions
+            .missing_from(&current.effective_permissions),
+    )?;
     ensure_etag_matches(expected, current, TargetUser::Updated)?;
     if caller.user_id == current.id {
-        let dropped: Vec<Permission> = current
-            .permissions
-            .service_permissions()
-            .filter(|p| !after.permissions.contains(p))
-            .cloned()
-            .collect();
+        let dropped = dropped_service_permissions(
+            &current.effective_permissions,
+            &after.effective_permissions,
+        );
         if !dropped.is_empty() {
             return Err(lockout(SelfLockout::DropOwnServicePermissions(dropped)));
         }
@@ -133,7 +166,8 @@ pub(crate) fn check_update(
             return Err(lockout(SelfLockout::DisableSelf));
         }
     }
-    ensure_an_administrator_remains(target, &after, TargetUser::Updated)
+    ensure_an_administrator_remains(target, &after, TargetUser::Updated)?;
+    Ok(after)
 }
 
 /// DeleteUser: may `caller` delete `target`?

@@ -6,7 +6,7 @@ use std::{error::Error as StdError, fmt, time::Duration};
 
 use super::{
     key_format,
-    model::{Permission, ServicePermission},
+    model::{Permission, RoleName, ServicePermission},
     page_token::BadPageToken,
 };
 use crate::store::StoreError;
@@ -109,6 +109,9 @@ pub enum Denial {
     },
     /// Service permissions the caller tried to grant without holding them.
     CannotGrant(Vec<Permission>),
+    /// The role acted on carries `permission`, a service permission the
+    /// caller lacks: changing or deleting it needs every one it carries.
+    RoleOutranksCaller { permission: Permission },
 }
 
 /// What a call named that does not exist.
@@ -120,6 +123,8 @@ pub enum Missing {
     Username,
     /// The user exists and has no key.
     Key,
+    /// No role has this name.
+    Role(RoleName),
 }
 
 /// How a caller would lock itself out.
@@ -152,6 +157,21 @@ pub enum Refusal {
     AlreadyBootstrapped,
     /// Reissuing a disabled admin's key without restoring it.
     ReissueForDisabledUser,
+    /// A role change would leave no administrator: `username`, the last
+    /// one, holds its power through the role.
+    LastAdministratorThroughRole {
+        username: String,
+    },
+    /// A role users hold, deleted without `force`.
+    RoleHeld {
+        members: u64,
+    },
+    /// A user (the one changed, or `username`, a role's member) would hold
+    /// `held` permissions, more than a user may.
+    TooManyPermissions {
+        username: Option<String>,
+        held: usize,
+    },
 }
 
 /// What is too busy to take the call now.
@@ -181,12 +201,18 @@ pub enum DomainError {
     /// A user with this name, ignoring case, exists.
     #[error("a user with this username exists")]
     UsernameTaken,
+    /// A role with this name, ignoring case, exists.
+    #[error("a role with this name exists")]
+    RoleNameTaken,
     #[error("refused: {0:?}")]
     Refused(Refusal),
     /// The `user` changed since the etag the caller sent for it was read:
     /// read again and retry.
     #[error("stale etag ({user:?})")]
     StaleEtag { user: TargetUser },
+    /// The role changed since the etag the caller sent for it was read.
+    #[error("stale role etag")]
+    StaleRoleEtag,
     /// Too much work asked of a bounded resource; retry after the delay.
     #[error("busy: {what:?} (retry after {retry_after:?})")]
     ResourceExhausted { what: Busy, retry_after: Duration },
@@ -241,6 +267,7 @@ impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::RoleNameTaken => Self::RoleNameTaken,
             // Every write that finds its user gone names it by id alone,
             // but an update's, which says so itself.
             StoreError::UserMissing => Self::NotFound(Missing::User(TargetUser::ById)),

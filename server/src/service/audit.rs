@@ -115,6 +115,7 @@ impl From<AuditEvent> for pb::AuditEvent {
             action: event.action.as_str().to_owned(),
             target_user_id: event.target_user_id,
             target_username: event.target_username,
+            target_role: event.target_role,
             changes: event
                 .changes
                 .into_iter()

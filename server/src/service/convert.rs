@@ -8,9 +8,9 @@ use crate::domain::{
     DomainError, InvalidField, Verdict,
     key_format::AccessKey,
     model::{
-        Etag, IdentityProvider, KeyInfo, NewUser, PermissionSet, Principal, Timestamp, User,
-        UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix, parse_display_name,
-        parse_email,
+        Etag, IdentityProvider, KeyInfo, NewUser, Permission, PermissionSet, Principal, RoleName,
+        RoleSet, Timestamp, User, UserFilter, UserPatch, UserRef, UserSearch, Username,
+        UsernamePrefix, parse_display_name, parse_email,
     },
 };
 
@@ -24,6 +24,7 @@ impl TryFrom<pb::CreateUserRequest> for NewUser {
             display_name,
             identity_provider,
             permissions,
+            roles,
         } = request;
         Ok(Self {
             username: Username::parse("username", &username)?,
@@ -31,6 +32,7 @@ impl TryFrom<pb::CreateUserRequest> for NewUser {
             display_name: parse_display_name("display_name", &display_name)?,
             identity_provider: IdentityProvider::parse("identity_provider", &identity_provider)?,
             permissions: PermissionSet::parse("permissions", &permissions)?,
+            roles: RoleSet::parse("roles", &roles)?,
         })
     }
 }
@@ -67,22 +69,35 @@ impl TryFrom<pb::ListUsersRequest> for ListQuery {
             page_token,
             username_prefix,
             search,
+            role,
+            permission,
         } = request;
         let page_size = u64::try_from(page_size)
             .map_err(|_| InvalidField::new("page_size", "must not be negative"))?;
+        let role = (!role.is_empty())
+            .then(|| RoleName::parse("role", &role))
+            .transpose()?;
+        let permission = (!permission.is_empty())
+            .then(|| {
+                Permission::parse(&permission)
+                    .map_err(|why| InvalidField::new("permission", why.to_string()))
+            })
+            .transpose()?;
         Ok(Self {
             page_size,
             page_token,
             filter: UserFilter {
                 prefix: UsernamePrefix::parse("username_prefix", &username_prefix)?,
                 search: UserSearch::parse("search", &search)?,
+                role,
+                permission,
             },
         })
     }
 }
 
 /// The paths UpdateUser accepts in its `update_mask`.
-const UPDATABLE_PATHS: &str = "email, display_name, permissions, disabled";
+const UPDATABLE_PATHS: &str = "email, display_name, permissions, roles, disabled";
 
 /// A validated UpdateUser request.
 #[derive(Debug)]
@@ -111,6 +126,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
             email,
             display_name,
             permissions,
+            roles,
             disabled,
             etag,
             username: _,
@@ -118,6 +134,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
             access_key: _,
             create_time: _,
             update_time: _,
+            effective_permissions: _,
         } = user;
         let id = user_id("user.id", id)?;
         let expected = Etag::parse("user.etag", &etag)?;
@@ -141,6 +158,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
                     patch.permissions =
                         Some(PermissionSet::parse("user.permissions", &permissions)?);
                 }
+                "roles" => patch.roles = Some(RoleSet::parse("user.roles", &roles)?),
                 "disabled" => patch.disabled = Some(disabled),
                 _ => {
                     return Err(InvalidField::new(
@@ -213,6 +231,8 @@ impl From<User> for pb::User {
             display_name,
             identity_provider,
             permissions,
+            roles,
+            effective_permissions,
             disabled,
             access_key,
             create_time,
@@ -232,6 +252,11 @@ impl From<User> for pb::User {
             create_time: Some(to_proto_time(create_time)),
             update_time: Some(to_proto_time(update_time)),
             etag,
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            effective_permissions: effective_permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
         }
     }
 }

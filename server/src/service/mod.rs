@@ -10,6 +10,7 @@ mod health;
 mod key_auth;
 mod metadata_limit;
 mod request_log;
+mod roles;
 mod status;
 mod user_admin;
 pub mod validation;

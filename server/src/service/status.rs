@@ -37,11 +37,17 @@ impl From<DomainError> for Status {
             DomainError::UsernameTaken => Status::already_exists(
                 "username: a user with this name (ignoring case) already exists",
             ),
+            DomainError::RoleNameTaken => Status::already_exists(
+                "role.name: a role with this name (ignoring case) already exists",
+            ),
             DomainError::Refused(refusal) => Status::failed_precondition(refused(&refusal)),
             DomainError::StaleEtag { user } => Status::aborted(format!(
                 "{}: the user has changed since this etag was read; read it again and retry",
                 etag_field(user)
             )),
+            DomainError::StaleRoleEtag => Status::aborted(
+                "etag: the role has changed since this etag was read; read it again and retry",
+            ),
             DomainError::ResourceExhausted { what, retry_after } => {
                 // google.rpc.RetryInfo in the details, for clients that read
                 // them; the message says it too, for people.
@@ -130,8 +136,14 @@ fn denied(denial: &Denial) -> String {
             permission.as_str()
         ),
         Denial::CannotGrant(permissions) => format!(
-            "permissions: the caller cannot grant service permissions it does not hold itself ({})",
+            "permissions: the caller cannot grant service permissions it does not hold itself, \
+             directly or through a role ({})",
             listed(permissions)
+        ),
+        Denial::RoleOutranksCaller { permission } => format!(
+            "role: the role carries `{}`, which the caller lacks; changing or deleting a role \
+             needs every service permission it carries",
+            permission.as_str()
         ),
     }
 }
@@ -141,6 +153,7 @@ fn not_found(missing: &Missing) -> String {
         Missing::User(user) => format!("{}: no such user", id_field(*user)),
         Missing::Username => "username: no such user".to_owned(),
         Missing::Key => "user_id: the user has no access key".to_owned(),
+        Missing::Role(name) => format!("role: no role is named `{}`", name.as_str()),
     }
 }
 
@@ -177,6 +190,21 @@ fn refused(refusal: &Refusal) -> String {
         // completeness.
         Refusal::AlreadyBootstrapped => "the database already has users".to_owned(),
         Refusal::ReissueForDisabledUser => "the user is disabled".to_owned(),
+        Refusal::LastAdministratorThroughRole { username } => format!(
+            "role: {username} is the last administrator (an enabled, local user holding every \
+             service permission) and holds that power through this role; make another user \
+             an administrator first"
+        ),
+        Refusal::RoleHeld { members } => format!(
+            "force: {members} user(s) hold this role; take it from them first, or delete with \
+             force to take it from all of them"
+        ),
+        Refusal::TooManyPermissions { username, held } => format!(
+            "permissions: {} would hold {held} permissions, directly and through roles \
+             together; a user holds at most {}",
+            username.as_deref().unwrap_or("the user"),
+            crate::domain::model::MAX_EFFECTIVE_PERMISSIONS
+        ),
     }
 }
 

@@ -8,10 +8,11 @@ use super::{
     caller::{self, authenticate, origin},
     conclude,
     convert::{self, ListQuery, UserDeletion, UserUpdate},
+    roles::{RoleDeletion, RoleQuery, RoleUpdate},
 };
 use crate::domain::{
     Directory, DomainError, InvalidField,
-    model::{NewUser, UserRef},
+    model::{NewRole, NewUser, RoleName, UserRef},
 };
 
 /// The UserAdmin service: thin handlers over the [`Directory`].
@@ -227,5 +228,107 @@ impl UserAdmin for UserAdminService {
             tracing::warn!(event = "audit_trail_tampered", fault = ?fault, "the audit trail was tampered with");
         }
         Ok(Response::new(report.into()))
+    }
+
+    async fn create_role(
+        &self,
+        request: Request<pb::CreateRoleRequest>,
+    ) -> Result<Response<pb::CreateRoleResponse>, Status> {
+        const RPC: &str = "CreateRole";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
+        let result = async {
+            let new_role = NewRole::try_from(request.into_inner())?;
+            self.directory.create_role(&caller, &origin, new_role).await
+        }
+        .await;
+        let role = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::CreateRoleResponse {
+            role: Some(role.into()),
+        }))
+    }
+
+    async fn get_role(
+        &self,
+        request: Request<pb::GetRoleRequest>,
+    ) -> Result<Response<pb::GetRoleResponse>, Status> {
+        const RPC: &str = "GetRole";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let pb::GetRoleRequest { name } = request.into_inner();
+            let name = RoleName::parse("name", &name)?;
+            self.directory.get_role(&caller, &name).await
+        }
+        .await;
+        let role = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::GetRoleResponse {
+            role: Some(role.into()),
+        }))
+    }
+
+    async fn list_roles(
+        &self,
+        request: Request<pb::ListRolesRequest>,
+    ) -> Result<Response<pb::ListRolesResponse>, Status> {
+        const RPC: &str = "ListRoles";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let result = async {
+            let query = RoleQuery::try_from(request.into_inner())?;
+            self.directory
+                .list_roles(&caller, query.page_size, &query.page_token, &query.filter)
+                .await
+        }
+        .await;
+        let page = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::ListRolesResponse {
+            roles: page.roles.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_role(
+        &self,
+        request: Request<pb::UpdateRoleRequest>,
+    ) -> Result<Response<pb::UpdateRoleResponse>, Status> {
+        const RPC: &str = "UpdateRole";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
+        let result = async {
+            let RoleUpdate {
+                name,
+                patch,
+                expected,
+            } = RoleUpdate::try_from(request.into_inner())?;
+            self.directory
+                .update_role(&caller, &origin, name, patch, expected)
+                .await
+        }
+        .await;
+        let role = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::UpdateRoleResponse {
+            role: Some(role.into()),
+        }))
+    }
+
+    async fn delete_role(
+        &self,
+        request: Request<pb::DeleteRoleRequest>,
+    ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
+        const RPC: &str = "DeleteRole";
+        let caller = authenticate(&self.directory, &request, RPC).await?;
+        let origin = origin(&request, &caller);
+        let result = async {
+            let RoleDeletion {
+                name,
+                expected,
+                force,
+            } = RoleDeletion::try_from(request.into_inner())?;
+            self.directory
+                .delete_role(&caller, &origin, name, expected, force)
+                .await
+        }
+        .await;
+        let removed_from = conclude(RPC, &caller, result)?;
+        Ok(Response::new(pb::DeleteRoleResponse { removed_from }))
     }
 }

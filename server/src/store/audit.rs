@@ -270,6 +270,7 @@ fn to_row(
         action: Set(event.action.as_str().to_owned()),
         target_user_id: Set(event.target_user_id),
         target_username: Set(event.target_username.clone()),
+        target_role: Set(event.target_role.clone()),
         changes: Set(Value::Array(changes).to_string()),
         request_id: Set(event.origin.request_id.clone()),
         client_request_id: Set(event.origin.client_request_id.clone()),
@@ -328,6 +329,7 @@ fn from_row(row: audit_event::Model) -> Result<AuditEvent, StoreError> {
             action,
             target_user_id: row.target_user_id,
             target_username: row.target_username,
+            target_role: row.target_role,
             changes,
         },
         link: ChainLink {

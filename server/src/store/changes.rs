@@ -33,9 +33,12 @@ use sea_orm::{
 
 use super::{
     Store, StoreError, audit, entity,
+    memberships::{effective_column, replace_roles, roles_held_by, roles_named},
     users::{join_permissions, to_user},
 };
-use crate::domain::model::{KeyInfo, NewAuditEvent, NewKey, Target, Timestamp, User, UserPatch};
+use crate::domain::model::{
+    KeyInfo, NewAuditEvent, NewKey, RoleBook, RoleSet, Target, Timestamp, User,
+};
 use entity::{access_key, setting, user};
 
 /// The `settings` row that updates and deletions of users lock first
@@ -61,27 +64,34 @@ impl<T, E> Checked<T, E> {
 }
 
 impl Store {
-    /// Applies the patch `check` returns for the user as it is now (locked),
-    /// or nothing if `check` refuses, recording the event `describe` makes
-    /// of the user before and after. Returns the user as it was and as
-    /// changed.
+    /// Writes the user `check` makes of the user as it is now (locked,
+    /// with its roles and those of `wanted` read into its book), or nothing
+    /// if `check` refuses, recording the event `describe` makes of the user
+    /// before and after. Returns the user as it was and as changed.
     pub async fn update_user_checked<E>(
         &self,
         id: i64,
-        now: Timestamp,
-        check: impl FnOnce(&Target) -> Result<UserPatch, E>,
+        wanted: &RoleSet,
+        check: impl FnOnce(&Target) -> Result<User, E>,
         describe: impl FnOnce(&User, &User) -> NewAuditEvent,
     ) -> Result<Result<(User, User), E>, StoreError> {
-        self.checked_change(id, check, async |txn, target: Target, patch: UserPatch| {
-            let after = patch.applied_to(&target.user, now);
-            user::Entity::update_many()
-                .set(changed_row(&after))
-                .filter(user::Column::Id.eq(id))
-                .exec(txn)
-                .await?;
-            audit::record(txn, &self.audit_chain, &describe(&target.user, &after)).await?;
-            Ok((target.user, after))
-        })
+        self.checked_change(
+            id,
+            wanted,
+            check,
+            async |txn, target: Target, after: User| {
+                user::Entity::update_many()
+                    .set(changed_row(&after))
+                    .filter(user::Column::Id.eq(id))
+                    .exec(txn)
+                    .await?;
+                if after.roles != target.user.roles {
+                    replace_roles(txn, id, &target.user.roles, &after.roles, &target.roles).await?;
+                }
+                audit::record(txn, &self.audit_chain, &describe(&target.user, &after)).await?;
+                Ok((target.user, after))
+            },
+        )
         .await
     }
 
@@ -94,11 +104,16 @@ impl Store {
         check: impl FnOnce(&Target) -> Result<(), E>,
         describe: impl FnOnce(&User) -> NewAuditEvent,
     ) -> Result<Result<User, E>, StoreError> {
-        self.checked_change(id, check, async |txn, target: Target, ()| {
-            user::Entity::delete_by_id(id).exec(txn).await?;
-            audit::record(txn, &self.audit_chain, &describe(&target.user)).await?;
-            Ok(target.user)
-        })
+        self.checked_change(
+            id,
+            &RoleSet::default(),
+            check,
+            async |txn, target: Target, ()| {
+                user::Entity::delete_by_id(id).exec(txn).await?;
+                audit::record(txn, &self.audit_chain, &describe(&target.user)).await?;
+                Ok(target.user)
+            },
+        )
         .await
     }
 
@@ -123,7 +138,7 @@ impl Store {
             expire_time: Set(key.expire_time.map(Timestamp::as_micros)),
             last_used_time: Set(None),
         };
-        self.checked_change(user_id, check, async |txn, current: User, ()| {
+        self.checked_change(user_id, &(), check, async |txn, current: User, ()| {
             access_key::Entity::insert(row)
                 .on_conflict(
                     OnConflict::column(access_key::Column::UserId)
@@ -161,7 +176,7 @@ impl Store {
         check: impl FnOnce(&User) -> Result<(), E>,
         describe: impl FnOnce(&User, &KeyInfo) -> NewAuditEvent,
     ) -> Result<Result<Option<KeyInfo>, E>, StoreError> {
-        self.checked_change(user_id, check, async |txn, current: User, ()| {
+        self.checked_change(user_id, &(), check, async |txn, current: User, ()| {
             let Some(revoked) = current.access_key.as_ref() else {
                 // Nothing to change: the commit writes nothing either.
                 return Ok(None);
@@ -183,12 +198,13 @@ impl Store {
     async fn checked_change<R: LockedRead, P, T, E>(
         &self,
         id: i64,
+        wanted: &R::Wanted,
         check: impl FnOnce(&R) -> Result<P, E>,
         change: impl AsyncFnOnce(&DatabaseTransaction, R, P) -> Result<T, DbErr>,
     ) -> Result<Result<T, E>, StoreError> {
         self.bounded(async {
             let outcome = async {
-                let (txn, read, decision) = match self.begin_approved(id, check).await? {
+                let (txn, read, decision) = match self.begin_approved(id, wanted, check).await? {
                     Ok(approved) => approved,
                     Err(stopped) => return Ok(stopped),
                 };
@@ -210,10 +226,11 @@ impl Store {
     async fn begin_approved<R: LockedRead, P, T, E>(
         &self,
         id: i64,
+        wanted: &R::Wanted,
         check: impl FnOnce(&R) -> Result<P, E>,
     ) -> Result<Result<(DatabaseTransaction, R, P), Checked<T, E>>, DbErr> {
         let txn = self.begin_write().await?;
-        let Some(read) = R::lock_and_read(&txn, id).await? else {
+        let Some(read) = R::lock_and_read(&txn, id, wanted).await? else {
             txn.rollback().await?;
             return Ok(Err(Checked::UserMissing));
         };
@@ -228,40 +245,65 @@ impl Store {
 }
 
 /// What a checked change reads about its user, with the locks that keep it
-/// true until the transaction ends.
+/// true until the transaction ends, and what else it needs read (`Wanted`).
 trait LockedRead: Sized {
-    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr>;
+    type Wanted: ?Sized;
+
+    async fn lock_and_read(
+        txn: &DatabaseTransaction,
+        id: i64,
+        wanted: &Self::Wanted,
+    ) -> Result<Option<Self>, DbErr>;
 }
 
-/// For key changes: the user's row, locked.
+/// For key changes: the user's row, locked. Its roles are not read (a key
+/// change needs only what the user holds, which its row has).
 impl LockedRead for User {
-    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr> {
-        locked_user(txn, id).await
+    type Wanted = ();
+
+    async fn lock_and_read(
+        txn: &DatabaseTransaction,
+        id: i64,
+        (): &(),
+    ) -> Result<Option<Self>, DbErr> {
+        locked_user(txn, id, RoleSet::default()).await
     }
 }
 
-/// For changes to the user itself, which can remove an administrator: the
-/// administrator guard, then the user's row, and whether it is the only
-/// administrator (true until the transaction ends, since every change able
-/// to alter that holds the guard).
+/// For changes to the user itself, which can remove an administrator or
+/// change its roles: the administrator guard, then the user's row, its
+/// roles and the `wanted` ones, and whether it is the only administrator
+/// (all true until the transaction ends, since every change able to alter
+/// them holds the guard).
 impl LockedRead for Target {
-    async fn lock_and_read(txn: &DatabaseTransaction, id: i64) -> Result<Option<Self>, DbErr> {
+    type Wanted = RoleSet;
+
+    async fn lock_and_read(
+        txn: &DatabaseTransaction,
+        id: i64,
+        wanted: &RoleSet,
+    ) -> Result<Option<Self>, DbErr> {
         lock_administrator_guard(txn).await?;
-        let Some(user) = locked_user(txn, id).await? else {
+        let held = roles_held_by(txn, id).await?;
+        let names = RoleSet::from_names(held.iter().map(|role| role.name.clone()));
+        let Some(user) = locked_user(txn, id, names).await? else {
             return Ok(None);
         };
         let sole_administrator = user.is_administrator() && !another_administrator(txn, id).await?;
+        let given = roles_named(txn, wanted).await?;
         Ok(Some(Self {
             user,
             sole_administrator,
+            roles: RoleBook::from_roles(held.into_iter().chain(given)),
         }))
     }
 }
 
 /// Waits for, and holds until the transaction ends, the lock every change
-/// able to remove an administrator takes first. (A no-op on SQLite, where
-/// the transaction already holds the database's write lock.)
-async fn lock_administrator_guard(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+/// able to remove an administrator or to change what roles grant takes
+/// first. (A no-op on SQLite, where the transaction already holds the
+/// database's write lock.)
+pub(super) async fn lock_administrator_guard(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Sqlite {
         // One statement fewer while SQLite's write lock is held.
         return Ok(());
@@ -279,8 +321,12 @@ async fn lock_administrator_guard(txn: &DatabaseTransaction) -> Result<(), DbErr
 }
 
 /// The user with `id`, its row locked until the transaction ends, with its
-/// key.
-async fn locked_user(txn: &DatabaseTransaction, id: i64) -> Result<Option<User>, DbErr> {
+/// key and `roles` (as its caller read them).
+async fn locked_user(
+    txn: &DatabaseTransaction,
+    id: i64,
+    roles: RoleSet,
+) -> Result<Option<User>, DbErr> {
     let Some(row) = user::Entity::find_by_id(id)
         .lock_exclusive()
         .one(txn)
@@ -294,7 +340,7 @@ async fn locked_user(txn: &DatabaseTransaction, id: i64) -> Result<Option<User>,
         .filter(access_key::Column::UserId.eq(id))
         .one(txn)
         .await?;
-    Ok(Some(to_user(row, key)))
+    Ok(Some(to_user(row, key, roles)))
 }
 
 /// Whether an administrator other than user `id` exists. Only meaningful
@@ -327,6 +373,7 @@ fn changed_row(user: &User) -> user::ActiveModel {
         update_time: Set(user.update_time.as_micros()),
         revision: Set(user.revision),
         administrator: Set(user.is_administrator()),
+        effective_permissions: Set(effective_column(user)),
     }
 }
 

@@ -9,7 +9,8 @@
 //! that locks the row they change ([`changes`]).
 //!
 //! By area: [`connection`] (connecting, deadlines, which connections to
-//! retire), [`probe`] (the health probe's own connection), [`users`], [`keys`], [`usage`] (batched
+//! retire), [`probe`] (the health probe's own connection), [`users`], [`roles`] and
+//! [`memberships`] (who holds which role), [`keys`], [`usage`] (batched
 //! `last_used_time` writes), [`changes`] (the checked transactions),
 //! [`console_sessions`] (the admin console's sessions),
 //! [`key_reads`] (the batched hot-path read), [`error`].
@@ -24,9 +25,11 @@ mod exclusive;
 mod key_reads;
 mod keys;
 mod load;
+mod memberships;
 pub(crate) mod migration;
 mod outside_writes;
 mod probe;
+mod roles;
 mod unreachable;
 mod usage;
 mod users;

@@ -6,21 +6,23 @@ use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
     QueryTrait as _,
-    sea_query::{Expr, Func, LikeExpr},
+    sea_query::{Expr, Func, LikeExpr, Query},
 };
 
 use crate::domain::{
     key_format::KeyId,
     model::{
-        IdentityProvider, KeyInfo, NewAuditEvent, NewUser, Permission, PermissionSet, Timestamp,
-        User, UserRef, Username,
+        IdentityProvider, KeyInfo, NewAuditEvent, NewUser, Permission, PermissionSet, RoleBook,
+        RoleName, RoleSet, Timestamp, User, UserRef, Username, is_administrator,
     },
 };
 
 use super::{
     Store, StoreError, audit,
-    entity::{access_key, setting, user},
+    changes::lock_administrator_guard,
+    entity::{access_key, role, setting, user, user_role},
     error::{Reason, SettingProblem, setting_fault},
+    memberships::{replace_roles, role_names_of, roles_named},
 };
 
 /// Separates permission names in the `permissions` column.
@@ -30,7 +32,7 @@ const PAGE_TOKEN_KEY_SETTING: &str = "page_token_key";
 /// The LIKE escape character, stated in every LIKE (`ESCAPE '!'`) rather
 /// than left to each backend's default (a backslash on PostgreSQL and
 /// MySQL, none on SQLite); escaped itself where searched text holds one.
-const LIKE_ESCAPE: char = '!';
+pub(super) const LIKE_ESCAPE: char = '!';
 
 impl Store {
     /// The page-token MAC key, created by whichever replica asks first.
@@ -70,36 +72,57 @@ impl Store {
             .await
     }
 
-    /// Inserts the user and the event `describe` makes of it, in one
-    /// transaction.
-    pub async fn insert_user(
+    /// Inserts the user, its roles and the event `describe` makes of it,
+    /// in one transaction, if `check` approves of what it would hold with
+    /// the roles it names as they are read (under the administrator guard,
+    /// so that no role changes meanwhile). Returns `check`'s refusal, if
+    /// any, with nothing written.
+    pub async fn insert_user<E>(
         &self,
         new: &NewUser,
         now: Timestamp,
+        check: impl FnOnce(&RoleBook) -> Result<PermissionSet, E>,
         describe: impl FnOnce(&User) -> NewAuditEvent,
-    ) -> Result<User, StoreError> {
-        let row = user::ActiveModel {
-            id: NotSet,
-            username: Set(new.username.as_str().to_owned()),
-            username_folded: Set(new.username.folded()),
-            email: Set(new.email.clone()),
-            display_name: Set(new.display_name.clone()),
-            identity_provider: Set(new.identity_provider.as_str().to_owned()),
-            permissions: Set(join_permissions(&new.permissions)),
-            disabled: Set(false),
-            create_time: Set(now.as_micros()),
-            update_time: Set(now.as_micros()),
-            revision: Set(1),
-            administrator: Set(new.is_administrator()),
-        };
+    ) -> Result<Result<User, E>, StoreError> {
         self.bounded(async {
             let outcome = async {
                 let txn = self.begin_write().await?;
+                let book = if new.roles.is_empty() {
+                    RoleBook::default()
+                } else {
+                    lock_administrator_guard(&txn).await?;
+                    RoleBook::from_roles(roles_named(&txn, &new.roles).await?)
+                };
+                let effective = match check(&book) {
+                    Ok(effective) => effective,
+                    Err(refused) => {
+                        txn.rollback().await?;
+                        return Ok(Err(refused));
+                    }
+                };
+                let row = user::ActiveModel {
+                    id: NotSet,
+                    username: Set(new.username.as_str().to_owned()),
+                    username_folded: Set(new.username.folded()),
+                    email: Set(new.email.clone()),
+                    display_name: Set(new.display_name.clone()),
+                    identity_provider: Set(new.identity_provider.as_str().to_owned()),
+                    permissions: Set(join_permissions(&new.permissions)),
+                    disabled: Set(false),
+                    create_time: Set(now.as_micros()),
+                    update_time: Set(now.as_micros()),
+                    revision: Set(1),
+                    administrator: Set(is_administrator(false, &new.identity_provider, &effective)),
+                    effective_permissions: Set(
+                        (!new.roles.is_empty()).then(|| join_permissions(&effective))
+                    ),
+                };
                 let inserted = insert_returning(&txn, row).await?;
-                let user = to_user(inserted, None);
+                replace_roles(&txn, inserted.id, &RoleSet::default(), &new.roles, &book).await?;
+                let user = to_user(inserted, None, new.roles.clone());
                 audit::record(&txn, &self.audit_chain, &describe(&user)).await?;
                 txn.commit().await?;
-                Ok(user)
+                Ok(Ok(user))
             }
             .await;
             self.written(outcome)
@@ -115,28 +138,54 @@ impl Store {
                     user::Entity::find().filter(user::Column::UsernameFolded.eq(name.folded()))
                 }
             };
-            let found = query
+            let Some((row, key)) = query
                 .find_also_related(access_key::Entity)
                 .one(&self.db)
-                .await?;
-            Ok(found.map(|(user, key)| to_user(user, key)))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let mut roles = role_names_of(&self.db, &[row.id]).await?;
+            let held = roles.remove(&row.id).unwrap_or_default();
+            Ok(Some(to_user(row, key, held)))
         })
         .await
     }
 
     /// Users with id above `after_id` whose folded name starts with `prefix`
     /// and whose username, display name or email contains `folded_search`
-    /// (lowercase), in id order. Ids only grow, so paging by id sees every
-    /// user that exists throughout exactly once.
+    /// (lowercase), holding `role` and `permission` (directly or through a
+    /// role) when given, in id order. Ids only grow, so paging by id sees
+    /// every user that exists throughout exactly once.
     pub async fn list_users(
         &self,
         after_id: i64,
         folded_prefix: &str,
         folded_search: &str,
+        role: Option<&RoleName>,
+        permission: Option<&Permission>,
         limit: u64,
     ) -> Result<Vec<User>, StoreError> {
         self.bounded(async {
             let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
+            if let Some(role) = role {
+                let holders = Query::select()
+                    .column((user_role::Entity, user_role::Column::UserId))
+                    .from(user_role::Entity)
+                    .inner_join(
+                        role::Entity,
+                        Expr::col((role::Entity, role::Column::Id))
+                            .equals((user_role::Entity, user_role::Column::RoleId)),
+                    )
+                    .and_where(
+                        Expr::col((role::Entity, role::Column::NameFolded)).eq(role.folded()),
+                    )
+                    .to_owned();
+                query = query.filter(user::Column::Id.in_subquery(holders));
+            }
+            if let Some(permission) = permission {
+                query = query.filter(holds_permission(permission));
+            }
             if !folded_prefix.is_empty() {
                 let pattern = format!("{}%", escape_like(folded_prefix));
                 query = query.filter(
@@ -170,9 +219,14 @@ impl Store {
                 .find_also_related(access_key::Entity)
                 .all(&self.db)
                 .await?;
+            let ids: Vec<i64> = rows.iter().map(|(user, _)| user.id).collect();
+            let mut roles = role_names_of(&self.db, &ids).await?;
             Ok(rows
                 .into_iter()
-                .map(|(user, key)| to_user(user, key))
+                .map(|(user, key)| {
+                    let held = roles.remove(&user.id).unwrap_or_default();
+                    to_user(user, key, held)
+                })
                 .collect())
         })
         .await
@@ -200,7 +254,36 @@ async fn insert_returning(
         .ok_or_else(|| DbErr::Custom("the new user is missing right after its insert".to_owned()))
 }
 
-pub(super) fn to_user(row: user::Model, key: Option<access_key::Model>) -> User {
+/// Users holding `permission`, directly or through a role: one of the
+/// newline-separated names of their effective permissions is it.
+fn holds_permission(permission: &Permission) -> Condition {
+    let held = || {
+        Expr::expr(Func::coalesce([
+            Expr::col((user::Entity, user::Column::EffectivePermissions)),
+            Expr::col((user::Entity, user::Column::Permissions)),
+        ]))
+    };
+    let name = escape_like(permission.as_str());
+    let sep = PERMISSION_SEPARATOR;
+    [
+        name.clone(),
+        format!("{name}{sep}%"),
+        format!("%{sep}{name}"),
+        format!("%{sep}{name}{sep}%"),
+    ]
+    .into_iter()
+    .fold(Condition::any(), |any, pattern| {
+        any.add(held().like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)))
+    })
+}
+
+/// A user from its row, its key's and the roles it holds.
+pub(super) fn to_user(row: user::Model, key: Option<access_key::Model>, roles: RoleSet) -> User {
+    let permissions = split_permissions(&row.permissions);
+    let effective_permissions = row
+        .effective_permissions
+        .as_deref()
+        .map_or_else(|| permissions.clone(), split_permissions);
     User {
         id: row.id,
         username: Username::from_stored(row.username),
@@ -211,7 +294,9 @@ pub(super) fn to_user(row: user::Model, key: Option<access_key::Model>) -> User 
         } else {
             IdentityProvider::External(row.identity_provider)
         },
-        permissions: split_permissions(&row.permissions),
+        permissions,
+        roles,
+        effective_permissions,
         disabled: row.disabled,
         access_key: key.map(|key| KeyInfo {
             key_id: KeyId::from_stored(key.key_id),
@@ -239,7 +324,7 @@ pub(super) fn split_permissions(column: &str) -> PermissionSet {
     )
 }
 
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_') || c == LIKE_ESCAPE {

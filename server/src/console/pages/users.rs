@@ -44,6 +44,8 @@ pub(in crate::console) async fn list(
             page_token: query.get("page").to_owned(),
             username_prefix: prefix.to_owned(),
             search: search.chars().take(SEARCH_MAX_CHARS).collect(),
+            role: String::new(),
+            permission: String::new(),
         },
     );
     let page = match console.user_admin.list_users(request).await {
@@ -258,6 +260,7 @@ pub(in crate::console) async fn create(
             display_name: form.get("display_name").trim().to_owned(),
             identity_provider: form.get("identity_provider").trim().to_owned(),
             permissions: permissions_from(&form),
+            roles: Vec::new(),
         },
     );
     match console.user_admin.create_user(request).await {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::domain::{
     key_format::AccessKey,
-    model::{ServicePermission, Username},
+    model::{RoleSet, ServicePermission, Username},
 };
 
 fn permissions(names: &[&str]) -> PermissionSet {
@@ -20,6 +20,8 @@ fn user(id: i64, names: &[&str]) -> User {
         display_name: String::new(),
         identity_provider: IdentityProvider::Local,
         permissions: permissions(names),
+        roles: RoleSet::default(),
+        effective_permissions: permissions(names),
         disabled: false,
         access_key: None,
         create_time: Timestamp::from_micros(0),
@@ -43,6 +45,7 @@ fn target(user: User, sole_administrator: bool) -> Target {
     Target {
         user,
         sole_administrator,
+        roles: RoleBook::default(),
     }
 }
 
@@ -55,7 +58,7 @@ const ALL: [&str; 5] = [
 ];
 const NOW: Timestamp = Timestamp::from_micros(1_800_000_000_000_000);
 
-fn denied_naming(result: Result<(), DomainError>, permission: &str) -> bool {
+fn denied_naming<T>(result: Result<T, DomainError>, permission: &str) -> bool {
     match result {
         Err(DomainError::PermissionDenied(Denial::OutranksCaller { permission: p, .. })) => {
             p.as_str() == permission

@@ -6,8 +6,8 @@ use crate::domain::{
     DomainError, Refusal, authority,
     key_format::AccessKey,
     model::{
-        AuditAction, IdentityProvider, NewAuditEvent, NewUser, Origin, PermissionSet, Timestamp,
-        UserPatch, UserRef, Username,
+        AuditAction, IdentityProvider, NewAuditEvent, NewUser, Origin, PermissionSet, RoleSet,
+        Timestamp, UserPatch, UserRef, Username,
     },
 };
 
@@ -26,9 +26,10 @@ impl Directory {
             display_name: "Bootstrap administrator".to_owned(),
             identity_provider: IdentityProvider::Local,
             permissions: PermissionSet::default().with_every_service_permission(),
+            roles: RoleSet::default(),
         };
         let origin = Origin::host();
-        let user = self.insert_user(admin, &origin).await?;
+        let user = self.insert_user(None, admin, &origin).await?;
         let (key, new_key) = self.new_key(Timestamp::now(), None).await?;
         let (info, _) = self
             .store_key(user.id, new_key, &origin, |_| Ok(()))
@@ -63,16 +64,21 @@ impl Directory {
                     store
                         .update_user_checked(
                             user_id,
-                            now,
+                            &RoleSet::default(),
                             move |target| {
                                 authority::ensure_local(&target.user)?;
-                                Ok::<_, DomainError>(UserPatch {
+                                UserPatch {
                                     disabled: Some(false),
                                     permissions: Some(
                                         target.user.permissions.with_every_service_permission(),
                                     ),
                                     ..UserPatch::default()
-                                })
+                                }
+                                .applied_to(
+                                    &target.user,
+                                    now,
+                                    &target.roles,
+                                )
                             },
                             |before, after| NewAuditEvent::user_updated(&recorded, before, after),
                         )

@@ -1,7 +1,7 @@
 //! The directory of users and keys: every rule about who may do what.
 //!
 //! By area: [`verification`] (what a presented key is worth, and the
-//! caller's own key), [`users`], [`keys`] (issuing and revoking),
+//! caller's own key), [`users`], [`roles`], [`keys`] (issuing and revoking),
 //! [`bootstrap`] (the first admin, and recovery from the host), [`usage`]
 //! (writing `last_used_time`), [`audit`] (reading the audit trail, which
 //! every change writes in its own transaction), [`console`] (the admin
@@ -13,6 +13,7 @@ mod bootstrap;
 mod console;
 mod keys;
 mod paging;
+mod roles;
 mod usage;
 mod users;
 pub(crate) mod verification;

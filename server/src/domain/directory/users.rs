@@ -5,7 +5,7 @@ use tracing::info;
 use crate::domain::{
     DomainError, Missing, TargetUser, authority,
     model::{
-        AuditAction, Etag, NewAuditEvent, NewUser, Origin, Permission, Principal,
+        AuditAction, Etag, NewAuditEvent, NewUser, Origin, Permission, Principal, RoleName,
         ServicePermission, Timestamp, User, UserFilter, UserPatch, UserRef,
     },
 };
@@ -26,7 +26,13 @@ fn response_size(user: &User) -> usize {
         + user
             .permissions
             .iter()
+            .chain(user.effective_permissions.iter())
             .map(|permission| permission.as_str().len() + 3)
+            .sum::<usize>()
+        + user
+            .roles
+            .iter()
+            .map(|role| role.as_str().len() + 3)
             .sum::<usize>()
 }
 
@@ -38,22 +44,31 @@ pub struct Page {
 }
 
 impl Directory {
-    /// Creates `new`, recording who did it from where.
+    /// Creates `new` if `caller` (`None`: the host) may grant what it
+    /// would hold, recording who did it from where.
     pub(super) async fn insert_user(
         &self,
+        caller: Option<&Principal>,
         new: NewUser,
         origin: &Origin,
     ) -> Result<User, DomainError> {
         let origin = origin.clone();
+        let checker = caller.cloned();
         let user = self
             .write(move |store| async move {
                 store
-                    .insert_user(&new, Timestamp::now(), |user| {
-                        NewAuditEvent::user_created(&origin, user)
-                    })
+                    .insert_user(
+                        &new,
+                        Timestamp::now(),
+                        |book| match &checker {
+                            Some(caller) => authority::check_create(caller, &new, book),
+                            None => new.effective_permissions(book),
+                        },
+                        |user| NewAuditEvent::user_created(&origin, user),
+                    )
                     .await
             })
-            .await?;
+            .await??;
         self.recorded(AuditAction::UserCreated);
         Ok(user)
     }
@@ -76,8 +91,10 @@ impl Directory {
         new: NewUser,
     ) -> Result<User, DomainError> {
         caller.require(ServicePermission::UsersWrite)?;
+        // Checked before any write too: a partial admin learns nothing
+        // about the roles it may not grant by trying.
         authority::ensure_may_grant(caller, new.permissions.iter())?;
-        let user = self.insert_user(new, origin).await?;
+        let user = self.insert_user(Some(caller), new, origin).await?;
         info!(
             event = "user_created",
             caller = %caller.username.as_str(),
@@ -103,6 +120,11 @@ impl Directory {
         filter: &UserFilter,
     ) -> Result<Page, DomainError> {
         caller.require(ServicePermission::UsersRead)?;
+        if let Some(role) = &filter.role
+            && self.store.role(role).await?.is_none()
+        {
+            return Err(DomainError::NotFound(Missing::Role(role.clone())));
+        }
         let limit = page_limit(page_size);
         let query = filter.canonical();
         let after_id = if page_token.is_empty() {
@@ -117,6 +139,8 @@ impl Directory {
                 after_id,
                 filter.prefix.folded(),
                 filter.search.folded(),
+                filter.role.as_ref(),
+                filter.permission.as_ref(),
                 limit + 1,
             )
             .await?;
@@ -153,10 +177,11 @@ impl Directory {
         let origin = origin.clone();
         let (before, updated) = self
             .write(move |store| async move {
+                let wanted = change.roles.clone().unwrap_or_default();
                 let outcome = store
                     .update_user_checked(
                         user_id,
-                        now,
+                        &wanted,
                         move |target| {
                             authority::check_update(
                                 &checker,
@@ -165,7 +190,6 @@ impl Directory {
                                 expected.as_ref(),
                                 now,
                             )
-                            .map(|()| change)
                         },
                         |before, after| NewAuditEvent::user_updated(&origin, before, after),
                     )
@@ -182,12 +206,17 @@ impl Directory {
         let listed = |set: &mut dyn Iterator<Item = &Permission>| {
             set.map(Permission::as_str).collect::<Vec<_>>().join(",")
         };
+        let roles = |set: &mut dyn Iterator<Item = &RoleName>| {
+            set.map(RoleName::as_str).collect::<Vec<_>>().join(",")
+        };
         info!(
             event = "user_updated",
             caller = %caller.username.as_str(),
             user_id,
             permissions_added = %listed(&mut updated.permissions.missing_from(&before.permissions)),
             permissions_removed = %listed(&mut before.permissions.missing_from(&updated.permissions)),
+            roles_added = %roles(&mut updated.roles.missing_from(&before.roles)),
+            roles_removed = %roles(&mut before.roles.missing_from(&updated.roles)),
             disabled = ?patch.disabled,
             administrator = updated.is_administrator(),
             "user updated"

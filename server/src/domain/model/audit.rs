@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::{KeyInfo, Permission, PermissionSet, Principal, Timestamp, User};
+use super::{KeyInfo, Permission, PermissionSet, Principal, Role, RoleName, Timestamp, User};
 use crate::domain::InvalidField;
 
 /// What kind of change an event records.
@@ -25,10 +25,13 @@ pub enum AuditAction {
     /// Events past their retention were deleted (by a replica, the actor
     /// `host`; about no user).
     AuditPruned,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -37,6 +40,9 @@ impl AuditAction {
         Self::ConsoleSignedIn,
         Self::ConsoleSignedOut,
         Self::AuditPruned,
+        Self::RoleCreated,
+        Self::RoleUpdated,
+        Self::RoleDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +55,9 @@ impl AuditAction {
             Self::ConsoleSignedIn => "console.signed_in",
             Self::ConsoleSignedOut => "console.signed_out",
             Self::AuditPruned => "audit.pruned",
+            Self::RoleCreated => "role.created",
+            Self::RoleUpdated => "role.updated",
+            Self::RoleDeleted => "role.deleted",
         }
     }
 
@@ -141,6 +150,8 @@ pub struct NewAuditEvent {
     pub action: AuditAction,
     pub target_user_id: i64,
     pub target_username: String,
+    /// The role changed, for `role.*` events; empty otherwise.
+    pub target_role: String,
     pub changes: Vec<FieldChange>,
 }
 
@@ -197,6 +208,24 @@ fn listed(permissions: &PermissionSet) -> String {
         .join(",")
 }
 
+/// Role names, comma-separated.
+fn names<'a>(roles: impl Iterator<Item = &'a RoleName>) -> String {
+    roles.map(RoleName::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// `{field}_added` (a new value only) and `{field}_removed` (an old value
+/// only), each when not empty.
+fn set_changes(field: &str, added: String, removed: String) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    if !added.is_empty() {
+        changes.push(change(&format!("{field}_added"), None, Some(added)));
+    }
+    if !removed.is_empty() {
+        changes.push(change(&format!("{field}_removed"), Some(removed), None));
+    }
+    changes
+}
+
 fn change(field: &str, old: Option<String>, new: Option<String>) -> FieldChange {
     FieldChange {
         field: field.to_owned(),
@@ -244,29 +273,101 @@ impl NewAuditEvent {
             action,
             target_user_id: user.id,
             target_username: user.username.as_str().to_owned(),
+            target_role: String::new(),
             changes,
         }
     }
 
-    /// The fields the new user has a value for.
+    /// The fields the new user has a value for, and its roles.
     pub fn user_created(origin: &Origin, user: &User) -> Self {
-        let changes = changed(
+        let mut changes = changed(
             user_fields(user)
                 .into_iter()
                 .map(|(field, value)| (field, None, value)),
         );
+        changes.extend(set_changes(
+            "roles",
+            names(user.roles.iter()),
+            String::new(),
+        ));
         Self::about(origin, AuditAction::UserCreated, user, changes)
     }
 
-    /// The fields that differ between `before` and `after`.
+    /// The fields that differ between `before` and `after`, and the roles
+    /// given and taken.
     pub fn user_updated(origin: &Origin, before: &User, after: &User) -> Self {
-        let changes = changed(
+        let mut changes = changed(
             user_fields(before)
                 .into_iter()
                 .zip(user_fields(after))
                 .map(|((field, old), (_, new))| (field, old, new)),
         );
+        changes.extend(set_changes(
+            "roles",
+            names(after.roles.missing_from(&before.roles)),
+            names(before.roles.missing_from(&after.roles)),
+        ));
         Self::about(origin, AuditAction::UserUpdated, after, changes)
+    }
+
+    /// A role's name, description and permissions.
+    pub fn role_created(origin: &Origin, role: &Role) -> Self {
+        let valued = |text: String| (!text.is_empty()).then_some(text);
+        let changes = changed([
+            ("name", None, Some(role.name.as_str().to_owned())),
+            ("description", None, valued(role.description.clone())),
+            ("permissions", None, valued(listed(&role.permissions))),
+        ]);
+        Self::about_role(origin, AuditAction::RoleCreated, &role.name, changes)
+    }
+
+    /// The description as changed, and the permissions added and removed.
+    pub fn role_updated(origin: &Origin, before: &Role, after: &Role) -> Self {
+        let mut changes = changed([(
+            "description",
+            Some(before.description.clone()),
+            Some(after.description.clone()),
+        )]);
+        let added = after.permissions.missing_from(&before.permissions);
+        let removed = before.permissions.missing_from(&after.permissions);
+        changes.extend(set_changes(
+            "permissions",
+            added.map(Permission::as_str).collect::<Vec<_>>().join(","),
+            removed
+                .map(Permission::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+        Self::about_role(origin, AuditAction::RoleUpdated, &after.name, changes)
+    }
+
+    /// What the role was, and the users it was taken from.
+    pub fn role_deleted(origin: &Origin, role: &Role, members: &[&str]) -> Self {
+        let valued = |text: String| (!text.is_empty()).then_some(text);
+        let changes = changed([
+            ("name", Some(role.name.as_str().to_owned()), None),
+            ("description", valued(role.description.clone()), None),
+            ("permissions", valued(listed(&role.permissions)), None),
+            ("members", valued(members.join(",")), None),
+        ]);
+        Self::about_role(origin, AuditAction::RoleDeleted, &role.name, changes)
+    }
+
+    fn about_role(
+        origin: &Origin,
+        action: AuditAction,
+        role: &RoleName,
+        changes: Vec<FieldChange>,
+    ) -> Self {
+        Self {
+            time: Timestamp::now(),
+            origin: origin.clone(),
+            action,
+            target_user_id: 0,
+            target_username: String::new(),
+            target_role: role.as_str().to_owned(),
+            changes,
+        }
     }
 
     /// What the user was (the fields it had a value for), and the key that
@@ -277,6 +378,11 @@ impl NewAuditEvent {
                 .into_iter()
                 .map(|(field, value)| (field, value, None)),
         );
+        changes.extend(set_changes(
+            "roles",
+            String::new(),
+            names(user.roles.iter()),
+        ));
         if let Some(key) = &user.access_key {
             changes.push(change("key_id", Some(key.key_id.to_string()), None));
         }
@@ -319,6 +425,7 @@ impl NewAuditEvent {
             action: AuditAction::AuditPruned,
             target_user_id: 0,
             target_username: String::new(),
+            target_role: String::new(),
             changes: vec![
                 change("events", Some(count.to_string()), None),
                 change("through_id", Some(through_id.to_string()), None),
@@ -366,6 +473,7 @@ impl NewAuditEvent {
             action,
             target_user_id: caller.user_id,
             target_username: caller.username.as_str().to_owned(),
+            target_role: String::new(),
             changes,
         }
     }

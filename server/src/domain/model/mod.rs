@@ -6,6 +6,7 @@ mod audit;
 mod console;
 mod keys;
 mod permissions;
+mod roles;
 mod time;
 mod users;
 
@@ -18,9 +19,13 @@ pub use console::{
 };
 pub use keys::{Credential, KeyInfo, NewKey, Principal};
 pub use permissions::{Permission, PermissionSet, ServicePermission};
+pub use roles::{
+    Member, MemberAfter, NewRole, ROLE_DESCRIPTION_MAX_CHARS, Role, RoleBook, RoleFilter, RoleName,
+    RolePatch, RoleSet, RoleTarget, effective_permissions, parse_role_description,
+};
 pub use time::Timestamp;
 pub use users::{
-    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, Etag, IdentityProvider, NewUser, Target, User,
-    UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix, is_administrator,
-    parse_display_name, parse_email,
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, Etag, IdentityProvider, MAX_EFFECTIVE_PERMISSIONS,
+    NewUser, Target, User, UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix,
+    is_administrator, parse_display_name, parse_email,
 };

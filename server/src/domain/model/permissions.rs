@@ -147,6 +147,19 @@ impl PermissionSet {
         self.0.iter()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every permission of `self` and of `other`.
+    pub fn union(&self, other: &Self) -> Self {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     /// The members of `self` that `other` lacks, in order.
     pub fn missing_from<'a>(&'a self, other: &'a Self) -> impl Iterator<Item = &'a Permission> {
         self.0.difference(&other.0)

@@ -2,9 +2,10 @@
 //! administrator, and the requests that create and change them.
 
 use super::keys::KeyInfo;
-use super::permissions::PermissionSet;
+use super::permissions::{Permission, PermissionSet};
+use super::roles::{RoleBook, RoleName, RoleSet, effective_permissions};
 use super::time::Timestamp;
-use crate::domain::InvalidField;
+use crate::domain::{DomainError, InvalidField, Missing, Refusal};
 
 /// A username: 1-64 characters of `A-Z a-z 0-9 . _ @ + -`, unique
 /// case-insensitively.
@@ -100,29 +101,44 @@ impl UserSearch {
     }
 }
 
-/// Which users ListUsers returns: both parts must match.
+/// Which users ListUsers returns: every part given must match.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserFilter {
     pub prefix: UsernamePrefix,
     pub search: UserSearch,
+    /// Only holders of this role.
+    pub role: Option<RoleName>,
+    /// Only users holding this permission, directly or through a role.
+    pub permission: Option<Permission>,
 }
 
 impl UserFilter {
-    /// The filter as text, to bind page tokens to it. Without a search it
-    /// is the prefix alone, as tokens issued before search existed were
-    /// bound; with one, NULs (which neither part holds) keep the parts and
+    /// The filter as text, to bind page tokens to it. With the prefix
+    /// alone it is the prefix, as tokens issued before search existed were
+    /// bound; otherwise NULs (which no part holds) keep the parts and
     /// ListAuditEvents' `audit\0…` apart.
     pub fn canonical(&self) -> String {
-        if self.search.folded().is_empty() {
-            self.prefix.folded().to_owned()
-        } else {
-            format!("users\0{}\0{}", self.prefix.folded(), self.search.folded())
+        let role = self.role.as_ref().map(RoleName::folded);
+        let permission = self.permission.as_ref().map(Permission::as_str);
+        match (self.search.folded(), role, permission) {
+            ("", None, None) => self.prefix.folded().to_owned(),
+            (search, None, None) => format!("users\0{}\0{search}", self.prefix.folded()),
+            (search, role, permission) => format!(
+                "users\0{}\0{search}\0{}\0{}",
+                self.prefix.folded(),
+                role.unwrap_or_default(),
+                permission.unwrap_or_default(),
+            ),
         }
     }
 }
 
 /// Free text shown to people (display names): printable, one line, bounded.
-fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, InvalidField> {
+pub(super) fn parse_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, InvalidField> {
     if value.chars().count() > max_chars {
         return Err(InvalidField::new(
             field,
@@ -219,6 +235,10 @@ pub fn is_administrator(
         && permissions.holds_every_service_permission()
 }
 
+/// The most permissions a user holds, directly and through its roles
+/// together.
+pub const MAX_EFFECTIVE_PERMISSIONS: usize = PermissionSet::MAX_COUNT;
+
 /// A user as stored, with the public facts about its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -227,7 +247,12 @@ pub struct User {
     pub email: String,
     pub display_name: String,
     pub identity_provider: IdentityProvider,
+    /// The permissions given to the user itself.
     pub permissions: PermissionSet,
+    pub roles: RoleSet,
+    /// `permissions` and every permission its roles carry: what it holds,
+    /// for verification and for every authority rule.
+    pub effective_permissions: PermissionSet,
     pub disabled: bool,
     pub access_key: Option<KeyInfo>,
     pub create_time: Timestamp,
@@ -239,7 +264,11 @@ pub struct User {
 
 impl User {
     pub fn is_administrator(&self) -> bool {
-        is_administrator(self.disabled, &self.identity_provider, &self.permissions)
+        is_administrator(
+            self.disabled,
+            &self.identity_provider,
+            &self.effective_permissions,
+        )
     }
 
     /// The user as it is now, for preconditions on later changes.
@@ -256,6 +285,11 @@ pub struct Etag(String);
 
 impl Etag {
     const MAX_LEN: usize = 64;
+
+    /// The etag naming `version` (see [`User::etag`], `Role::etag`).
+    pub(super) fn from_version(version: &str) -> Self {
+        Self(version.to_owned())
+    }
 
     /// An etag from a request: `None` when empty (no precondition).
     pub fn parse(field: &str, value: &str) -> Result<Option<Self>, InvalidField> {
@@ -283,6 +317,8 @@ pub struct Target {
     pub user: User,
     /// Whether it is the only administrator there is.
     pub sole_administrator: bool,
+    /// The roles it holds or is given that exist, read with it.
+    pub roles: RoleBook,
 }
 
 /// A validated request to create a user.
@@ -293,12 +329,41 @@ pub struct NewUser {
     pub display_name: String,
     pub identity_provider: IdentityProvider,
     pub permissions: PermissionSet,
+    pub roles: RoleSet,
 }
 
 impl NewUser {
-    pub fn is_administrator(&self) -> bool {
-        is_administrator(false, &self.identity_provider, &self.permissions)
+    /// What the new user holds with the roles in `book`, or the first role
+    /// it names that does not exist.
+    pub fn effective_permissions(&self, book: &RoleBook) -> Result<PermissionSet, DomainError> {
+        held_with_roles(&self.permissions, &self.roles, book)
     }
+}
+
+/// What a user with `direct` permissions and `roles` holds, the roles read
+/// from `book`: refused if a role does not exist or the total passes
+/// [`MAX_EFFECTIVE_PERMISSIONS`].
+fn held_with_roles(
+    direct: &PermissionSet,
+    roles: &RoleSet,
+    book: &RoleBook,
+) -> Result<PermissionSet, DomainError> {
+    let carried = roles
+        .iter()
+        .map(|name| {
+            book.get(name)
+                .map(|role| &role.permissions)
+                .ok_or_else(|| DomainError::NotFound(Missing::Role(name.clone())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let held = effective_permissions(direct, carried);
+    if held.len() > MAX_EFFECTIVE_PERMISSIONS {
+        return Err(DomainError::Refused(Refusal::TooManyPermissions {
+            username: None,
+            held: held.len(),
+        }));
+    }
+    Ok(held)
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -307,31 +372,44 @@ pub struct UserPatch {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub permissions: Option<PermissionSet>,
+    pub roles: Option<RoleSet>,
     pub disabled: Option<bool>,
 }
 
 impl UserPatch {
-    /// `user` with this patch applied, at `now`, as its next revision.
-    pub fn applied_to(&self, user: &User, now: Timestamp) -> User {
+    /// `user` with this patch applied, at `now`, as its next revision, its
+    /// roles read from `book`: refused if a role it names does not exist.
+    pub fn applied_to(
+        &self,
+        user: &User,
+        now: Timestamp,
+        book: &RoleBook,
+    ) -> Result<User, DomainError> {
         let Self {
             email,
             display_name,
             permissions,
+            roles,
             disabled,
         } = self;
-        User {
+        let permissions = permissions
+            .clone()
+            .unwrap_or_else(|| user.permissions.clone());
+        let roles = roles.clone().unwrap_or_else(|| user.roles.clone());
+        let effective_permissions = held_with_roles(&permissions, &roles, book)?;
+        Ok(User {
             email: email.clone().unwrap_or_else(|| user.email.clone()),
             display_name: display_name
                 .clone()
                 .unwrap_or_else(|| user.display_name.clone()),
-            permissions: permissions
-                .clone()
-                .unwrap_or_else(|| user.permissions.clone()),
+            permissions,
+            roles,
+            effective_permissions,
             disabled: disabled.unwrap_or(user.disabled),
             update_time: now,
             revision: user.revision + 1,
             ..user.clone()
-        }
+        })
     }
 }
 
@@ -378,6 +456,7 @@ mod tests {
         let filter = |p, s| UserFilter {
             prefix: prefix(p),
             search: search(s),
+            ..UserFilter::default()
         };
         assert_eq!(filter("Svc", "").canonical(), "svc", "as before search");
         assert_ne!(

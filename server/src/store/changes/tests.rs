@@ -45,13 +45,18 @@ async fn a_connection_left_inside_a_transaction_is_never_reused() {
         display_name: String::new(),
         identity_provider: IdentityProvider::Local,
         permissions: PermissionSet::default(),
+        roles: RoleSet::default(),
     };
     let user = store
-        .insert_user(&new, Timestamp::from_micros(0), |user| {
-            NewAuditEvent::user_created(&Origin::host(), user)
-        })
+        .insert_user(
+            &new,
+            Timestamp::from_micros(0),
+            |_| Ok::<_, ()>(PermissionSet::default()),
+            |user| NewAuditEvent::user_created(&Origin::host(), user),
+        )
         .await
-        .expect("insert");
+        .expect("insert")
+        .expect("approved");
 
     // The state a failed COMMIT leaves: the connection back in the pool,
     // inside a transaction as sqlx counts it (and here as SQLite has it).

@@ -19,6 +19,8 @@ pub struct Model {
     pub action: String,
     pub target_user_id: i64,
     pub target_username: String,
+    /// The role changed, for `role.*` events; empty otherwise.
+    pub target_role: String,
     /// A JSON array of `{"field", "old", "new"}` objects.
     pub changes: String,
     /// The request id the server generated for the call.

@@ -4,5 +4,7 @@
 pub mod access_key;
 pub mod audit_event;
 pub mod console_session;
+pub mod role;
 pub mod setting;
 pub mod user;
+pub mod user_role;

@@ -29,6 +29,10 @@ pub struct Model {
     /// service permission); kept by every write, so that "is another
     /// administrator left?" is one indexed query.
     pub administrator: bool,
+    /// Every permission the user holds, directly and through its roles,
+    /// joined like `permissions`; NULL when it holds no role (they are then
+    /// its `permissions`). What verification reads.
+    pub effective_permissions: Option<String>,
     #[sea_orm(has_one)]
     pub access_key: HasOne<super::access_key::Entity>,
 }

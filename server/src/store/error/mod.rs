@@ -22,6 +22,8 @@ pub(crate) type Cause = Arc<dyn StdError + Send + Sync>;
 pub enum StoreError {
     #[error("a user with this username already exists")]
     UsernameTaken,
+    #[error("a role with this name already exists")]
+    RoleNameTaken,
     /// Two keys drew the same 95-bit key id: astronomically rare, and
     /// never the caller's fault.
     #[error("a key with this key id already exists")]
@@ -141,6 +143,7 @@ impl StoreError {
             },
             Self::InUse { lock } => Self::InUse { lock },
             Self::UsernameTaken => Self::UsernameTaken,
+            Self::RoleNameTaken => Self::RoleNameTaken,
             Self::KeyIdTaken => Self::KeyIdTaken,
             Self::UserMissing => Self::UserMissing,
         }
@@ -192,12 +195,15 @@ impl From<DbErr> for StoreError {
         match error.sql_err() {
             // Which unique index: every backend's message names the column
             // (SQLite) or the index (PostgreSQL, MySQL), and only the users
-            // table's holds "username".
+            // table's holds "username"; of the rest, only the roles
+            // table's holds "name_folded".
             Some(SqlErr::UniqueConstraintViolation(message)) => {
                 return if message.contains("key_id") {
                     Self::KeyIdTaken
                 } else if message.contains("username") {
                     Self::UsernameTaken
+                } else if message.contains("name_folded") {
+                    Self::RoleNameTaken
                 } else {
                     Self::database_because(Reason::UnexpectedUniqueConstraint, error)
                 };

@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, RuntimeErr,
     sea_query::{
-        Expr, ExprTrait as _, MysqlQueryBuilder, PostgresQueryBuilder, Query, SelectStatement,
-        SqliteQueryBuilder,
+        Expr, ExprTrait as _, Func, MysqlQueryBuilder, PostgresQueryBuilder, Query,
+        SelectStatement, SqliteQueryBuilder,
     },
     sqlx::{self, MySql, Postgres, Sqlite, pool::PoolConnection},
 };
@@ -44,9 +44,14 @@ pub(super) fn credential_read(size: usize) -> SelectStatement {
         .columns([
             (user::Entity, user::Column::Id),
             (user::Entity, user::Column::Username),
-            (user::Entity, user::Column::Permissions),
-            (user::Entity, user::Column::Disabled),
         ])
+        // What the user holds, directly and through its roles: kept on its
+        // row by every change, so roles cost this read nothing.
+        .expr(Func::coalesce([
+            Expr::col((user::Entity, user::Column::EffectivePermissions)),
+            Expr::col((user::Entity, user::Column::Permissions)),
+        ]))
+        .column((user::Entity, user::Column::Disabled))
         .from(access_key::Entity)
         .inner_join(
             user::Entity,
@@ -75,7 +80,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
 });
 
 /// key_id, secret_hash, secret_fingerprint, expire_time, user id, username,
-/// permissions, disabled.
+/// effective permissions, disabled.
 pub(super) type CredentialRow = (
     String,
     String,

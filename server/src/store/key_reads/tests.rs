@@ -72,6 +72,6 @@ fn the_hot_read_is_the_join_the_entities_describe() {
 
     assert_eq!(
         credential_read(2).build(PostgresQueryBuilder).0,
-        r#"SELECT "access_keys"."key_id", "access_keys"."secret_hash", "access_keys"."secret_fingerprint", "access_keys"."expire_time", "users"."id", "users"."username", "users"."permissions", "users"."disabled" FROM "access_keys" INNER JOIN "users" ON "users"."id" = "access_keys"."user_id" WHERE "access_keys"."key_id" IN ($1, $2)"#
+        r#"SELECT "access_keys"."key_id", "access_keys"."secret_hash", "access_keys"."secret_fingerprint", "access_keys"."expire_time", "users"."id", "users"."username", COALESCE("users"."effective_permissions", "users"."permissions"), "users"."disabled" FROM "access_keys" INNER JOIN "users" ON "users"."id" = "access_keys"."user_id" WHERE "access_keys"."key_id" IN ($1, $2)"#
     );
 }

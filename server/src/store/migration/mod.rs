@@ -17,6 +17,7 @@ mod m20261202_000007_grant_audit_read;
 mod m20261207_000008_create_console_sessions;
 mod m20261207_000009_add_audit_client_request_id;
 mod m20261207_000010_add_audit_chain;
+mod m20261207_000011_create_roles;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_create_console_sessions::Migration),
             Box::new(m20261207_000009_add_audit_client_request_id::Migration),
             Box::new(m20261207_000010_add_audit_chain::Migration),
+            Box::new(m20261207_000011_create_roles::Migration),
         ]
     }
 }
