@@ -14,15 +14,15 @@ use crate::harness::{
 const NO_PERMISSIONS: [&str; 0] = [];
 
 /// A shared database with a bootstrap admin, and two replicas on it.
-struct Cluster {
-    a: Replica,
-    b: Replica,
-    admin_key: String,
+pub struct Cluster {
+    pub a: Replica,
+    pub b: Replica,
+    pub admin_key: String,
     _database: TestDatabase,
 }
 
 impl Cluster {
-    async fn start(backend: Backend) -> Option<Self> {
+    pub async fn start(backend: Backend) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
         let admin_key = bootstrap(&Config::for_database(database.url.clone())).await;
         let (a, b) = tokio::join!(Replica::spawn(&database.url), Replica::spawn(&database.url));

@@ -119,7 +119,7 @@ impl Store {
                 };
                 let inserted = insert_returning(&txn, row).await?;
                 replace_roles(&txn, inserted.id, &RoleSet::default(), &new.roles, &book).await?;
-                let user = to_user(inserted, None, new.roles.clone());
+                let user = to_user(inserted, None, book.as_named(&new.roles));
                 audit::record(&txn, &self.audit_chain, &describe(&user)).await?;
                 txn.commit().await?;
                 Ok(Ok(user))

@@ -140,7 +140,9 @@ pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) ->
     }
     let held = &signed_in.caller.permissions;
     let target = PermissionSet::from_permissions(
-        user.effective_permissions.iter().map(|p| Permission::from_stored(p)),
+        user.effective_permissions
+            .iter()
+            .map(|p| Permission::from_stored(p)),
     );
     authority::first_unheld(held, &target)?;
     let missing: Vec<&str> = target

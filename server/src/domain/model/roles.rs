@@ -197,6 +197,15 @@ impl RoleBook {
     pub fn get(&self, name: &RoleName) -> Option<&Role> {
         self.0.get(&name.folded())
     }
+
+    /// `roles` named as the roles are (`deployers` asked for is `Deployers`
+    /// held); a name not in the book stays as given.
+    pub fn as_named(&self, roles: &RoleSet) -> RoleSet {
+        RoleSet::from_names(roles.iter().map(|name| {
+            self.get(name)
+                .map_or_else(|| name.clone(), |role| role.name.clone())
+        }))
+    }
 }
 
 /// Every permission of `direct` and of `roles`: what a user holds.

@@ -395,7 +395,9 @@ impl UserPatch {
         let permissions = permissions
             .clone()
             .unwrap_or_else(|| user.permissions.clone());
-        let roles = roles.clone().unwrap_or_else(|| user.roles.clone());
+        let roles = roles
+            .as_ref()
+            .map_or_else(|| user.roles.clone(), |roles| book.as_named(roles));
         let effective_permissions = held_with_roles(&permissions, &roles, book)?;
         Ok(User {
             email: email.clone().unwrap_or_else(|| user.email.clone()),
