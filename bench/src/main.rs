@@ -60,11 +60,15 @@ async fn run(options: Options) -> Result<(), BoxError> {
         .server_args
         .iter()
         .any(|arg| arg.starts_with("--pepper-file"));
+    let role_holders = options
+        .selected()
+        .contains(&options::Scenario::WarmVerifyRoles);
     let seeded = seed::seed(
         &database.url,
         options.users,
         options.flood_targets,
         peppered,
+        role_holders,
     )
     .await?;
     eprintln!("seeded in {:.2} s", seeded.elapsed.as_secs_f64());

@@ -81,6 +81,9 @@ pub(crate) enum Scenario {
     Health,
     /// VerifyAccessKey of seeded, already verified keys.
     WarmVerify,
+    /// warm-verify for users holding three roles each and no permission of
+    /// their own.
+    WarmVerifyRoles,
     /// VerifyAccessKey of garbage and of keys with a broken checksum.
     Malformed,
     /// VerifyAccessKey of well-formed keys whose ids do not exist.
@@ -100,9 +103,10 @@ pub(crate) enum Scenario {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::Health,
         Self::WarmVerify,
+        Self::WarmVerifyRoles,
         Self::Malformed,
         Self::UnknownId,
         Self::ColdVerify,
@@ -116,6 +120,7 @@ impl Scenario {
         match self {
             Self::Health => "health",
             Self::WarmVerify => "warm-verify",
+            Self::WarmVerifyRoles => "warm-verify-roles",
             Self::Malformed => "malformed",
             Self::UnknownId => "unknown-id",
             Self::ColdVerify => "cold-verify",
@@ -135,7 +140,10 @@ impl Scenario {
     pub(crate) fn needs_warm_keys(self) -> bool {
         matches!(
             self,
-            Self::WarmVerify | Self::FloodedWarmVerify | Self::WrongSecretFlood
+            Self::WarmVerify
+                | Self::WarmVerifyRoles
+                | Self::FloodedWarmVerify
+                | Self::WrongSecretFlood
         )
     }
 }

@@ -46,6 +46,14 @@ const CALLER_PERMISSIONS: [&str; 5] = [
     "users.write",
 ];
 pub(crate) const CALLER_USERNAME: &str = "bench-verifier";
+/// The roles warm-verify-roles' users hold, three each, as an operator
+/// would define them: a few permissions apiece, `orders.read` (what the
+/// scenario asks for) in one of them.
+const ROLES: [(&str, [&str; 3]); 3] = [
+    ("bench-orders", ["orders.export", "orders.list", APP_PERMISSION]),
+    ("bench-billing", ["billing.export", "billing.read", "billing.write"]),
+    ("bench-deploy", ["deploy.audit", "deploy.read", "deploy.run"]),
+];
 
 /// Cheap enough to verify a million keys once in the warm-up; the cost of a
 /// first verification is measured by cold-verify, with real keys.
@@ -60,6 +68,9 @@ const CHEAP_HASH: HashParams = HashParams {
 pub(crate) struct Seeded {
     /// The N seeded users' keys, in user order.
     pub(crate) keys: Arc<[String]>,
+    /// The keys of N more users holding the three [`ROLES`] and nothing
+    /// directly; empty unless warm-verify-roles runs.
+    pub(crate) role_keys: Arc<[String]>,
     /// The key of `bench-verifier`, presented as the caller.
     pub(crate) caller_key: String,
     /// Keys of the flood-target users, whose stored hash has production
@@ -73,6 +84,8 @@ struct Row {
     id: i64,
     username: String,
     permissions: String,
+    /// What the user holds through its roles too; `None` without roles.
+    effective_permissions: Option<String>,
     key_id: String,
     secret_hash: Arc<str>,
     secret_fingerprint: Option<i64>,
@@ -113,6 +126,7 @@ impl RowMaker {
                 id: self.next_id,
                 username: name(self.next_id),
                 permissions: permissions.to_owned(),
+                effective_permissions: None,
                 key_id: key.key_id().as_str().to_owned(),
                 secret_hash: Arc::clone(hash),
                 secret_fingerprint: (fingerprints == Fingerprints::Recorded).then(|| {
@@ -129,7 +143,8 @@ impl RowMaker {
 }
 
 /// Applies the schema with the server's own code, then seeds `users` users
-/// with `orders.read`, the caller, and `flood_targets` target users. With
+/// with `orders.read`, the caller, `flood_targets` target users, and with
+/// `role_holders` `users` more holding the three [`ROLES`]. With
 /// `peppered`, the server runs with a pepper the benchmark does not know,
 /// so no key gets a fingerprint (the server records them on first use).
 pub(crate) async fn seed(
@@ -137,6 +152,7 @@ pub(crate) async fn seed(
     users: u64,
     flood_targets: u64,
     peppered: bool,
+    role_holders: bool,
 ) -> Result<Seeded, BoxError> {
     let started = Instant::now();
     let (store, directory) =
@@ -209,13 +225,38 @@ pub(crate) async fn seed(
         target_keys.extend(batch_keys);
     }
 
+    let mut role_keys = Vec::new();
+    if role_holders {
+        insert_roles(&db, now).await?;
+        let effective = role_holdings();
+        while role_keys.len() < users {
+            let count = BATCH.min(users - role_keys.len());
+            let (mut rows, batch_keys) = maker.make(
+                count,
+                |id| format!("bench-role-user-{id}"),
+                "",
+                &cheap_hash,
+                in_use,
+            )?;
+            for row in &mut rows {
+                row.effective_permissions = Some(effective.clone());
+            }
+            insert(&db, &rows, now).await?;
+            insert_holdings(&db, &rows).await?;
+            role_keys.extend(batch_keys);
+        }
+    }
+
     if db.get_database_backend() == DbBackend::Postgres {
         // Explicit ids do not advance PostgreSQL's sequence; without this the
         // server's next CreateUser would collide with a seeded id.
-        db.execute_unprepared(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))",
-        )
-        .await?;
+        for table in ["users", "roles"] {
+            db.execute_unprepared(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                 (SELECT COALESCE(MAX(id), 1) FROM {table}))"
+            ))
+            .await?;
+        }
     }
     // Planner statistics, as autovacuum would gather them within a minute
     // or so of a real bulk load. Without them PostgreSQL plans the hot-path
@@ -224,14 +265,15 @@ pub(crate) async fn seed(
     // with index lookups), and the run measures a database no live
     // deployment has.
     let analyze = match db.get_database_backend() {
-        DbBackend::MySql => "ANALYZE TABLE users, access_keys",
-        DbBackend::Postgres => "ANALYZE users, access_keys",
+        DbBackend::MySql => "ANALYZE TABLE users, access_keys, roles, user_roles",
+        DbBackend::Postgres => "ANALYZE users, access_keys, roles, user_roles",
         _ => "ANALYZE",
     };
     db.execute_unprepared(analyze).await?;
     db.close().await?;
     Ok(Seeded {
         keys: keys.into(),
+        role_keys: role_keys.into(),
         caller_key,
         flood_targets: target_keys.into(),
         elapsed: started.elapsed(),
@@ -277,6 +319,7 @@ async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), B
         "display_name",
         "identity_provider",
         "permissions",
+        "effective_permissions",
         "disabled",
         "create_time",
         "update_time",
@@ -298,6 +341,7 @@ async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), B
             "".into(),
             "local".into(),
             row.permissions.clone().into(),
+            row.effective_permissions.clone().into(),
             false.into(),
             now.into(),
             now.into(),
@@ -314,6 +358,57 @@ async fn insert(db: &DatabaseConnection, rows: &[Row], now: i64) -> Result<(), B
     transaction.execute(&users).await?;
     transaction.execute(&keys).await?;
     transaction.commit().await?;
+    Ok(())
+}
+
+/// The [`ROLES`], with ids 1 to 3.
+async fn insert_roles(db: &DatabaseConnection, now: i64) -> Result<(), BoxError> {
+    let mut roles = Query::insert();
+    roles.into_table("roles").columns([
+        "id",
+        "name",
+        "name_folded",
+        "description",
+        "permissions",
+        "create_time",
+        "update_time",
+        "revision",
+    ]);
+    for (id, (name, permissions)) in (1_i64..).zip(ROLES) {
+        roles.values([
+            id.into(),
+            name.into(),
+            name.into(),
+            "".into(),
+            permissions.join("\n").into(),
+            now.into(),
+            now.into(),
+            1_i64.into(),
+        ])?;
+    }
+    db.execute(&roles).await?;
+    Ok(())
+}
+
+/// What a holder of all three [`ROLES`] holds, as the server stores it:
+/// sorted, one per line.
+fn role_holdings() -> String {
+    let mut held: Vec<&str> = ROLES.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    held.sort_unstable();
+    held.dedup();
+    held.join("\n")
+}
+
+/// Gives each of `rows` the three [`ROLES`].
+async fn insert_holdings(db: &DatabaseConnection, rows: &[Row]) -> Result<(), BoxError> {
+    let mut holdings = Query::insert();
+    holdings.into_table("user_roles").columns(["user_id", "role_id"]);
+    for row in rows {
+        for role_id in 1_i64..=3 {
+            holdings.values([row.id.into(), role_id.into()])?;
+        }
+    }
+    db.execute(&holdings).await?;
     Ok(())
 }
 

@@ -111,6 +111,7 @@ impl<'a> Bench<'a> {
         let measured = match scenario {
             Scenario::Health => self.health().await?,
             Scenario::WarmVerify => self.warm_verify().await?,
+            Scenario::WarmVerifyRoles => self.warm_verify_roles().await?,
             Scenario::Malformed => self.malformed().await?,
             Scenario::UnknownId => self.unknown_id().await?,
             Scenario::ColdVerify => self.cold_verify().await?,

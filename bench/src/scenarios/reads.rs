@@ -45,6 +45,18 @@ impl Bench<'_> {
         load::drive(ops, self.deadline()).await
     }
 
+    /// warm-verify-roles: as warm-verify, for the seeded users holding
+    /// three roles each: the permission asked for comes from a role.
+    pub(super) async fn warm_verify_roles(&self) -> Result<Measured, BoxError> {
+        let ops = self.random_verifies(
+            &self.seeded.role_keys,
+            &self.channels,
+            (0, self.loops()),
+            VerifyResult::Valid,
+        );
+        load::drive(ops, self.deadline()).await
+    }
+
     /// malformed: keys that fail the format checks before any lookup.
     pub(super) async fn malformed(&self) -> Result<Measured, BoxError> {
         let keys = malformed_keys()?;

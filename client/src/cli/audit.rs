@@ -215,8 +215,9 @@ fn row(event: &pb::AuditEvent) -> [String; 6] {
         event.time.map(rfc3339).unwrap_or_default(),
         actor(event),
         event.action.clone(),
-        // A prune is about no user (id 0).
+        // A role's events and a prune are about no user (id 0).
         match event.target_user_id {
+            0 if !event.target_role.is_empty() => format!("role {}", event.target_role),
             0 => "-".to_owned(),
             id => format!("{} (id {id})", event.target_username),
         },
@@ -234,6 +235,8 @@ struct EventJson<'a> {
     action: &'a str,
     target_user_id: i64,
     target_username: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    target_role: &'a str,
     changes: Vec<ChangeJson<'a>>,
     request_id: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -279,6 +282,7 @@ impl<'a> From<&'a pb::AuditEvent> for EventJson<'a> {
             action: &event.action,
             target_user_id: event.target_user_id,
             target_username: &event.target_username,
+            target_role: &event.target_role,
             changes: event
                 .changes
                 .iter()

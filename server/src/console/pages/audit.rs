@@ -48,11 +48,14 @@ fn event_row(event: &pb::AuditEvent) -> Markup {
             td { (time(event.time.as_ref(), "—")) }
             td { (actor(event)) }
             td { code { (event.action) } }
-            // A prune is about no user (id 0): no link to nowhere.
+            // A role's events and a prune are about no user (id 0): no
+            // link to nowhere.
             td {
-                @if event.target_user_id == 0 { "—" } @else {
+                @if event.target_user_id != 0 {
                     a href=(format!("/users/{}", event.target_user_id)) { (event.target_username) }
-                }
+                } @else if !event.target_role.is_empty() {
+                    "role " code { (event.target_role) }
+                } @else { "—" }
             }
             td { (changes(event)) }
             td { code { (event.request_id) } }
