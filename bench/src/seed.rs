@@ -50,9 +50,18 @@ pub(crate) const CALLER_USERNAME: &str = "bench-verifier";
 /// would define them: a few permissions apiece, `orders.read` (what the
 /// scenario asks for) in one of them.
 const ROLES: [(&str, [&str; 3]); 3] = [
-    ("bench-orders", ["orders.export", "orders.list", APP_PERMISSION]),
-    ("bench-billing", ["billing.export", "billing.read", "billing.write"]),
-    ("bench-deploy", ["deploy.audit", "deploy.read", "deploy.run"]),
+    (
+        "bench-orders",
+        ["orders.export", "orders.list", APP_PERMISSION],
+    ),
+    (
+        "bench-billing",
+        ["billing.export", "billing.read", "billing.write"],
+    ),
+    (
+        "bench-deploy",
+        ["deploy.audit", "deploy.read", "deploy.run"],
+    ),
 ];
 
 /// Cheap enough to verify a million keys once in the warm-up; the cost of a
@@ -402,7 +411,9 @@ fn role_holdings() -> String {
 /// Gives each of `rows` the three [`ROLES`].
 async fn insert_holdings(db: &DatabaseConnection, rows: &[Row]) -> Result<(), BoxError> {
     let mut holdings = Query::insert();
-    holdings.into_table("user_roles").columns(["user_id", "role_id"]);
+    holdings
+        .into_table("user_roles")
+        .columns(["user_id", "role_id"]);
     for row in rows {
         for role_id in 1_i64..=3 {
             holdings.values([row.id.into(), role_id.into()])?;

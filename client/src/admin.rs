@@ -118,26 +118,17 @@ impl Client {
     /// read.
     pub async fn modify_read_user(
         &self,
-        mut current: pb::User,
-        mut edit: impl FnMut(&pb::User) -> UserChanges,
+        current: pb::User,
+        edit: impl FnMut(&pb::User) -> UserChanges,
     ) -> Result<pb::User, Error> {
-        let mut attempt = 1;
-        loop {
-            let changes = edit(&current);
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            match self
-                .update_user(current.id, changes.if_etag(current.etag.clone()))
-                .await
-            {
-                Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => {
-                    attempt += 1;
-                    current = self.get_user(current.id).await?;
-                }
-                outcome => return outcome,
-            }
-        }
+        read_modify_write(
+            current,
+            edit,
+            UserChanges::is_empty,
+            |user, changes| self.update_user(user.id, changes.if_etag(user.etag.clone())),
+            |user| self.get_user(user.id),
+        )
+        .await
     }
 
     /// Deletes a user and its key. Needs `users.write`.
@@ -203,6 +194,37 @@ impl Client {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// The loop of [`Client::modify_user`] and [`Client::modify_role`]: the
+/// changes `edit` computes from `current`, written on condition of its
+/// etag (`write`), read again (`reread`) and recomputed when another change
+/// landed first, at most [`MODIFY_ATTEMPTS`] times. No changes, no write.
+pub(crate) async fn read_modify_write<T, C, Written, Read>(
+    mut current: T,
+    mut edit: impl FnMut(&T) -> C,
+    is_empty: impl Fn(&C) -> bool,
+    mut write: impl FnMut(&T, C) -> Written,
+    mut reread: impl FnMut(&T) -> Read,
+) -> Result<T, Error>
+where
+    Written: Future<Output = Result<T, Error>>,
+    Read: Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        let changes = edit(&current);
+        if is_empty(&changes) {
+            return Ok(current);
+        }
+        match write(&current, changes).await {
+            Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => {
+                attempt += 1;
+                current = reread(&current).await?;
+            }
+            outcome => return outcome,
+        }
     }
 }
 

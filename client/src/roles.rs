@@ -1,7 +1,7 @@
 //! Roles (`UserAdmin`'s role RPCs): named permission sets that users hold,
 //! and typed requests for them.
 
-use crate::{Client, Error, MODIFY_ATTEMPTS, pb, retry::Repeat};
+use crate::{Client, Error, admin::read_modify_write, pb, retry::Repeat};
 
 /// A role to create. Only the name is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,33 +199,24 @@ impl Client {
 
     /// Reads the role, applies the changes `edit` computes from what it
     /// read, on condition that the role has not changed since, and retries
-    /// from a fresh read when it has (at most [`MODIFY_ATTEMPTS`] times), as
+    /// from a fresh read when it has (at most [`MODIFY_ATTEMPTS`](crate::MODIFY_ATTEMPTS) times), as
     /// [`modify_user`](Self::modify_user) does for users: how to add one
     /// permission to a role without losing a concurrent edit. Needs
     /// `users.read` and `users.write`.
     pub async fn modify_role(
         &self,
         name: &str,
-        mut edit: impl FnMut(&pb::Role) -> RoleChanges,
+        edit: impl FnMut(&pb::Role) -> RoleChanges,
     ) -> Result<pb::Role, Error> {
-        let mut current = self.get_role(name).await?;
-        let mut attempt = 1;
-        loop {
-            let changes = edit(&current);
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            match self
-                .update_role(name, changes.if_etag(current.etag.clone()))
-                .await
-            {
-                Err(error) if error.is_aborted() && attempt < MODIFY_ATTEMPTS => {
-                    attempt += 1;
-                    current = self.get_role(name).await?;
-                }
-                outcome => return outcome,
-            }
-        }
+        let current = self.get_role(name).await?;
+        read_modify_write(
+            current,
+            edit,
+            RoleChanges::is_empty,
+            |role, changes| self.update_role(name, changes.if_etag(role.etag.clone())),
+            |_| self.get_role(name),
+        )
+        .await
     }
 
     /// Deletes the role named `name`. A role that users hold is deleted

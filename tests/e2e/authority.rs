@@ -26,7 +26,7 @@ pub async fn admin_id(server: &TestServer) -> i64 {
 }
 
 /// Asserts `result` is PERMISSION_DENIED and its message names `permission`.
-fn assert_denied_naming<T: std::fmt::Debug>(
+pub fn assert_denied_naming<T: std::fmt::Debug>(
     result: Result<T, accesskey_client::Error>,
     permission: &str,
 ) {

@@ -107,6 +107,38 @@ impl Removal {
     }
 }
 
+/// The outcome of a round where two administrators each tried to remove
+/// the other at once: exactly one may succeed. Returns the winner's and
+/// the loser's index (0 for a, 1 for b), and whether the last-administrator
+/// rule itself refused the loser (rather than its own key or permission,
+/// already gone because the winner ran first).
+pub fn one_winner<T: std::fmt::Debug>(
+    round: usize,
+    kind: impl std::fmt::Debug,
+    by_a: Result<T, accesskey_client::Error>,
+    by_b: Result<T, accesskey_client::Error>,
+) -> (usize, usize, bool) {
+    let succeeded = usize::from(by_a.is_ok()) + usize::from(by_b.is_ok());
+    assert_eq!(
+        succeeded, 1,
+        "round {round} ({kind:?}): a → {by_a:?}, b → {by_b:?}"
+    );
+    let (winner, loser, refusal) = if by_a.is_ok() {
+        (0, 1, by_b)
+    } else {
+        (1, 0, by_a)
+    };
+    let refusal = refusal.expect_err("one refused").code().expect("a status");
+    assert!(
+        matches!(
+            refusal,
+            Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied
+        ),
+        "round {round} ({kind:?}): the loser got {refusal:?}"
+    );
+    (winner, loser, refusal == Code::FailedPrecondition)
+}
+
 /// An administrator of the race: its user id and a client with its key.
 struct Admin {
     id: i64,
@@ -139,25 +171,8 @@ async fn two_administrators_removing_each_other_at_once_leave_one(server: TestSe
         let kind = kinds[round % kinds.len()];
         let (a, b) = (&admins[0], &admins[1]);
         let (by_a, by_b) = tokio::join!(kind.apply(&a.client, b.id), kind.apply(&b.client, a.id));
-        let succeeded = usize::from(by_a.is_ok()) + usize::from(by_b.is_ok());
-        assert_eq!(
-            succeeded, 1,
-            "round {round} ({kind:?}): a → {by_a:?}, b → {by_b:?}"
-        );
-        let (winner, loser, refusal) = if by_a.is_ok() {
-            (0, 1, by_b)
-        } else {
-            (1, 0, by_a)
-        };
-        let refusal = refusal.expect_err("one refused").code().expect("a status");
-        refused_by_the_rule += usize::from(refusal == Code::FailedPrecondition);
-        assert!(
-            matches!(
-                refusal,
-                Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied
-            ),
-            "round {round} ({kind:?}): the loser got {refusal:?}"
-        );
+        let (winner, loser, by_the_rule) = one_winner(round, kind, by_a, by_b);
+        refused_by_the_rule += usize::from(by_the_rule);
 
         // The winner is still a full administrator.
         let me = admins[winner]

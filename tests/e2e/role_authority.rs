@@ -6,22 +6,9 @@ use accesskey_client::{Client, NewRole, RoleChanges, UserChanges};
 use tonic::Code;
 
 use crate::{
-    authority::{ALL_SERVICE, admin_id},
+    authority::{ALL_SERVICE, admin_id, assert_denied_naming},
     harness::{TestServer, new_user, on_every_backend},
 };
-
-/// Asserts `result` is PERMISSION_DENIED and its message names `permission`.
-fn assert_denied_naming<T: std::fmt::Debug>(
-    result: Result<T, accesskey_client::Error>,
-    permission: &str,
-) {
-    let err = result.expect_err("a less powerful caller must be refused");
-    assert_eq!(err.code(), Some(Code::PermissionDenied), "{err}");
-    assert!(
-        err.to_string().contains(permission),
-        "{err} should name {permission}"
-    );
-}
 
 /// A user manager: may read and write users, may not issue keys.
 async fn partial_admin(server: &TestServer) -> Client {

@@ -4,11 +4,11 @@
 //! the other's away at the same moment on different replicas, leave one.
 
 use accesskey_client::{Client, NewRole, RoleChanges, UserChanges};
-use tonic::Code;
 
 use crate::{
     authority::ALL_SERVICE,
     harness::{new_user, on_every_backend},
+    last_administrator::one_winner,
     replicas::Cluster,
     roles::grants,
 };
@@ -56,9 +56,9 @@ async fn a_role_change_on_one_replica_counts_on_the_others_next_call(cluster: Cl
 /// lose it, applied by the other administrator.
 #[derive(Debug, Clone, Copy)]
 enum Removal {
-    StripRole,
-    DeleteRole,
-    TakeRole,
+    Strip,
+    Delete,
+    Take,
 }
 
 /// An administrator of the race: its user, its role and a client with its
@@ -72,7 +72,7 @@ struct Admin {
 impl Removal {
     async fn apply(self, by: &Admin, victim: &Admin) -> Result<(), accesskey_client::Error> {
         match self {
-            Self::StripRole => by
+            Self::Strip => by
                 .client
                 .update_role(
                     victim.role,
@@ -80,8 +80,8 @@ impl Removal {
                 )
                 .await
                 .map(drop),
-            Self::DeleteRole => by.client.delete_role(victim.role, true).await.map(drop),
-            Self::TakeRole => by
+            Self::Delete => by.client.delete_role(victim.role, true).await.map(drop),
+            Self::Take => by
                 .client
                 .update_user(
                     victim.user_id,
@@ -95,14 +95,14 @@ impl Removal {
     /// The winner makes the loser an administrator again.
     async fn undo(self, winner: &Admin, loser: &Admin) {
         match self {
-            Self::StripRole => {
+            Self::Strip => {
                 winner
                     .client
                     .update_role(loser.role, RoleChanges::new().permissions(ALL_SERVICE))
                     .await
                     .expect("restore the role");
             }
-            Self::DeleteRole => {
+            Self::Delete => {
                 winner
                     .client
                     .create_role(NewRole::new(loser.role).permissions(ALL_SERVICE))
@@ -114,7 +114,7 @@ impl Removal {
                     .await
                     .expect("give it back");
             }
-            Self::TakeRole => {
+            Self::Take => {
                 winner
                     .client
                     .update_user(loser.user_id, UserChanges::new().roles([loser.role]))
@@ -162,31 +162,14 @@ async fn administrators_through_roles_removing_each_other_across_replicas_leave_
         .await
         .expect("delete the bootstrap admin");
 
-    let kinds = [Removal::StripRole, Removal::DeleteRole, Removal::TakeRole];
+    let kinds = [Removal::Strip, Removal::Delete, Removal::Take];
     let mut refused_by_the_rule = 0;
     for round in 0..21 {
         let kind = kinds[round % kinds.len()];
         let (a, b) = (&admins[0], &admins[1]);
         let (by_a, by_b) = tokio::join!(kind.apply(a, b), kind.apply(b, a));
-        let succeeded = usize::from(by_a.is_ok()) + usize::from(by_b.is_ok());
-        assert_eq!(
-            succeeded, 1,
-            "round {round} ({kind:?}): a → {by_a:?}, b → {by_b:?}"
-        );
-        let (winner, loser, refusal) = if by_a.is_ok() {
-            (0, 1, by_b)
-        } else {
-            (1, 0, by_a)
-        };
-        let refusal = refusal.expect_err("one refused").code().expect("a status");
-        refused_by_the_rule += usize::from(refusal == Code::FailedPrecondition);
-        assert!(
-            matches!(
-                refusal,
-                Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied
-            ),
-            "round {round} ({kind:?}): the loser got {refusal:?}"
-        );
+        let (winner, loser, by_the_rule) = one_winner(round, kind, by_a, by_b);
+        refused_by_the_rule += usize::from(by_the_rule);
         let me = admins[winner]
             .client
             .who_am_i()

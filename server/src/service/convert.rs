@@ -72,8 +72,7 @@ impl TryFrom<pb::ListUsersRequest> for ListQuery {
             role,
             permission,
         } = request;
-        let page_size = u64::try_from(page_size)
-            .map_err(|_| InvalidField::new("page_size", "must not be negative"))?;
+        let page_size = page_size_of(page_size)?;
         let role = (!role.is_empty())
             .then(|| RoleName::parse("role", &role))
             .transpose()?;
@@ -138,14 +137,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
         } = user;
         let id = user_id("user.id", id)?;
         let expected = Etag::parse("user.etag", &etag)?;
-        let paths = update_mask.map(|mask| mask.paths).unwrap_or_default();
-        if paths.is_empty() {
-            return Err(InvalidField::new(
-                "update_mask",
-                format!("name at least one field to change: {UPDATABLE_PATHS}"),
-            )
-            .into());
-        }
+        let paths = update_paths(update_mask, UPDATABLE_PATHS)?;
         let mut patch = UserPatch::default();
         for path in &paths {
             match path.as_str() {
@@ -160,13 +152,7 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
                 }
                 "roles" => patch.roles = Some(RoleSet::parse("user.roles", &roles)?),
                 "disabled" => patch.disabled = Some(disabled),
-                _ => {
-                    return Err(InvalidField::new(
-                        "update_mask",
-                        format!("unknown or immutable path; allowed: {UPDATABLE_PATHS}"),
-                    )
-                    .into());
-                }
+                _ => return Err(unknown_path(UPDATABLE_PATHS).into()),
             }
         }
         Ok(Self {
@@ -175,6 +161,35 @@ impl TryFrom<pb::UpdateUserRequest> for UserUpdate {
             expected,
         })
     }
+}
+
+/// An update mask's paths, of which there must be at least one;
+/// `allowed` lists the ones the call takes, for the error.
+pub(super) fn update_paths(
+    mask: Option<prost_types::FieldMask>,
+    allowed: &str,
+) -> Result<Vec<String>, InvalidField> {
+    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(InvalidField::new(
+            "update_mask",
+            format!("name at least one field to change: {allowed}"),
+        ));
+    }
+    Ok(paths)
+}
+
+/// An update-mask path the call does not take.
+pub(super) fn unknown_path(allowed: &str) -> InvalidField {
+    InvalidField::new(
+        "update_mask",
+        format!("unknown or immutable path; allowed: {allowed}"),
+    )
+}
+
+/// A list call's `page_size`: 0 or more.
+pub(super) fn page_size_of(page_size: i32) -> Result<u64, InvalidField> {
+    u64::try_from(page_size).map_err(|_| InvalidField::new("page_size", "must not be negative"))
 }
 
 /// A user id from a request: ids are positive.

@@ -3,7 +3,7 @@
 
 use accesskey_proto::pb;
 
-use super::convert::to_proto_time;
+use super::convert::{page_size_of, to_proto_time, unknown_path, update_paths};
 use crate::domain::{
     DomainError, InvalidField,
     model::{
@@ -54,8 +54,7 @@ impl TryFrom<pb::ListRolesRequest> for RoleQuery {
             page_token,
             name_prefix,
         } = request;
-        let page_size = u64::try_from(page_size)
-            .map_err(|_| InvalidField::new("page_size", "must not be negative"))?;
+        let page_size = page_size_of(page_size)?;
         Ok(Self {
             page_size,
             page_token,
@@ -96,14 +95,7 @@ impl TryFrom<pb::UpdateRoleRequest> for RoleUpdate {
         } = role;
         let name = RoleName::parse("role.name", &name)?;
         let expected = Etag::parse("role.etag", &etag)?;
-        let paths = update_mask.map(|mask| mask.paths).unwrap_or_default();
-        if paths.is_empty() {
-            return Err(InvalidField::new(
-                "update_mask",
-                format!("name at least one field to change: {UPDATABLE_PATHS}"),
-            )
-            .into());
-        }
+        let paths = update_paths(update_mask, UPDATABLE_PATHS)?;
         let mut patch = RolePatch::default();
         for path in &paths {
             match path.as_str() {
@@ -115,13 +107,7 @@ impl TryFrom<pb::UpdateRoleRequest> for RoleUpdate {
                     patch.permissions =
                         Some(PermissionSet::parse("role.permissions", &permissions)?);
                 }
-                _ => {
-                    return Err(InvalidField::new(
-                        "update_mask",
-                        format!("unknown or immutable path; allowed: {UPDATABLE_PATHS}"),
-                    )
-                    .into());
-                }
+                _ => return Err(unknown_path(UPDATABLE_PATHS).into()),
             }
         }
         Ok(Self {

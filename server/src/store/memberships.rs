@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait as _,
     QueryFilter as _, QuerySelect as _,
-    sea_query::{Expr, ExprTrait as _, Query},
+    sea_query::{Expr, ExprTrait as _, Query, SelectStatement},
 };
 
 use super::{
@@ -15,6 +15,19 @@ use super::{
     users::{join_permissions, split_permissions},
 };
 use crate::domain::model::{Role, RoleBook, RoleName, RoleSet, Timestamp, User};
+
+/// `FROM user_roles JOIN roles`: each holding with its role, to select
+/// from.
+pub(super) fn holdings() -> SelectStatement {
+    Query::select()
+        .from(user_role::Entity)
+        .inner_join(
+            role::Entity,
+            Expr::col((role::Entity, role::Column::Id))
+                .equals((user_role::Entity, user_role::Column::RoleId)),
+        )
+        .to_owned()
+}
 
 /// The roles each of `user_ids` holds (users holding none are absent).
 pub(super) async fn role_names_of(
@@ -24,15 +37,9 @@ pub(super) async fn role_names_of(
     if user_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let read = Query::select()
+    let read = holdings()
         .column((user_role::Entity, user_role::Column::UserId))
         .column((role::Entity, role::Column::Name))
-        .from(user_role::Entity)
-        .inner_join(
-            role::Entity,
-            Expr::col((role::Entity, role::Column::Id))
-                .equals((user_role::Entity, user_role::Column::RoleId)),
-        )
         .and_where(
             Expr::col((user_role::Entity, user_role::Column::UserId))
                 .is_in(user_ids.iter().copied()),

@@ -17,9 +17,8 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    QueryTrait as _,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbErr, EntityTrait as _,
+    ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
     sea_query::{Expr, LikeExpr, Query, SelectStatement},
 };
 
@@ -27,8 +26,8 @@ use super::{
     Store, StoreError, audit,
     changes::lock_administrator_guard,
     entity::{role, user, user_role},
-    memberships::{member_counts, to_role},
-    users::{escape_like, join_permissions, split_permissions, to_user},
+    memberships::{holdings, member_counts, to_role},
+    users::{escape_like, insert_returning, join_permissions, split_permissions, to_user},
 };
 use crate::domain::model::{
     Member, MemberAfter, NewAuditEvent, NewRole, PermissionSet, Role, RoleName, RoleSet,
@@ -57,7 +56,7 @@ impl Store {
         self.bounded(async {
             let outcome = async {
                 let txn = self.begin_write().await?;
-                let inserted = insert_returning(&txn, row).await?;
+                let inserted = insert_returning::<role::Entity>(&txn, row, "role").await?;
                 let role = to_role(inserted, 0);
                 audit::record(&txn, &self.audit_chain, &describe(&role)).await?;
                 txn.commit().await?;
@@ -279,17 +278,11 @@ async fn roles_of_members(
     txn: &DatabaseTransaction,
     role_id: i64,
 ) -> Result<HashMap<i64, (Vec<RoleName>, Vec<PermissionSet>)>, DbErr> {
-    let read = Query::select()
+    let read = holdings()
         .column((user_role::Entity, user_role::Column::UserId))
         .column((role::Entity, role::Column::Id))
         .column((role::Entity, role::Column::Name))
         .column((role::Entity, role::Column::Permissions))
-        .from(user_role::Entity)
-        .inner_join(
-            role::Entity,
-            Expr::col((role::Entity, role::Column::Id))
-                .equals((user_role::Entity, user_role::Column::RoleId)),
-        )
         .and_where(
             Expr::col((user_role::Entity, user_role::Column::UserId))
                 .in_subquery(members_of(role_id)),
@@ -333,24 +326,4 @@ async fn rewrite_members(txn: &DatabaseTransaction, members: &[MemberAfter]) -> 
             .await?;
     }
     Ok(())
-}
-
-/// Inserts `row` in `txn` and reads it back with its id, as for users.
-async fn insert_returning(
-    txn: &DatabaseTransaction,
-    row: role::ActiveModel,
-) -> Result<role::Model, DbErr> {
-    let backend = txn.get_database_backend();
-    if backend == DbBackend::Postgres {
-        return role::Entity::insert(row).exec_with_returning(txn).await;
-    }
-    let inserted = txn
-        .execute_raw(role::Entity::insert(row).build(backend))
-        .await?;
-    let id = i64::try_from(inserted.last_insert_id())
-        .map_err(|_| DbErr::Custom("the new role's id is out of range".to_owned()))?;
-    role::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::Custom("the new role is missing right after its insert".to_owned()))
 }

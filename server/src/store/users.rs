@@ -2,11 +2,12 @@
 //! ListUsers signs with.
 
 use sea_orm::{
+    ActiveModelTrait,
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    QueryTrait as _,
-    sea_query::{Expr, Func, LikeExpr, Query},
+    EntityTrait, ExprTrait as _, IntoActiveModel, PrimaryKeyTrait, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, QueryTrait as _,
+    sea_query::{Expr, Func, LikeExpr},
 };
 
 use crate::domain::{
@@ -22,7 +23,7 @@ use super::{
     changes::lock_administrator_guard,
     entity::{access_key, role, setting, user, user_role},
     error::{Reason, SettingProblem, setting_fault},
-    memberships::{replace_roles, role_names_of, roles_named},
+    memberships::{holdings, replace_roles, role_names_of, roles_named},
 };
 
 /// Separates permission names in the `permissions` column.
@@ -117,7 +118,7 @@ impl Store {
                         (!new.roles.is_empty()).then(|| join_permissions(&effective))
                     ),
                 };
-                let inserted = insert_returning(&txn, row).await?;
+                let inserted = insert_returning::<user::Entity>(&txn, row, "user").await?;
                 replace_roles(&txn, inserted.id, &RoleSet::default(), &new.roles, &book).await?;
                 let user = to_user(inserted, None, book.as_named(&new.roles));
                 audit::record(&txn, &self.audit_chain, &describe(&user)).await?;
@@ -169,14 +170,8 @@ impl Store {
         self.bounded(async {
             let mut query = user::Entity::find().filter(user::Column::Id.gt(after_id));
             if let Some(role) = role {
-                let holders = Query::select()
+                let holders = holdings()
                     .column((user_role::Entity, user_role::Column::UserId))
-                    .from(user_role::Entity)
-                    .inner_join(
-                        role::Entity,
-                        Expr::col((role::Entity, role::Column::Id))
-                            .equals((user_role::Entity, user_role::Column::RoleId)),
-                    )
                     .and_where(
                         Expr::col((role::Entity, role::Column::NameFolded)).eq(role.folded()),
                     )
@@ -235,23 +230,30 @@ impl Store {
 
 /// Inserts `row` in `txn` and reads it back with its id: `RETURNING` on
 /// PostgreSQL, the last insert id on the others (MySQL has no RETURNING).
-async fn insert_returning(
+/// For the tables whose id the database assigns (users, roles); `what`
+/// names the row in errors.
+pub(super) async fn insert_returning<E>(
     txn: &DatabaseTransaction,
-    row: user::ActiveModel,
-) -> Result<user::Model, DbErr> {
+    row: E::ActiveModel,
+    what: &str,
+) -> Result<E::Model, DbErr>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
-        return user::Entity::insert(row).exec_with_returning(txn).await;
+        return E::insert(row).exec_with_returning(txn).await;
     }
-    let inserted = txn
-        .execute_raw(user::Entity::insert(row).build(backend))
-        .await?;
+    let inserted = txn.execute_raw(E::insert(row).build(backend)).await?;
     let id = i64::try_from(inserted.last_insert_id())
-        .map_err(|_| DbErr::Custom("the new user's id is out of range".to_owned()))?;
-    user::Entity::find_by_id(id)
+        .map_err(|_| DbErr::Custom(format!("the new {what}'s id is out of range")))?;
+    E::find_by_id(id)
         .one(txn)
         .await?
-        .ok_or_else(|| DbErr::Custom("the new user is missing right after its insert".to_owned()))
+        .ok_or_else(|| DbErr::Custom(format!("the new {what} is missing right after its insert")))
 }
 
 /// Users holding `permission`, directly or through a role: one of the

@@ -63,6 +63,9 @@ fn denied_naming<T>(result: Result<T, DomainError>, permission: &str) -> bool {
         Err(DomainError::PermissionDenied(Denial::OutranksCaller { permission: p, .. })) => {
             p.as_str() == permission
         }
+        Err(DomainError::PermissionDenied(Denial::RoleOutranksCaller { permission: p })) => {
+            p.as_str() == permission
+        }
         Err(DomainError::PermissionDenied(Denial::CannotGrant(granted))) => {
             granted.iter().any(|p| p.as_str() == permission)
         }
@@ -263,4 +266,118 @@ fn administrators_are_enabled_local_holders_of_every_service_permission() {
     external.identity_provider = IdentityProvider::External("okta".to_owned());
     assert!(!external.is_administrator());
     assert_eq!(ServicePermission::ALL.len(), ALL.len());
+}
+
+mod roles {
+    use super::*;
+    use crate::domain::model::{Member, Role, RoleName, RolePatch, RoleTarget};
+
+    fn role(names: &[&str]) -> Role {
+        Role {
+            id: 9,
+            name: RoleName::from_stored("ops".to_owned()),
+            description: String::new(),
+            permissions: permissions(names),
+            create_time: NOW,
+            update_time: NOW,
+            revision: 1,
+            member_count: 0,
+        }
+    }
+
+    /// A member holding `direct` itself and the role.
+    fn member(id: i64, direct: &[&str], role_names: &[&str]) -> Member {
+        let mut user = user(id, direct);
+        user.roles = RoleSet::from_names([RoleName::from_stored("ops".to_owned())]);
+        user.effective_permissions = permissions(direct).union(&permissions(role_names));
+        Member {
+            user,
+            other_roles: PermissionSet::default(),
+        }
+    }
+
+    fn to(names: &[&str]) -> RolePatch {
+        RolePatch {
+            permissions: Some(permissions(names)),
+            ..RolePatch::default()
+        }
+    }
+
+    #[test]
+    fn adding_a_service_permission_to_a_role_needs_it() {
+        let manager = caller(2, &["users.read", "users.write"]);
+        let target = RoleTarget {
+            role: role(&["orders.read"]),
+            members: vec![member(3, &[], &["orders.read"])],
+            administrator_outside: true,
+        };
+        assert!(denied_naming(
+            check_role_update(&manager, &target, &to(&["keys.issue"]), None, NOW),
+            "keys.issue"
+        ));
+        let (after, members) =
+            check_role_update(&manager, &target, &to(&["orders.write"]), None, NOW)
+                .expect("application permissions are the manager's to give");
+        assert_eq!(after.permissions, permissions(&["orders.write"]));
+        assert_eq!(
+            members[0].effective_permissions,
+            permissions(&["orders.write"])
+        );
+    }
+
+    #[test]
+    fn a_role_carrying_what_the_caller_lacks_is_out_of_reach() {
+        let manager = caller(2, &["users.read", "users.write"]);
+        let target = RoleTarget {
+            role: role(&["keys.issue"]),
+            members: Vec::new(),
+            administrator_outside: true,
+        };
+        assert!(denied_naming(
+            check_role_delete(&manager, &target, None, true),
+            "keys.issue"
+        ));
+    }
+
+    #[test]
+    fn a_role_held_is_deleted_only_with_force_and_never_the_last_administrator() {
+        let admin = caller(1, &ALL);
+        let target = RoleTarget {
+            role: role(&ALL),
+            members: vec![member(3, &[], &ALL)],
+            administrator_outside: false,
+        };
+        assert!(matches!(
+            check_role_delete(&admin, &target, None, false),
+            Err(DomainError::Refused(Refusal::RoleHeld { members: 1 }))
+        ));
+        assert!(matches!(
+            check_role_delete(&admin, &target, None, true),
+            Err(DomainError::Refused(
+                Refusal::LastAdministratorThroughRole { .. }
+            ))
+        ));
+        let elsewhere = RoleTarget {
+            administrator_outside: true,
+            ..target
+        };
+        let members = check_role_delete(&admin, &elsewhere, None, true).expect("another remains");
+        assert!(!members[0].holds_roles && !members[0].administrator);
+    }
+
+    #[test]
+    fn a_member_cannot_take_its_own_service_permissions_through_the_role() {
+        let me = caller(3, &ALL);
+        let target = RoleTarget {
+            role: role(&["audit.read"]),
+            members: vec![member(3, &ALL[1..], &["audit.read"])],
+            administrator_outside: true,
+        };
+        assert!(matches!(
+            check_role_update(&me, &target, &to(&[]), None, NOW),
+            Err(DomainError::Refused(Refusal::SelfLockout(
+                SelfLockout::DropOwnServicePermissions(_)
+            )))
+        ));
+    }
 }

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 
 use super::permissions::PermissionSet;
 use super::time::Timestamp;
-use super::users::Username;
+use super::user_fields::Username;
 use crate::domain::{key_format::KeyId, secret_hash::Fingerprint};
 
 /// What may be known about a key: never its secret or hash.

@@ -8,6 +8,7 @@ mod keys;
 mod permissions;
 mod roles;
 mod time;
+mod user_fields;
 mod users;
 
 pub use audit::{
@@ -24,8 +25,11 @@ pub use roles::{
     RolePatch, RoleSet, RoleTarget, effective_permissions, parse_role_description,
 };
 pub use time::Timestamp;
+pub use user_fields::{
+    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, IdentityProvider, UserSearch, Username, UsernamePrefix,
+    parse_display_name, parse_email,
+};
 pub use users::{
-    DISPLAY_NAME_MAX_CHARS, EMAIL_MAX_LEN, Etag, IdentityProvider, MAX_EFFECTIVE_PERMISSIONS,
-    NewUser, Target, User, UserFilter, UserPatch, UserRef, UserSearch, Username, UsernamePrefix,
-    is_administrator, parse_display_name, parse_email,
+    Etag, MAX_EFFECTIVE_PERMISSIONS, NewUser, Target, User, UserFilter, UserPatch, UserRef,
+    is_administrator,
 };

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::permissions::PermissionSet;
 use super::time::Timestamp;
-use super::users::{Etag, User, Username, parse_text};
+use super::user_fields::{Username, parse_text};
+use super::users::{Etag, User};
 use crate::domain::InvalidField;
 
 /// A role's name: the username rules (1-64 characters of
