@@ -38,6 +38,8 @@ async fn user_subcommands_create_get_list_update_and_delete() {
     assert_eq!(user["username"], "Svc.Orders");
     assert_eq!(user["email"], "svc@example.test");
     assert_eq!(user["permissions"], serde_json::json!(["orders.read"]));
+    assert_eq!(user["roles"], serde_json::json!([]));
+    assert_eq!(user["effective_permissions"], user["permissions"]);
     assert_eq!(user["access_key"], Value::Null);
     let id = user["id"].as_i64().expect("numeric id");
     let by_id = admin(&["user", "get", &format!("id:{id}"), "-o", "json"]).await;

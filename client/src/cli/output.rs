@@ -24,6 +24,9 @@ struct UserJson<'a> {
     update_time: Option<String>,
     /// Changes with every change to the user (see the README's `etag`).
     etag: &'a str,
+    roles: &'a [String],
+    /// Held directly or through a role: what verification answers with.
+    effective_permissions: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -57,6 +60,8 @@ impl<'a> From<&'a pb::User> for UserJson<'a> {
             create_time: user.create_time.map(rfc3339),
             update_time: user.update_time.map(rfc3339),
             etag: &user.etag,
+            roles: &user.roles,
+            effective_permissions: &user.effective_permissions,
         }
     }
 }
@@ -108,6 +113,11 @@ impl Printer {
             ("display name", user.display_name.clone()),
             ("identity provider", user.identity_provider.clone()),
             ("permissions", user.permissions.join(", ")),
+            ("roles", user.roles.join(", ")),
+            (
+                "effective permissions",
+                user.effective_permissions.join(", "),
+            ),
             ("disabled", user.disabled.to_string()),
             (
                 "key id",
@@ -124,9 +134,7 @@ impl Printer {
             ("created", time_or(user.create_time, "")),
             ("updated", time_or(user.update_time, "")),
         ];
-        for (label, value) in rows {
-            println!("{label:<18} {value}");
-        }
+        print_rows(&rows);
     }
 
     pub(super) fn users(&self, users: &[pb::User], next_page_token: &str) {
@@ -148,25 +156,23 @@ impl Printer {
             "PROVIDER",
             "DISABLED",
             "KEY ID",
-            "PERMISSIONS",
+            "ROLES",
+            "EFFECTIVE PERMISSIONS",
         ];
-        let rows: Vec<[String; 7]> = users
+        let rows: Vec<[String; 8]> = users
             .iter()
             .map(|user| {
                 [
                     user.id.to_string(),
                     user.username.clone(),
-                    if user.display_name.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        user.display_name.clone()
-                    },
+                    or_dash(user.display_name.clone()),
                     user.identity_provider.clone(),
                     if user.disabled { "yes" } else { "no" }.to_owned(),
                     user.access_key
                         .as_ref()
                         .map_or_else(|| "-".to_owned(), |k| k.key_id.clone()),
-                    user.permissions.join(","),
+                    or_dash(user.roles.join(",")),
+                    user.effective_permissions.join(","),
                 ]
             })
             .collect();
@@ -276,6 +282,28 @@ pub(super) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Labelled values, one a line, the values aligned at least two spaces
+/// after the longest label.
+fn print_rows(rows: &[(&str, String)]) {
+    let width = rows
+        .iter()
+        .map(|(label, _)| label.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for (label, value) in rows {
+        println!("{label:<width$} {value}");
+    }
+}
+
+/// An empty cell as `-`, so that columns stay readable.
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text
     }
 }
 
