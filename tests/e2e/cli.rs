@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{CliRun, TestServer, run_cli};
+use crate::harness::{CliRun, TestServer, new_user, run_cli};
 
 const NONE: [&str; 0] = [];
 
@@ -38,8 +38,6 @@ async fn user_subcommands_create_get_list_update_and_delete() {
     assert_eq!(user["username"], "Svc.Orders");
     assert_eq!(user["email"], "svc@example.test");
     assert_eq!(user["permissions"], serde_json::json!(["orders.read"]));
-    assert_eq!(user["roles"], serde_json::json!([]));
-    assert_eq!(user["effective_permissions"], user["permissions"]);
     assert_eq!(user["access_key"], Value::Null);
     let id = user["id"].as_i64().expect("numeric id");
     let by_id = admin(&["user", "get", &format!("id:{id}"), "-o", "json"]).await;
@@ -390,4 +388,185 @@ async fn user_list_searches_usernames_display_names_and_emails() {
     assert_eq!(names(&rest), ["xpay"]);
     let table = admin(&["user", "list", "--search", "payments"]).await;
     assert!(table.stdout.contains("Payments Team"), "{table:?}");
+}
+
+/// The `username`s of a `user list -o json`, or the `name`s of a `role list
+/// -o json`, in the order printed.
+fn names(run: &CliRun, list: &str, field: &str) -> Vec<String> {
+    json(run)[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}: {run:?}"))
+        .iter()
+        .filter_map(|item| item[field].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `accesskey role …`: create, list, get (with its members), update by
+/// adding and removing permissions, and delete, refused while users hold
+/// the role unless forced, which names them.
+#[tokio::test]
+async fn role_subcommands_create_list_get_update_and_delete() {
+    let server = TestServer::start().await;
+    let admin = async |args: &[&str]| run_cli(&server, &server.admin_key, args, None).await;
+
+    let created = admin(&[
+        "role",
+        "create",
+        "Deploy",
+        "--description",
+        "Ships releases",
+        "--permission",
+        "deploy.run",
+        "--permission",
+        "logs.read",
+    ])
+    .await;
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(created.stdout.contains("Ships releases"), "{created:?}");
+    let ops = admin(&["role", "create", "ops", "-o", "json"]).await;
+    assert_eq!(json(&ops)["member_count"], 0, "{ops:?}");
+    assert_eq!(json(&ops)["permissions"], serde_json::json!([]));
+
+    let listed = admin(&["role", "list", "-o", "json"]).await;
+    assert_eq!(names(&listed, "roles", "name"), ["Deploy", "ops"]);
+    let prefixed = admin(&["role", "list", "--prefix", "dep", "-o", "json"]).await;
+    assert_eq!(names(&prefixed, "roles", "name"), ["Deploy"]);
+    let table = admin(&["role", "list"]).await;
+    let mut lines = table.stdout.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("NAME")),
+        "{table:?}"
+    );
+    assert!(
+        lines.any(|l| l.starts_with("Deploy") && l.contains("deploy.run,logs.read")),
+        "{table:?}"
+    );
+
+    for (username, roles) in [("alice", &["deploy"][..]), ("bob", &["DEPLOY", "ops"])] {
+        let member = new_user(username, &[]).roles(roles.iter().copied());
+        server
+            .admin
+            .create_user(member)
+            .await
+            .expect("create member");
+    }
+    let shown = admin(&["role", "show", "deploy", "-o", "json"]).await;
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let role = json(&shown);
+    assert_eq!(role["name"], "Deploy");
+    assert_eq!(role["description"], "Ships releases");
+    assert_eq!(role["member_count"], 2);
+    assert_eq!(role["members"], serde_json::json!(["alice", "bob"]));
+    assert!(role["etag"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(
+        role["create_time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let table = admin(&["role", "get", "deploy"]).await;
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("members") && l.ends_with("alice, bob")),
+        "{table:?}"
+    );
+
+    let updated = admin(&[
+        "role",
+        "update",
+        "deploy",
+        "--add-permission",
+        "deploy.rollback",
+        "--remove-permission",
+        "logs.read",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(updated.code, 0, "{updated:?}");
+    assert_eq!(
+        json(&updated)["permissions"],
+        serde_json::json!(["deploy.rollback", "deploy.run"])
+    );
+    assert_eq!(json(&updated)["description"], "Ships releases");
+    let alice = admin(&["user", "get", "alice", "-o", "json"]).await;
+    assert_eq!(
+        json(&alice)["effective_permissions"],
+        serde_json::json!(["deploy.rollback", "deploy.run"]),
+        "members hold what the role carries now"
+    );
+    let replaced = admin(&[
+        "role",
+        "update",
+        "deploy",
+        "--description",
+        "Ships and rolls back",
+        "--permissions",
+        "deploy.run",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(json(&replaced)["description"], "Ships and rolls back");
+    assert_eq!(
+        json(&replaced)["permissions"],
+        serde_json::json!(["deploy.run"])
+    );
+
+    let refused = admin(&["role", "delete", "deploy"]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("hold this role") && refused.stderr.contains("--force"),
+        "says why and what to do: {refused:?}"
+    );
+    assert_eq!(
+        admin(&["role", "get", "deploy"]).await.code,
+        0,
+        "not deleted"
+    );
+
+    let forced = admin(&["role", "delete", "deploy", "--force", "-o", "json"]).await;
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(
+        json(&forced)["removed_from"],
+        serde_json::json!(["alice", "bob"])
+    );
+    let gone = admin(&["role", "get", "deploy"]).await;
+    assert_eq!(gone.code, 3, "{gone:?}");
+    assert!(gone.stderr.contains("accesskey role list"), "{gone:?}");
+    let bob = admin(&["user", "get", "bob", "-o", "json"]).await;
+    assert_eq!(json(&bob)["roles"], serde_json::json!(["ops"]));
+
+    let unused = admin(&["role", "delete", "ops", "--force"]).await;
+    assert_eq!(unused.code, 0, "{unused:?}");
+    assert!(
+        unused.stdout.contains("bob"),
+        "names who lost it: {unused:?}"
+    );
+}
+
+/// Concurrent `role update`s, each adding or removing a permission from
+/// its own read of the role: every edit is kept, and the removed
+/// permission never comes back.
+#[tokio::test]
+async fn concurrent_role_updates_lose_no_edit() {
+    let server = TestServer::start().await;
+    let admin = async |args: &[&str]| run_cli(&server, &server.admin_key, args, None).await;
+    let created = admin(&["role", "create", "shared", "--permission", "a.old"]).await;
+    assert_eq!(created.code, 0, "{created:?}");
+    let added = ["a.p0", "a.p1", "a.p2", "a.p3", "a.p4"];
+    let edits = added
+        .iter()
+        .map(|permission| ("--add-permission", *permission))
+        .chain([("--remove-permission", "a.old")]);
+    let runs = futures_util::future::join_all(edits.map(|(flag, permission)| async move {
+        admin(&["role", "update", "shared", flag, permission]).await
+    }))
+    .await;
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let role = server.admin.get_role("shared").await.expect("get role");
+    assert_eq!(role.permissions, added, "every edit applied, none undone");
 }

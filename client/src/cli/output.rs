@@ -30,6 +30,20 @@ struct UserJson<'a> {
 }
 
 #[derive(Serialize)]
+struct RoleJson<'a> {
+    name: &'a str,
+    description: &'a str,
+    permissions: &'a [String],
+    member_count: i64,
+    create_time: Option<String>,
+    update_time: Option<String>,
+    etag: &'a str,
+    /// Only where the command looked them up (`role get`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
 struct KeyJson<'a> {
     key_id: &'a str,
     create_time: Option<String>,
@@ -62,6 +76,21 @@ impl<'a> From<&'a pb::User> for UserJson<'a> {
             etag: &user.etag,
             roles: &user.roles,
             effective_permissions: &user.effective_permissions,
+        }
+    }
+}
+
+impl<'a> RoleJson<'a> {
+    fn new(role: &'a pb::Role, members: Option<&'a [String]>) -> Self {
+        Self {
+            name: &role.name,
+            description: &role.description,
+            permissions: &role.permissions,
+            member_count: role.member_count,
+            create_time: role.create_time.map(rfc3339),
+            update_time: role.update_time.map(rfc3339),
+            etag: &role.etag,
+            members,
         }
     }
 }
@@ -180,6 +209,77 @@ impl Printer {
         if !next_page_token.is_empty() {
             eprintln!("accesskey: more users: --page-token {next_page_token}");
         }
+    }
+
+    /// One role; with `members`, the usernames of those holding it.
+    pub(super) fn role(&self, role: &pb::Role, members: Option<&[String]>) {
+        if self.format == Format::Json {
+            return Self::json(&RoleJson::new(role, members));
+        }
+        let mut rows = vec![
+            ("name", role.name.clone()),
+            ("description", role.description.clone()),
+            ("permissions", role.permissions.join(", ")),
+            ("member count", role.member_count.to_string()),
+        ];
+        if let Some(members) = members {
+            rows.push(("members", members.join(", ")));
+        }
+        rows.extend([
+            ("etag", role.etag.clone()),
+            ("created", time_or(role.create_time, "")),
+            ("updated", time_or(role.update_time, "")),
+        ]);
+        print_rows(&rows);
+    }
+
+    pub(super) fn roles(&self, roles: &[pb::Role]) {
+        if self.format == Format::Json {
+            #[derive(Serialize)]
+            struct List<'a> {
+                roles: Vec<RoleJson<'a>>,
+            }
+            return Self::json(&List {
+                roles: roles.iter().map(|role| RoleJson::new(role, None)).collect(),
+            });
+        }
+        let rows: Vec<[String; 3]> = roles
+            .iter()
+            .map(|role| {
+                [
+                    role.name.clone(),
+                    role.member_count.to_string(),
+                    role.permissions.join(","),
+                ]
+            })
+            .collect();
+        print_table(&["NAME", "MEMBERS", "PERMISSIONS"], &rows);
+    }
+
+    /// A deleted role, and the users it was taken from.
+    pub(super) fn role_deleted(&self, name: &str, removed_from: &[String]) {
+        let message = match removed_from {
+            [] => format!("deleted role {name}"),
+            users => format!(
+                "deleted role {name}, taken from {} user(s): {}",
+                users.len(),
+                users.join(", ")
+            ),
+        };
+        if self.format == Format::Json {
+            #[derive(Serialize)]
+            struct Deleted<'a> {
+                ok: bool,
+                message: &'a str,
+                removed_from: &'a [String],
+            }
+            return Self::json(&Deleted {
+                ok: true,
+                message: &message,
+                removed_from,
+            });
+        }
+        println!("{message}");
     }
 
     pub(super) fn principal(&self, principal: &pb::Principal) {
