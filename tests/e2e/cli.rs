@@ -546,6 +546,169 @@ async fn role_subcommands_create_list_get_update_and_delete() {
     );
 }
 
+/// Users and roles through the user commands: `--role` on create,
+/// `--add-role`/`--remove-role`/`--roles` on update, the `--role` and
+/// `--permission` filters of `user list`, and what the output shows.
+#[tokio::test]
+async fn user_subcommands_give_take_and_filter_by_roles() {
+    let server = TestServer::start().await;
+    let admin = async |args: &[&str]| run_cli(&server, &server.admin_key, args, None).await;
+    admin(&["role", "create", "reader", "--permission", "orders.read"]).await;
+    admin(&["role", "create", "writer", "--permission", "orders.write"]).await;
+
+    let created = admin(&[
+        "user",
+        "create",
+        "carol",
+        "--role",
+        "reader",
+        "--permission",
+        "reports.read",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(created.code, 0, "{created:?}");
+    let carol = json(&created);
+    assert_eq!(carol["permissions"], serde_json::json!(["reports.read"]));
+    assert_eq!(carol["roles"], serde_json::json!(["reader"]));
+    assert_eq!(
+        carol["effective_permissions"],
+        serde_json::json!(["orders.read", "reports.read"])
+    );
+    admin(&["user", "create", "dave", "--permission", "orders.read"]).await;
+    admin(&["user", "create", "erin"]).await;
+
+    let updated = admin(&[
+        "user",
+        "update",
+        "carol",
+        "--add-role",
+        "Writer",
+        "--remove-role",
+        "READER",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(updated.code, 0, "{updated:?}");
+    assert_eq!(
+        json(&updated)["effective_permissions"],
+        serde_json::json!(["orders.write", "reports.read"])
+    );
+    // Read back: UpdateUser's answer spells the roles as the request did
+    // (`Writer`), a stored read as the role is named.
+    let stored = admin(&["user", "get", "carol", "-o", "json"]).await;
+    assert_eq!(json(&stored)["roles"], serde_json::json!(["writer"]));
+    let replaced = admin(&[
+        "user",
+        "update",
+        "erin",
+        "--roles",
+        "reader,writer",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(
+        json(&replaced)["roles"],
+        serde_json::json!(["reader", "writer"])
+    );
+
+    let by_role = admin(&["user", "list", "--role", "writer", "-o", "json"]).await;
+    assert_eq!(names(&by_role, "users", "username"), ["carol", "erin"]);
+    let by_permission = admin(&["user", "list", "--permission", "orders.read", "-o", "json"]).await;
+    assert_eq!(
+        names(&by_permission, "users", "username"),
+        ["dave", "erin"],
+        "held directly or through a role"
+    );
+    let table = admin(&["user", "list", "--role", "reader"]).await;
+    let mut lines = table.stdout.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.contains("ROLES")),
+        "{table:?}"
+    );
+    assert!(
+        lines.any(|l| l.contains("erin")
+            && l.contains("reader,writer")
+            && l.contains("orders.read,orders.write")),
+        "{table:?}"
+    );
+    let shown = admin(&["user", "get", "erin"]).await;
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("effective permissions")
+                && l.ends_with("orders.read, orders.write")),
+        "{shown:?}"
+    );
+
+    let still_held = admin(&[
+        "user",
+        "update",
+        "erin",
+        "--remove-permission",
+        "orders.read",
+    ])
+    .await;
+    assert_eq!(still_held.code, 0, "{still_held:?}");
+    assert!(
+        still_held
+            .stderr
+            .contains("still holds orders.read through its roles"),
+        "{still_held:?}"
+    );
+    let cleared = admin(&["user", "update", "erin", "--roles", "", "-o", "json"]).await;
+    assert_eq!(json(&cleared)["roles"], serde_json::json!([]));
+    assert_eq!(
+        json(&cleared)["effective_permissions"],
+        serde_json::json!([])
+    );
+}
+
+/// A role that does not exist, wherever it is named, is NOT_FOUND (exit
+/// 3) naming it, with a hint to list the roles, and changes nothing.
+#[tokio::test]
+async fn an_unknown_role_is_named_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let admin = async |args: &[&str]| run_cli(&server, &server.admin_key, args, None).await;
+    admin(&["user", "create", "frank"]).await;
+
+    for args in [
+        &["user", "create", "gina", "--role", "nosuch"][..],
+        &["user", "update", "frank", "--add-role", "nosuch"],
+        &["user", "update", "frank", "--roles", "nosuch"],
+        &["user", "list", "--role", "nosuch"],
+        &[
+            "role",
+            "update",
+            "nosuch",
+            "--add-permission",
+            "orders.read",
+        ],
+        &["role", "delete", "nosuch"],
+    ] {
+        let run = admin(args).await;
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("no role is named `nosuch`")
+                && run.stderr.contains("hint: `accesskey role list`"),
+            "{args:?}: {run:?}"
+        );
+    }
+    assert_eq!(admin(&["user", "get", "gina"]).await.code, 3, "not created");
+    let frank = admin(&["user", "get", "frank", "-o", "json"]).await;
+    assert_eq!(json(&frank)["roles"], serde_json::json!([]));
+    let missing_user = admin(&["user", "update", "nobody", "--add-role", "x"]).await;
+    assert_eq!(missing_user.code, 3, "{missing_user:?}");
+    assert!(
+        missing_user.stderr.contains("`accesskey user list`"),
+        "a missing user is still a user hint: {missing_user:?}"
+    );
+}
+
 /// Concurrent `role update`s, each adding or removing a permission from
 /// its own read of the role: every edit is kept, and the removed
 /// permission never comes back.

@@ -168,6 +168,9 @@ pub(super) enum UserCommand {
         /// A permission to grant (repeatable).
         #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<String>,
+        /// A role to give, by name (repeatable; it must exist).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
     },
     /// Show one user.
     Get(UserArg),
@@ -180,6 +183,12 @@ pub(super) enum UserCommand {
         /// (case-insensitive, literal).
         #[arg(long, default_value = "")]
         search: String,
+        /// Only users holding this role (case-insensitive; it must exist).
+        #[arg(long, default_value = "")]
+        role: String,
+        /// Only users holding this permission, directly or through a role.
+        #[arg(long, default_value = "")]
+        permission: String,
         /// One page of at most this many users.
         #[arg(long)]
         page_size: Option<i32>,
@@ -197,6 +206,8 @@ pub(super) enum UserCommand {
         display_name: Option<String>,
         #[command(flatten)]
         permissions: PermissionEdits,
+        #[command(flatten)]
+        roles: RoleEdits,
         /// Disable the user: its key stops working.
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
@@ -228,6 +239,21 @@ pub(super) struct PermissionEdits {
         long = "remove-permission",
         value_name = "PERMISSION"
     )]
+    pub(super) remove: Vec<String>,
+}
+
+/// How `user update` changes a user's roles, as [`PermissionEdits`] does
+/// its permissions.
+#[derive(Debug, Clone, Args)]
+pub(super) struct RoleEdits {
+    /// Replace all roles with these (repeatable; `--roles ''` clears).
+    #[arg(id = "set_roles", long = "roles", value_name = "ROLE", num_args = 0.., value_delimiter = ',')]
+    pub(super) set: Option<Vec<String>>,
+    /// Give a role (repeatable).
+    #[arg(id = "add_roles", long = "add-role", value_name = "ROLE")]
+    pub(super) add: Vec<String>,
+    /// Take a role away (repeatable; case-insensitive).
+    #[arg(id = "remove_roles", long = "remove-role", value_name = "ROLE")]
     pub(super) remove: Vec<String>,
 }
 

@@ -30,12 +30,15 @@ impl Failure {
     }
 
     pub(super) fn from_error(error: &Error, endpoint: &str, subject: Subject) -> Self {
+        // A user command names roles too (`--role`); the server's message
+        // names the field at fault first, so a missing role says `role:`.
+        let names_missing_role = error.message().is_some_and(|m| m.starts_with("role:"));
         let (code, advice) = match (error.code(), subject) {
             _ if matches!(error, Error::Transport(_)) || error.is_unavailable() => (
                 5,
                 format!("is accesskeyd running at {endpoint}? Set --endpoint or ACCESSKEY_ENDPOINT"),
             ),
-            (Some(Code::NotFound), Subject::Role) => (
+            (Some(Code::NotFound), _) if subject == Subject::Role || names_missing_role => (
                 3,
                 "`accesskey role list` shows which roles exist".to_owned(),
             ),

@@ -22,7 +22,7 @@ use clap::Parser as _;
 
 use crate::{Client, Error, ListUsers, NewUser, UserChanges, pb};
 pub(crate) use args::Format;
-use args::{Cli, Command, KeyCommand, PermissionEdits, UserArg, UserCommand};
+use args::{Cli, Command, KeyCommand, PermissionEdits, RoleEdits, UserArg, UserCommand};
 use failure::{Failure, Subject};
 use key_files::{KeyOut, own_key, read_file, subject_key};
 use output::Printer;
@@ -108,24 +108,30 @@ async fn user_command(
             display_name,
             identity_provider,
             permissions,
+            roles,
         } => {
             let user = NewUser::new(username)
                 .email(email)
                 .display_name(display_name)
                 .identity_provider(identity_provider)
-                .permissions(permissions);
+                .permissions(permissions)
+                .roles(roles);
             printer.user(&client.create_user(user).await?);
         }
         UserCommand::Get(user) => printer.user(&resolve(client, &user).await?),
         UserCommand::List {
             prefix,
             search,
+            role,
+            permission,
             page_size,
             page_token,
         } => {
             let query = ListUsers::new()
                 .prefix(prefix)
                 .search(search)
+                .role(role)
+                .permission(permission)
                 .page_token(page_token);
             match page_size {
                 None => printer.users(&client.list_every_user(query).await?, ""),
@@ -140,11 +146,12 @@ async fn user_command(
             email,
             display_name,
             permissions,
+            roles,
             disable,
             enable,
         } => {
             let current = resolve(client, &user).await?;
-            let permissions = ListEdit::from(permissions);
+            let (permissions, roles) = (ListEdit::from(permissions), ListEdit::from(roles));
             let mut fixed = UserChanges::new();
             if let Some(email) = email {
                 fixed = fixed.email(email);
@@ -160,9 +167,12 @@ async fn user_command(
                 if let Some(list) = permissions.applied_to(&user.permissions) {
                     changes = changes.permissions(list);
                 }
+                if let Some(list) = roles.applied_to(&user.roles) {
+                    changes = changes.roles(list);
+                }
                 changes
             };
-            let updated = if permissions.is_relative() {
+            let updated = if permissions.is_relative() || roles.is_relative() {
                 // Computed from what was read: applied only to the user as
                 // read, and recomputed from a fresh read when another change
                 // landed first, so no concurrent edit is lost.
@@ -177,6 +187,16 @@ async fn user_command(
                 client.update_user(current.id, changes).await?
             };
             printer.user(&updated);
+            // Removing a direct permission does not take what a role gives.
+            for permission in &permissions.remove {
+                if updated.effective_permissions.contains(permission) {
+                    eprintln!(
+                        "accesskey: {} still holds {permission} through its roles ({})",
+                        updated.username,
+                        updated.roles.join(", ")
+                    );
+                }
+            }
         }
         UserCommand::Delete(user) => {
             let target = resolve(client, &user).await?;
@@ -196,6 +216,8 @@ pub(super) struct ListEdit {
     set: Option<Vec<String>>,
     add: Vec<String>,
     remove: Vec<String>,
+    /// Role names are case-insensitive; permissions are lowercase only.
+    ignore_case: bool,
 }
 
 impl ListEdit {
@@ -218,14 +240,38 @@ impl ListEdit {
             None => current.to_vec(),
         };
         list.extend(self.add.iter().cloned());
-        list.retain(|name| !self.remove.contains(name));
+        list.retain(|name| !self.remove.iter().any(|gone| self.same(gone, name)));
         Some(list)
+    }
+
+    fn same(&self, a: &str, b: &str) -> bool {
+        if self.ignore_case {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
     }
 }
 
 impl From<PermissionEdits> for ListEdit {
     fn from(PermissionEdits { set, add, remove }: PermissionEdits) -> Self {
-        Self { set, add, remove }
+        Self {
+            set,
+            add,
+            remove,
+            ignore_case: false,
+        }
+    }
+}
+
+impl From<RoleEdits> for ListEdit {
+    fn from(RoleEdits { set, add, remove }: RoleEdits) -> Self {
+        Self {
+            set,
+            add,
+            remove,
+            ignore_case: true,
+        }
     }
 }
 
