@@ -77,6 +77,9 @@ pub(super) enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage roles: named sets of permissions that users hold.
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Issue and revoke access keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -165,6 +168,9 @@ pub(super) enum UserCommand {
         /// A permission to grant (repeatable).
         #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<String>,
+        /// A role to give, by name (repeatable; it must exist).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
     },
     /// Show one user.
     Get(UserArg),
@@ -177,6 +183,12 @@ pub(super) enum UserCommand {
         /// (case-insensitive, literal).
         #[arg(long, default_value = "")]
         search: String,
+        /// Only users holding this role (case-insensitive; it must exist).
+        #[arg(long, default_value = "")]
+        role: String,
+        /// Only users holding this permission, directly or through a role.
+        #[arg(long, default_value = "")]
+        permission: String,
         /// One page of at most this many users.
         #[arg(long)]
         page_size: Option<i32>,
@@ -192,15 +204,10 @@ pub(super) enum UserCommand {
         email: Option<String>,
         #[arg(long)]
         display_name: Option<String>,
-        /// Replace all permissions with these (repeatable; `--permissions ''` clears).
-        #[arg(long = "permissions", value_name = "PERMISSION", num_args = 0.., value_delimiter = ',')]
-        set_permissions: Option<Vec<String>>,
-        /// Add a permission (repeatable).
-        #[arg(long = "add-permission", value_name = "PERMISSION")]
-        add: Vec<String>,
-        /// Remove a permission (repeatable).
-        #[arg(long = "remove-permission", value_name = "PERMISSION")]
-        remove: Vec<String>,
+        #[command(flatten)]
+        permissions: PermissionEdits,
+        #[command(flatten)]
+        roles: RoleEdits,
         /// Disable the user: its key stops working.
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
@@ -210,6 +217,94 @@ pub(super) enum UserCommand {
     },
     /// Delete a user and its key.
     Delete(UserArg),
+}
+
+/// How `update` changes a permission list: replace it, or add to and
+/// remove from it as read.
+#[derive(Debug, Clone, Args)]
+pub(super) struct PermissionEdits {
+    /// Replace all permissions with these (repeatable; `--permissions ''` clears).
+    #[arg(id = "set_permissions", long = "permissions", value_name = "PERMISSION", num_args = 0.., value_delimiter = ',')]
+    pub(super) set: Option<Vec<String>>,
+    /// Add a permission (repeatable).
+    #[arg(
+        id = "add_permissions",
+        long = "add-permission",
+        value_name = "PERMISSION"
+    )]
+    pub(super) add: Vec<String>,
+    /// Remove a permission (repeatable).
+    #[arg(
+        id = "remove_permissions",
+        long = "remove-permission",
+        value_name = "PERMISSION"
+    )]
+    pub(super) remove: Vec<String>,
+}
+
+/// How `user update` changes a user's roles, as [`PermissionEdits`] does
+/// its permissions.
+#[derive(Debug, Clone, Args)]
+pub(super) struct RoleEdits {
+    /// Replace all roles with these (repeatable; `--roles ''` clears).
+    #[arg(id = "set_roles", long = "roles", value_name = "ROLE", num_args = 0.., value_delimiter = ',')]
+    pub(super) set: Option<Vec<String>>,
+    /// Give a role (repeatable).
+    #[arg(id = "add_roles", long = "add-role", value_name = "ROLE")]
+    pub(super) add: Vec<String>,
+    /// Take a role away (repeatable; case-insensitive).
+    #[arg(id = "remove_roles", long = "remove-role", value_name = "ROLE")]
+    pub(super) remove: Vec<String>,
+}
+
+/// A role, by name.
+#[derive(Debug, Clone, Args)]
+pub(super) struct RoleArg {
+    /// The role's name (case-insensitive).
+    pub(super) name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RoleCommand {
+    /// Create a role.
+    Create {
+        /// 1-64 of A-Z a-z 0-9 . _ @ + -
+        name: String,
+        /// What the role is for, in one line.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A permission the role carries (repeatable).
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<String>,
+    },
+    /// Show one role and the users holding it.
+    #[command(visible_alias = "show")]
+    Get(RoleArg),
+    /// List every role.
+    List {
+        /// Only names starting with this (case-insensitive).
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Change a role; only the options given change. Every member's
+    /// permissions change with it.
+    Update {
+        #[command(flatten)]
+        role: RoleArg,
+        /// A new description (`--description ''` clears it).
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        permissions: PermissionEdits,
+    },
+    /// Delete a role.
+    Delete {
+        #[command(flatten)]
+        role: RoleArg,
+        /// Delete it even while users hold it, taking it from all of them.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

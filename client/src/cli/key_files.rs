@@ -43,9 +43,10 @@ impl KeyOut {
             .map_err(|e| Failure {
                 code: 1,
                 message: format!(
-                    "the key was issued but could not be written to {}: {e}\nhint: generate it again",
+                    "the key was issued but could not be written to {}: {e}",
                     self.path.display()
                 ),
+                hint: Some("generate it again".to_owned()),
             })?;
         Ok(std::mem::take(&mut self.path))
     }

@@ -11,6 +11,7 @@ mod audit;
 mod failure;
 mod key_files;
 mod output;
+mod roles;
 
 use std::{
     process::ExitCode,
@@ -21,8 +22,8 @@ use clap::Parser as _;
 
 use crate::{Client, Error, ListUsers, NewUser, UserChanges, pb};
 pub(crate) use args::Format;
-use args::{Cli, Command, KeyCommand, UserArg, UserCommand};
-use failure::Failure;
+use args::{Cli, Command, KeyCommand, PermissionEdits, RoleEdits, UserArg, UserCommand};
+use failure::{Failure, Subject};
 use key_files::{KeyOut, own_key, read_file, subject_key};
 use output::Printer;
 
@@ -42,7 +43,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("accesskey: {}", failure.message);
+            eprintln!("accesskey: {failure}");
             ExitCode::from(failure.code)
         }
     }
@@ -68,7 +69,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         .connect_lazy()
         .map_err(|e| Failure::usage(format!("bad --endpoint {endpoint}: {e}")))?;
     let printer = Printer::new(cli.output);
-    let fail = |error: Error| Failure::from_error(&error, &endpoint);
+    let fail = |error: Error| Failure::from_error(&error, &endpoint, Subject::User);
     match cli.command {
         Command::Whoami => {
             printer.principal(&client.who_am_i().await.map_err(fail)?);
@@ -82,6 +83,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::User(command) => user_command(&client, &printer, command)
             .await
             .map_err(fail)?,
+        Command::Role(command) => {
+            roles::role_command(&client, &printer, command, &endpoint).await?
+        }
         Command::Key(command) => key_command(&client, &printer, command, &endpoint).await?,
         Command::Audit(command) => {
             return audit::audit_command(&client, cli.output, command)
@@ -104,24 +108,30 @@ async fn user_command(
             display_name,
             identity_provider,
             permissions,
+            roles,
         } => {
             let user = NewUser::new(username)
                 .email(email)
                 .display_name(display_name)
                 .identity_provider(identity_provider)
-                .permissions(permissions);
+                .permissions(permissions)
+                .roles(roles);
             printer.user(&client.create_user(user).await?);
         }
         UserCommand::Get(user) => printer.user(&resolve(client, &user).await?),
         UserCommand::List {
             prefix,
             search,
+            role,
+            permission,
             page_size,
             page_token,
         } => {
             let query = ListUsers::new()
                 .prefix(prefix)
                 .search(search)
+                .role(role)
+                .permission(permission)
                 .page_token(page_token);
             match page_size {
                 None => printer.users(&client.list_every_user(query).await?, ""),
@@ -135,55 +145,57 @@ async fn user_command(
             user,
             email,
             display_name,
-            set_permissions,
-            add,
-            remove,
+            permissions,
+            roles,
             disable,
             enable,
         } => {
             let current = resolve(client, &user).await?;
-            let mut changes = UserChanges::new();
+            let (permissions, roles) = (ListEdit::from(permissions), ListEdit::from(roles));
+            let mut fixed = UserChanges::new();
             if let Some(email) = email {
-                changes = changes.email(email);
+                fixed = fixed.email(email);
             }
             if let Some(name) = display_name {
-                changes = changes.display_name(name);
+                fixed = fixed.display_name(name);
             }
             if disable || enable {
-                changes = changes.disabled(disable);
+                fixed = fixed.disabled(disable);
             }
-            let updated = match set_permissions {
-                Some(set) => {
-                    let mut permissions: Vec<String> =
-                        set.into_iter().filter(|p| !p.is_empty()).collect();
-                    permissions.extend(add);
-                    permissions.retain(|p| !remove.contains(p));
-                    Some(changes.permissions(permissions))
+            let edit = |user: &pb::User| {
+                let mut changes = fixed.clone();
+                if let Some(list) = permissions.applied_to(&user.permissions) {
+                    changes = changes.permissions(list);
                 }
+                if let Some(list) = roles.applied_to(&user.roles) {
+                    changes = changes.roles(list);
+                }
+                changes
+            };
+            let updated = if permissions.is_relative() || roles.is_relative() {
                 // Computed from what was read: applied only to the user as
                 // read, and recomputed from a fresh read when another change
                 // landed first, so no concurrent edit is lost.
-                None if !add.is_empty() || !remove.is_empty() => {
-                    let edited = client
-                        .modify_read_user(current.clone(), |user| {
-                            let mut permissions = user.permissions.clone();
-                            permissions.extend(add.iter().cloned());
-                            permissions.retain(|p| !remove.contains(p));
-                            changes.clone().permissions(permissions)
-                        })
-                        .await?;
-                    printer.user(&edited);
-                    None
-                }
-                None => Some(changes),
-            };
-            match updated {
-                Some(changes) if changes.is_empty() => {
+                client.modify_read_user(current, edit).await?
+            } else {
+                let changes = edit(&current);
+                if changes.is_empty() {
                     printer.user(&current);
                     eprintln!("accesskey: nothing to change (see `accesskey user update --help`)");
+                    return Ok(());
                 }
-                Some(changes) => printer.user(&client.update_user(current.id, changes).await?),
-                None => {}
+                client.update_user(current.id, changes).await?
+            };
+            printer.user(&updated);
+            // Removing a direct permission does not take what a role gives.
+            for permission in &permissions.remove {
+                if updated.effective_permissions.contains(permission) {
+                    eprintln!(
+                        "accesskey: {} still holds {permission} through its roles ({})",
+                        updated.username,
+                        updated.roles.join(", ")
+                    );
+                }
             }
         }
         UserCommand::Delete(user) => {
@@ -198,13 +210,78 @@ async fn user_command(
     Ok(())
 }
 
+/// A change to a list of names: replaced, or added to and removed from as
+/// read.
+pub(super) struct ListEdit {
+    set: Option<Vec<String>>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    /// Role names are case-insensitive; permissions are lowercase only.
+    ignore_case: bool,
+}
+
+impl ListEdit {
+    /// Whether the new list depends on the current one, which another
+    /// admin may be changing at the same time.
+    pub(super) fn is_relative(&self) -> bool {
+        self.set.is_none() && !(self.add.is_empty() && self.remove.is_empty())
+    }
+
+    /// The new list, given the `current` one; `None` leaves it as it is.
+    pub(super) fn applied_to(&self, current: &[String]) -> Option<Vec<String>> {
+        let mut list = match &self.set {
+            // `--permissions ''` clears: clap hands over one empty name.
+            Some(set) => set
+                .iter()
+                .filter(|name| !name.is_empty())
+                .cloned()
+                .collect(),
+            None if !self.is_relative() => return None,
+            None => current.to_vec(),
+        };
+        list.extend(self.add.iter().cloned());
+        list.retain(|name| !self.remove.iter().any(|gone| self.same(gone, name)));
+        Some(list)
+    }
+
+    fn same(&self, a: &str, b: &str) -> bool {
+        if self.ignore_case {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    }
+}
+
+impl From<PermissionEdits> for ListEdit {
+    fn from(PermissionEdits { set, add, remove }: PermissionEdits) -> Self {
+        Self {
+            set,
+            add,
+            remove,
+            ignore_case: false,
+        }
+    }
+}
+
+impl From<RoleEdits> for ListEdit {
+    fn from(RoleEdits { set, add, remove }: RoleEdits) -> Self {
+        Self {
+            set,
+            add,
+            remove,
+            ignore_case: true,
+        }
+    }
+}
+
 async fn key_command(
     client: &Client,
     printer: &Printer,
     command: KeyCommand,
     endpoint: &str,
 ) -> Result<(), Failure> {
-    let fail = |error: Error| Failure::from_error(&error, endpoint);
+    let fail = |error: Error| Failure::from_error(&error, endpoint, Subject::User);
     match command {
         KeyCommand::Generate {
             user,

@@ -24,6 +24,23 @@ struct UserJson<'a> {
     update_time: Option<String>,
     /// Changes with every change to the user (see the README's `etag`).
     etag: &'a str,
+    roles: &'a [String],
+    /// Held directly or through a role: what verification answers with.
+    effective_permissions: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RoleJson<'a> {
+    name: &'a str,
+    description: &'a str,
+    permissions: &'a [String],
+    member_count: i64,
+    create_time: Option<String>,
+    update_time: Option<String>,
+    etag: &'a str,
+    /// Only where the command looked them up (`role get`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -57,6 +74,23 @@ impl<'a> From<&'a pb::User> for UserJson<'a> {
             create_time: user.create_time.map(rfc3339),
             update_time: user.update_time.map(rfc3339),
             etag: &user.etag,
+            roles: &user.roles,
+            effective_permissions: &user.effective_permissions,
+        }
+    }
+}
+
+impl<'a> RoleJson<'a> {
+    fn new(role: &'a pb::Role, members: Option<&'a [String]>) -> Self {
+        Self {
+            name: &role.name,
+            description: &role.description,
+            permissions: &role.permissions,
+            member_count: role.member_count,
+            create_time: role.create_time.map(rfc3339),
+            update_time: role.update_time.map(rfc3339),
+            etag: &role.etag,
+            members,
         }
     }
 }
@@ -108,6 +142,11 @@ impl Printer {
             ("display name", user.display_name.clone()),
             ("identity provider", user.identity_provider.clone()),
             ("permissions", user.permissions.join(", ")),
+            ("roles", user.roles.join(", ")),
+            (
+                "effective permissions",
+                user.effective_permissions.join(", "),
+            ),
             ("disabled", user.disabled.to_string()),
             (
                 "key id",
@@ -124,9 +163,7 @@ impl Printer {
             ("created", time_or(user.create_time, "")),
             ("updated", time_or(user.update_time, "")),
         ];
-        for (label, value) in rows {
-            println!("{label:<18} {value}");
-        }
+        print_rows(&rows);
     }
 
     pub(super) fn users(&self, users: &[pb::User], next_page_token: &str) {
@@ -148,25 +185,23 @@ impl Printer {
             "PROVIDER",
             "DISABLED",
             "KEY ID",
-            "PERMISSIONS",
+            "ROLES",
+            "EFFECTIVE PERMISSIONS",
         ];
-        let rows: Vec<[String; 7]> = users
+        let rows: Vec<[String; 8]> = users
             .iter()
             .map(|user| {
                 [
                     user.id.to_string(),
                     user.username.clone(),
-                    if user.display_name.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        user.display_name.clone()
-                    },
+                    or_dash(user.display_name.clone()),
                     user.identity_provider.clone(),
                     if user.disabled { "yes" } else { "no" }.to_owned(),
                     user.access_key
                         .as_ref()
                         .map_or_else(|| "-".to_owned(), |k| k.key_id.clone()),
-                    user.permissions.join(","),
+                    or_dash(user.roles.join(",")),
+                    user.effective_permissions.join(","),
                 ]
             })
             .collect();
@@ -174,6 +209,77 @@ impl Printer {
         if !next_page_token.is_empty() {
             eprintln!("accesskey: more users: --page-token {next_page_token}");
         }
+    }
+
+    /// One role; with `members`, the usernames of those holding it.
+    pub(super) fn role(&self, role: &pb::Role, members: Option<&[String]>) {
+        if self.format == Format::Json {
+            return Self::json(&RoleJson::new(role, members));
+        }
+        let mut rows = vec![
+            ("name", role.name.clone()),
+            ("description", role.description.clone()),
+            ("permissions", role.permissions.join(", ")),
+            ("member count", role.member_count.to_string()),
+        ];
+        if let Some(members) = members {
+            rows.push(("members", members.join(", ")));
+        }
+        rows.extend([
+            ("etag", role.etag.clone()),
+            ("created", time_or(role.create_time, "")),
+            ("updated", time_or(role.update_time, "")),
+        ]);
+        print_rows(&rows);
+    }
+
+    pub(super) fn roles(&self, roles: &[pb::Role]) {
+        if self.format == Format::Json {
+            #[derive(Serialize)]
+            struct List<'a> {
+                roles: Vec<RoleJson<'a>>,
+            }
+            return Self::json(&List {
+                roles: roles.iter().map(|role| RoleJson::new(role, None)).collect(),
+            });
+        }
+        let rows: Vec<[String; 3]> = roles
+            .iter()
+            .map(|role| {
+                [
+                    role.name.clone(),
+                    role.member_count.to_string(),
+                    role.permissions.join(","),
+                ]
+            })
+            .collect();
+        print_table(&["NAME", "MEMBERS", "PERMISSIONS"], &rows);
+    }
+
+    /// A deleted role, and the users it was taken from.
+    pub(super) fn role_deleted(&self, name: &str, removed_from: &[String]) {
+        let message = match removed_from {
+            [] => format!("deleted role {name}"),
+            users => format!(
+                "deleted role {name}, taken from {} user(s): {}",
+                users.len(),
+                users.join(", ")
+            ),
+        };
+        if self.format == Format::Json {
+            #[derive(Serialize)]
+            struct Deleted<'a> {
+                ok: bool,
+                message: &'a str,
+                removed_from: &'a [String],
+            }
+            return Self::json(&Deleted {
+                ok: true,
+                message: &message,
+                removed_from,
+            });
+        }
+        println!("{message}");
     }
 
     pub(super) fn principal(&self, principal: &pb::Principal) {
@@ -276,6 +382,28 @@ pub(super) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Labelled values, one a line, the values aligned at least two spaces
+/// after the longest label.
+fn print_rows(rows: &[(&str, String)]) {
+    let width = rows
+        .iter()
+        .map(|(label, _)| label.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for (label, value) in rows {
+        println!("{label:<width$} {value}");
+    }
+}
+
+/// An empty cell as `-`, so that columns stay readable.
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text
     }
 }
 
