@@ -20,6 +20,7 @@ mod cache;
 mod caller_auth;
 mod cancellation;
 mod cli;
+mod cli_roles;
 mod connections;
 mod console_browser;
 mod console_browser_cookies;

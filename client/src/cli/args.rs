@@ -133,8 +133,8 @@ pub(super) struct AuditFilters {
     #[arg(long)]
     pub(super) actor: Option<String>,
     /// Only this action: user.created, user.updated, user.deleted,
-    /// key.generated, key.revoked, console.signed_in, console.signed_out,
-    /// audit.pruned.
+    /// key.generated, key.revoked, role.created, role.updated, role.deleted,
+    /// console.signed_in, console.signed_out, audit.pruned.
     #[arg(long)]
     pub(super) action: Option<String>,
     /// Only events since this long ago (e.g. 24h, 7d) or this RFC 3339 time.
