@@ -140,6 +140,17 @@ pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) ->
     sentence("You cannot change this user: it holds", missing)
 }
 
+/// Why the signed-in administrator may not change or delete a role
+/// carrying `carried`, if it may not (the domain's predicate, as above).
+pub(in crate::console) fn role_out_of_reach(
+    signed_in: &SignedIn,
+    carried: &[String],
+) -> Option<String> {
+    let carried = permission_set(carried);
+    let missing = authority::outranking_role(&signed_in.caller, &carried);
+    sentence("You cannot change this role: it carries", missing)
+}
+
 /// `lead` and the permissions `missing` names, or `None` if none.
 fn sentence<'a>(lead: &str, missing: impl Iterator<Item = &'a Permission>) -> Option<String> {
     let missing: Vec<&str> = missing.map(Permission::as_str).collect();
