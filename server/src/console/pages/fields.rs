@@ -27,6 +27,8 @@ const FIELDS: &[(&str, &str, &str)] = &[
     ),
     ("permissions", "other_permissions", "Permissions"),
     ("user.permissions", "other_permissions", "Permissions"),
+    ("roles", "roles", "Roles"),
+    ("user.roles", "roles", "Roles"),
     ("role.name", "name", "Name"),
     ("role.description", "description", "Description"),
     ("role.permissions", "other_permissions", "Permissions"),

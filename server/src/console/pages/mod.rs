@@ -5,6 +5,7 @@ pub(super) mod actions;
 pub(super) mod assets;
 pub(super) mod audit;
 pub(super) mod fields;
+pub(super) mod holdings;
 pub(super) mod keys;
 pub(super) mod layout;
 pub(super) mod new_key_note;

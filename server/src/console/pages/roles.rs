@@ -1,5 +1,5 @@
-//! Administration » Roles: the list (paged) and creating a role; and the
-//! links other pages make to roles.
+//! Administration » Roles: the list (paged) and creating a role; and what
+//! the other pages need of roles (their links, every role's definition).
 
 use accesskey_proto::pb::{self, user_admin_server::UserAdmin as _};
 use axum::{extract::State as Extract, response::Response};
@@ -22,6 +22,10 @@ use crate::domain::model::{ROLE_DESCRIPTION_MAX_CHARS, ServicePermission, Userna
 
 /// Roles per page of the list.
 const PAGE_SIZE: i32 = 50;
+/// Roles per ListRoles call when every role is wanted (the most it gives).
+const ALL_PAGE_SIZE: i32 = 1000;
+/// The most pages of roles read for a form's choice of roles.
+const ALL_MAX_PAGES: usize = 10;
 
 /// The page of role `name`.
 pub(in crate::console) fn role_path(name: &str) -> String {
@@ -31,6 +35,34 @@ pub(in crate::console) fn role_path(name: &str) -> String {
 /// A link to role `name`'s page.
 pub(in crate::console) fn role_link(name: &str) -> Markup {
     html! { a href=(role_path(name)) { (name) } }
+}
+
+/// Every role (up to [`ALL_MAX_PAGES`] pages of them), in creation order,
+/// as the signed-in administrator reads them.
+pub(in crate::console) async fn all_roles(
+    console: &Console,
+    signed_in: &SignedIn,
+    parts: &Parts,
+) -> Result<Vec<pb::Role>, tonic::Status> {
+    let mut roles = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..ALL_MAX_PAGES {
+        let request = signed_in.request(
+            parts,
+            pb::ListRolesRequest {
+                page_size: ALL_PAGE_SIZE,
+                page_token,
+                name_prefix: String::new(),
+            },
+        );
+        let page = console.user_admin.list_roles(request).await?.into_inner();
+        roles.extend(page.roles);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    Ok(roles)
 }
 
 /// `GET /roles?page=…`.
