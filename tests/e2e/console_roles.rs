@@ -1,22 +1,11 @@
 //! The console's roles pages over plain HTTP (no browser): the list, a
-//! role's page and a user's effective permissions with their source; the
-//! power order over roles as the RPCs apply it; deleting a role only with
-//! its members confirmed; and the CSRF defence on every role change.
+//! role's page and a user's effective permissions with their source, a
+//! stale edit, and the power order over roles as the RPCs apply it.
+//! Deleting and the CSRF defence are in `console_roles_guards`.
 
-use accesskey_client::{NewRole, RoleChanges, UserChanges, pb};
+use accesskey_client::{RoleChanges, UserChanges};
 
-use crate::harness::{
-    ConsoleSession, TestServer, assert_not_stored, code, new_user, on_every_backend,
-};
-
-/// Creates role `name` carrying `permission`.
-async fn create_role(server: &TestServer, name: &str, permission: &str) -> pb::Role {
-    server
-        .admin
-        .create_role(NewRole::new(name).permissions([permission]))
-        .await
-        .expect("a role")
-}
+use crate::harness::{ConsoleSession, TestServer, assert_not_stored, new_user, on_every_backend};
 
 /// Whether `page` has a form posting to `action`.
 fn has_form(page: &str, action: &str) -> bool {
@@ -125,7 +114,7 @@ async fn the_roles_pages_list_show_and_create_roles(server: TestServer) {
 /// An edit saved against a role (or user) changed since the page was read
 /// says so, and shows it as it is now, with the etag that saves it.
 async fn a_stale_edit_says_the_role_or_user_changed(server: TestServer) {
-    let role = create_role(&server, "readers", "orders.read").await;
+    let role = server.create_role("readers", &["orders.read"]).await;
     server
         .admin
         .update_role(
@@ -187,7 +176,7 @@ async fn a_stale_edit_says_the_role_or_user_changed(server: TestServer) {
 /// carrying keys.issue, and a user holding it through the role, are out
 /// of its reach, and a crafted change gets the RPC's refusal.
 async fn a_partial_admin_cannot_change_a_role_carrying_what_it_lacks(server: TestServer) {
-    create_role(&server, "issuers", "keys.issue").await;
+    server.create_role("issuers", &["keys.issue"]).await;
     let holder = server
         .admin
         .create_user(new_user("issuing-bot", &[]).roles(["issuers"]))
@@ -255,158 +244,8 @@ async fn a_partial_admin_cannot_change_a_role_carrying_what_it_lacks(server: Tes
     assert_eq!(after, role, "nothing changed");
 }
 
-async fn deleting_a_held_role_needs_its_members_confirmed(server: TestServer) {
-    create_role(&server, "ops", "ops.run").await;
-    let mut members = Vec::new();
-    for name in ["ops-a", "ops-b"] {
-        let user = server
-            .admin
-            .create_user(new_user(name, &[]).roles(["ops"]))
-            .await
-            .expect("a member");
-        members.push(user);
-    }
-    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
-    let page = session.get("/roles/ops/delete").await.text();
-    for member in &members {
-        assert!(
-            page.contains(&format!(
-                "<a href=\"/users/{}\">{}</a>",
-                member.id, member.username
-            )),
-            "names {}: {page}",
-            member.username
-        );
-    }
-    assert!(
-        page.contains("Take the role from these 2 user(s)"),
-        "{page}"
-    );
-    let etag = server.admin.get_role("ops").await.expect("read").etag;
-    let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
-
-    // The name typed, but taking it from its members not confirmed.
-    let unconfirmed = session
-        .post(
-            "/roles/ops/delete",
-            &[("confirm", "ops"), ("etag", &etag), ("member_count", "2")],
-        )
-        .await;
-    assert_eq!(unconfirmed.status, 400, "{}", unconfirmed.text());
-    assert!(
-        unconfirmed.text().contains("2 user(s) hold this role"),
-        "{}",
-        unconfirmed.text()
-    );
-    assert!(server.admin.get_role("ops").await.is_ok(), "not deleted");
-
-    // Confirmed for other members than hold it now.
-    let wrong_members = session
-        .post(
-            "/roles/ops/delete",
-            &[
-                ("confirm", "ops"),
-                ("etag", &etag),
-                ("force", "true"),
-                ("member_count", "1"),
-                ("member", &ids[0]),
-            ],
-        )
-        .await;
-    assert_eq!(wrong_members.status, 409, "{}", wrong_members.text());
-    assert!(server.admin.get_role("ops").await.is_ok(), "not deleted");
-
-    // The name not typed.
-    let untyped = session
-        .post(
-            "/roles/ops/delete",
-            &[
-                ("confirm", "nope"),
-                ("force", "true"),
-                ("member_count", "2"),
-                ("member", &ids[0]),
-                ("member", &ids[1]),
-            ],
-        )
-        .await;
-    assert_eq!(untyped.status, 400);
-    assert!(server.admin.get_role("ops").await.is_ok(), "not deleted");
-
-    let confirmed = session
-        .post(
-            "/roles/ops/delete",
-            &[
-                ("confirm", "ops"),
-                ("etag", &etag),
-                ("force", "true"),
-                ("member_count", "2"),
-                ("member", &ids[1]),
-                ("member", &ids[0]),
-            ],
-        )
-        .await;
-    assert_eq!(confirmed.status, 303, "{}", confirmed.text());
-    assert_eq!(
-        confirmed.header("location"),
-        Some("/roles?notice=role-deleted")
-    );
-    assert_eq!(
-        code(server.admin.get_role("ops").await),
-        tonic::Code::NotFound
-    );
-    for member in &members {
-        let user = server.admin.get_user(member.id).await.expect("read");
-        assert!(user.roles.is_empty() && user.effective_permissions.is_empty());
-    }
-}
-
-/// Every role change needs the session's CSRF token and the console's own
-/// origin.
-async fn role_changes_need_the_csrf_token(server: TestServer) {
-    let role = create_role(&server, "kept", "orders.read").await;
-    let session = ConsoleSession::sign_in(server.address, &server.admin_key).await;
-    let own = format!("http://{}", server.address);
-    let posts: [(&str, Vec<(&str, &str)>); 3] = [
-        ("/roles", vec![("name", "planted")]),
-        (
-            "/roles/kept",
-            vec![("description", "forged"), ("permission", "users.write")],
-        ),
-        ("/roles/kept/delete", vec![("confirm", "kept")]),
-    ];
-    for (path, fields) in &posts {
-        for (origin, with_token, what) in [
-            (Some(own.as_str()), false, "no token"),
-            (Some("http://evil.example"), true, "another origin"),
-            (None, true, "no origin"),
-        ] {
-            let reply = session
-                .post_from(path, fields, origin, None, with_token)
-                .await;
-            assert_eq!(reply.status, 403, "{path}, {what}: {}", reply.text());
-            assert!(
-                reply
-                    .text()
-                    .contains("did not come from a page of this console"),
-                "{path}, {what}"
-            );
-        }
-        let wrong_token = [fields.as_slice(), &[("csrf", "0")]].concat();
-        let reply = session.post(path, &wrong_token).await;
-        assert_eq!(reply.status, 403, "{path}, a wrong token first");
-    }
-    assert_eq!(
-        code(server.admin.get_role("planted").await),
-        tonic::Code::NotFound
-    );
-    let after = server.admin.get_role("kept").await.expect("not deleted");
-    assert_eq!(after, role, "unchanged");
-}
-
 on_every_backend!(
     the_roles_pages_list_show_and_create_roles,
     a_stale_edit_says_the_role_or_user_changed,
     a_partial_admin_cannot_change_a_role_carrying_what_it_lacks,
-    deleting_a_held_role_needs_its_members_confirmed,
-    role_changes_need_the_csrf_token,
 );

@@ -27,6 +27,7 @@ mod console_browser_roles;
 mod console_keys;
 mod console_pages;
 mod console_roles;
+mod console_roles_guards;
 mod console_security;
 mod console_sessions;
 mod console_transport;
