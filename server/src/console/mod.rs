@@ -94,6 +94,15 @@ impl Console {
                 "/users/{id}/revoke",
                 get(pages::revoke::revoke_form).post(pages::revoke::revoke),
             )
+            .route("/roles", get(pages::roles::list).post(pages::roles::create))
+            .route(
+                "/roles/{name}",
+                get(pages::role::show).post(pages::role::update),
+            )
+            .route(
+                "/roles/{name}/delete",
+                get(pages::role_delete::delete_form).post(pages::role_delete::delete),
+            )
             .route("/whoami", get(pages::whoami::show))
             .route("/audit", get(pages::audit::list))
             .route("/assets/console.css", get(pages::assets::stylesheet))

@@ -38,28 +38,51 @@ pub(crate) use roles::{check_role_create, check_role_delete, check_role_update};
 /// it (which kills the key the caller is using) cannot lock the caller out.
 pub(crate) const OWN_KEY_MIN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
-/// The first service permission (in name order) of `target` that `caller`
-/// lacks: what makes `target` more powerful than `caller`.
-pub(crate) fn first_unheld<'a>(
-    caller: &PermissionSet,
+/// The service permissions of `target` that `caller` lacks, in name order:
+/// what makes a user or role holding `target` more powerful than `caller`.
+/// The one comparison behind the power order, for users and roles alike.
+pub(crate) fn unheld<'a>(
+    caller: &'a PermissionSet,
     target: &'a PermissionSet,
-) -> Option<&'a Permission> {
+) -> impl Iterator<Item = &'a Permission> + 'a {
     target
         .service_permissions()
-        .find(|permission| !caller.contains(permission))
+        .filter(|permission| !caller.contains(permission))
+}
+
+/// The power order over users: the service permissions the user
+/// `target_id`, holding `held` (its effective permissions), has and
+/// `caller` lacks. None when `target_id` is the caller itself (acting on
+/// oneself needs no power over oneself) or the caller holds them all: the
+/// caller may then act on that user. What the RPCs check, and what the
+/// console asks before offering a control.
+pub(crate) fn outranking_user<'a>(
+    caller: &'a Principal,
+    target_id: i64,
+    held: &'a PermissionSet,
+) -> impl Iterator<Item = &'a Permission> + 'a {
+    let own = caller.user_id == target_id;
+    unheld(&caller.permissions, held).filter(move |_| !own)
+}
+
+/// The power order over roles: the service permissions a role carrying
+/// `carried` has and `caller` lacks. None: the caller may change or delete
+/// the role, as far as what it carries now goes (what a change adds is the
+/// grant rule's).
+pub(crate) fn outranking_role<'a>(
+    caller: &'a Principal,
+    carried: &'a PermissionSet,
+) -> impl Iterator<Item = &'a Permission> + 'a {
+    unheld(&caller.permissions, carried)
 }
 
 /// The power order, for a call on `target` (named as `named` in errors).
-/// Acting on oneself needs no power over oneself.
 pub(crate) fn ensure_may_act_on(
     caller: &Principal,
     target: &User,
     named: TargetUser,
 ) -> Result<(), DomainError> {
-    if caller.user_id == target.id {
-        return Ok(());
-    }
-    match first_unheld(&caller.permissions, &target.effective_permissions) {
+    match outranking_user(caller, target.id, &target.effective_permissions).next() {
         None => Ok(()),
         Some(permission) => Err(DomainError::PermissionDenied(Denial::OutranksCaller {
             user: named,

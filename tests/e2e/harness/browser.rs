@@ -209,6 +209,12 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks the submit button of the form posting to `action`.
+    pub async fn submit(&self, action: &str) {
+        self.click(&format!("form[action='{action}'] button[type=submit]"))
+            .await;
+    }
+
     pub async fn fill(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field

@@ -103,6 +103,16 @@ impl TestServer {
             .expect("create user")
     }
 
+    /// Creates role `name` carrying `permissions`.
+    pub async fn create_role(&self, name: &str, permissions: &[&str]) -> pb::Role {
+        self.admin
+            .create_role(
+                accesskey_client::NewRole::new(name).permissions(permissions.iter().copied()),
+            )
+            .await
+            .expect("create role")
+    }
+
     /// Makes `key` look issued before secret fingerprints existed (its
     /// stored fingerprint removed), as an upgraded database holds such keys.
     /// SQLite only.

@@ -132,26 +132,32 @@ impl UserActions {
 }
 
 /// Why the signed-in administrator may not change `user`, if it may not:
-/// the power order, as the services apply it (acting on oneself needs no
-/// power over oneself).
+/// the power order, asked of the domain's own predicate (the one the
+/// services apply) with the user's effective permissions.
 pub(in crate::console) fn out_of_reach(signed_in: &SignedIn, user: &pb::User) -> Option<String> {
-    if user.id == signed_in.principal.user_id {
-        return None;
-    }
-    let held = &signed_in.caller.permissions;
-    let target = PermissionSet::from_permissions(
-        user.effective_permissions
-            .iter()
-            .map(|p| Permission::from_stored(p)),
-    );
-    authority::first_unheld(held, &target)?;
-    let missing: Vec<&str> = target
-        .service_permissions()
-        .filter(|permission| !held.contains(permission))
-        .map(Permission::as_str)
-        .collect();
-    Some(format!(
-        "You cannot change this user: it holds {}, which you do not.",
-        missing.join(", ")
-    ))
+    let held = permission_set(&user.effective_permissions);
+    let missing = authority::outranking_user(&signed_in.caller, user.id, &held);
+    sentence("You cannot change this user: it holds", missing)
+}
+
+/// Why the signed-in administrator may not change or delete a role
+/// carrying `carried`, if it may not (the domain's predicate, as above).
+pub(in crate::console) fn role_out_of_reach(
+    signed_in: &SignedIn,
+    carried: &[String],
+) -> Option<String> {
+    let carried = permission_set(carried);
+    let missing = authority::outranking_role(&signed_in.caller, &carried);
+    sentence("You cannot change this role: it carries", missing)
+}
+
+/// `lead` and the permissions `missing` names, or `None` if none.
+fn sentence<'a>(lead: &str, missing: impl Iterator<Item = &'a Permission>) -> Option<String> {
+    let missing: Vec<&str> = missing.map(Permission::as_str).collect();
+    (!missing.is_empty()).then(|| format!("{lead} {}, which you do not.", missing.join(", ")))
+}
+
+/// Permission names from a message, as the domain's set.
+pub(in crate::console) fn permission_set(names: &[String]) -> PermissionSet {
+    PermissionSet::from_permissions(names.iter().map(|name| Permission::from_stored(name)))
 }

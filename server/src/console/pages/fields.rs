@@ -9,11 +9,12 @@ use maud::{Markup, html};
 use tonic::Status;
 use tonic_types::StatusExt as _;
 
-use super::layout::error_box;
+use super::{layout::error_box, users::permissions_from};
+use crate::console::web::FormFields;
 
 /// Request fields the forms hold: the field's name (as the services name
 /// it, without an index), the input holding it, and the input's label.
-const FIELDS: [(&str, &str, &str); 10] = [
+const FIELDS: &[(&str, &str, &str)] = &[
     ("username", "username", "Username"),
     ("email", "email", "Email"),
     ("user.email", "email", "Email"),
@@ -26,6 +27,11 @@ const FIELDS: [(&str, &str, &str); 10] = [
     ),
     ("permissions", "other_permissions", "Permissions"),
     ("user.permissions", "other_permissions", "Permissions"),
+    ("roles", "roles", "Roles"),
+    ("user.roles", "roles", "Roles"),
+    ("role.name", "name", "Name"),
+    ("role.description", "description", "Description"),
+    ("role.permissions", "other_permissions", "Permissions"),
     ("expire_time", "expires_on", "Expiry date"),
     // The console's own reading of the date field.
     ("expires_on", "expires_on", "Expiry date"),
@@ -68,6 +74,36 @@ impl Refused {
             message: status.message().to_owned(),
             field,
         }
+    }
+
+    /// A save refused because what it changes (`what`: "user", "role") was
+    /// changed after the page was loaded (ABORTED: the etag it sent is
+    /// stale). The page then shows it as it is now, with its new etag.
+    pub(in crate::console) fn stale(what: &str) -> Self {
+        Self {
+            message: format!(
+                "This {what} was changed by someone else after you loaded the page, so nothing \
+                 was saved. It is shown below as it is now: check it and try again."
+            ),
+            field: None,
+        }
+    }
+
+    /// A refused save of `what` ("user", "role"), and the values its form
+    /// shows again: what was `sent`, or, when `what` was changed meanwhile
+    /// (ABORTED: the etag sent is stale), its values as it is `now`, so
+    /// that the next save is made against it as it is.
+    pub(in crate::console) fn save(
+        status: &Status,
+        what: &str,
+        sent: FormFields,
+        now: impl FnOnce() -> FormFields,
+    ) -> (FormFields, Self) {
+        if status.code() == tonic::Code::Aborted {
+            return (now(), Self::stale(what));
+        }
+        let refused = Self::call(status, &permissions_from(&sent));
+        (sent, refused)
     }
 
     /// A field the console itself refused before any call.

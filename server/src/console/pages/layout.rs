@@ -44,6 +44,7 @@ pub(in crate::console) fn frame(
                         nav aria-label="Administration" {
                             @if principal.permissions.iter().any(|p| p == "users.read") {
                                 a href="/users" { "Users" }
+                                a href="/roles" { "Roles" }
                             }
                             @if principal.permissions.iter().any(|p| p == "audit.read") {
                                 a href="/audit" { "Audit trail" }
@@ -67,13 +68,20 @@ pub(in crate::console) fn frame(
 /// Where a page about `user` sits: *Users › user › here*, or *Users ›
 /// user* on the user's own page (`here` empty).
 pub(in crate::console) fn crumbs(user: &pb::User, here: &str) -> Markup {
+    let page = format!("/users/{}", user.id);
+    trail(("/users", "Users"), (&page, &user.username), here)
+}
+
+/// *List › item › here* (each but the last a link), or *List › item* on
+/// the item's own page (`here` empty); `list` and `item` are (link, name).
+pub(in crate::console) fn trail(list: (&str, &str), item: (&str, &str), here: &str) -> Markup {
     html! {
         p.crumbs {
-            a href="/users" { "Users" } " › "
+            a href=(list.0) { (list.1) } " › "
             @if here.is_empty() {
-                (user.username)
+                (item.1)
             } @else {
-                a href=(format!("/users/{}", user.id)) { (user.username) } " › " (here)
+                a href=(item.0) { (item.1) } " › " (here)
             }
         }
     }
@@ -100,6 +108,8 @@ pub(in crate::console) fn notice(code: &str) -> Option<&'static str> {
         "updated" => "The changes were saved.",
         "deleted" => "The user was deleted.",
         "revoked" => "The access key was revoked; it no longer works.",
+        "role-created" => "The role was created.",
+        "role-deleted" => "The role was deleted; no user holds it any more.",
         _ => return None,
     })
 }

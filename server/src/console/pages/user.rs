@@ -12,6 +12,7 @@ use super::{
     Page,
     actions::{KeyOffer, UserActions},
     fields::{Marks, Refused},
+    holdings::{Holdings, role_fields, role_links, roles_from},
     layout::{crumbs, error_box, notice_box, time},
     users::{permission_fields, permissions_from, status, text_field},
 };
@@ -53,7 +54,8 @@ fn details(user: &pb::User) -> Markup {
             dt { "Status" } dd { (status(user)) }
             dt { "Email" } dd { (if user.email.is_empty() { "—" } else { &user.email }) }
             dt { "Display name" } dd { (if user.display_name.is_empty() { "—" } else { &user.display_name }) }
-            dt { "Permissions" } dd { (if user.permissions.is_empty() { "none".to_owned() } else { user.permissions.join(", ") }) }
+            dt { "Roles" } dd { (role_links(user)) }
+            dt { "Direct permissions" } dd { (if user.permissions.is_empty() { "none".to_owned() } else { user.permissions.join(", ") }) }
             dt { "Access key" } dd {
                 @if let Some(key) = key {
                     code { (key.key_id) } " · created " (time(key.create_time.as_ref(), "—"))
@@ -71,7 +73,13 @@ fn details(user: &pb::User) -> Markup {
 
 /// The edit form, filled from `values` (the user, or what was just sent),
 /// with the field a refused save was about marked.
-fn edit_form(user: &pb::User, values: &FormFields, csrf: &str, marks: Marks<'_>) -> Markup {
+fn edit_form(
+    user: &pb::User,
+    holdings: &Holdings,
+    values: &FormFields,
+    csrf: &str,
+    marks: Marks<'_>,
+) -> Markup {
     let held = permissions_from(values);
     html! {
         h2 #edit { "Edit" }
@@ -80,6 +88,7 @@ fn edit_form(user: &pb::User, values: &FormFields, csrf: &str, marks: Marks<'_>)
             input type="hidden" name="etag" value=(values.get("etag"));
             (text_field(marks, "email", "Email", "email", values.get("email"), EMAIL_MAX_LEN))
             (text_field(marks, "display_name", "Display name", "text", values.get("display_name"), DISPLAY_NAME_MAX_CHARS))
+            (role_fields(holdings.choice(), &roles_from(values), marks))
             (permission_fields(&held, marks))
             label.check {
                 input type="checkbox" name="disabled" value="true" checked[values.has("disabled")];
@@ -98,6 +107,7 @@ fn values_of(user: &pb::User) -> FormFields {
         ("display_name", user.display_name.clone()),
     ];
     fields.extend(user.permissions.iter().map(|p| ("permission", p.clone())));
+    fields.extend(user.roles.iter().map(|r| ("role", r.clone())));
     if user.disabled {
         fields.push(("disabled", "true".to_owned()));
     }
@@ -140,23 +150,33 @@ fn actions(signed_in: &SignedIn, user: &pb::User) -> Markup {
     }
 }
 
-fn user_page(
+/// The user's page, with its edit form filled from `values` when the
+/// signed-in administrator may edit it.
+async fn user_page(
+    console: &crate::console::Console,
     signed_in: &SignedIn,
+    parts: &Parts,
     user: &pb::User,
     values: &FormFields,
-    notice: &str,
     refused: Option<&Refused>,
-) -> Markup {
+) -> Result<Markup, Response> {
     let editable = UserActions::of(signed_in, user).edit;
-    html! {
+    let holdings = Holdings::read(console, signed_in, parts, user, editable).await?;
+    let notice = FormFields::query(parts);
+    Ok(html! {
         (crumbs(user, ""))
         h1 { (user.username) }
-        (notice_box(notice))
+        (notice_box(notice.get("notice")))
         @if let Some(refused) = refused { (refused.summary()) }
         (details(user))
+        h2 { "Effective permissions" }
+        p.hint { "What the user holds, directly or through its roles: what verification answers with." }
+        (holdings.effective_permissions(user))
         (actions(signed_in, user))
-        @if editable { (edit_form(user, values, &signed_in.session.csrf, Marks::of(refused))) }
-    }
+        @if editable {
+            (edit_form(user, &holdings, values, &signed_in.session.csrf, Marks::of(refused)))
+        }
+    })
 }
 
 /// `GET /users/{id}`.
@@ -167,14 +187,7 @@ pub(in crate::console) async fn show(
     signed_in: SignedIn,
 ) -> Page {
     let user = read_user(&console, &signed_in, &parts, id).await?;
-    let notice = FormFields::query(&parts);
-    let body = user_page(
-        &signed_in,
-        &user,
-        &values_of(&user),
-        notice.get("notice"),
-        None,
-    );
+    let body = user_page(&console, &signed_in, &parts, &user, &values_of(&user), None).await?;
     Ok(signed_in.page(&user.username, body))
 }
 
@@ -185,7 +198,7 @@ pub(in crate::console) async fn update(
     Path(id): Path<i64>,
     parts: Parts,
     Change { signed_in, form }: Change,
-) -> Response {
+) -> Page {
     let request = signed_in.request(
         &parts,
         pb::UpdateUserRequest {
@@ -194,38 +207,32 @@ pub(in crate::console) async fn update(
                 email: form.get("email").trim().to_owned(),
                 display_name: form.get("display_name").trim().to_owned(),
                 permissions: permissions_from(&form),
+                roles: roles_from(&form),
                 disabled: form.has("disabled"),
                 etag: form.get("etag").to_owned(),
                 ..Default::default()
             }),
             update_mask: Some(prost_types::FieldMask {
-                paths: ["email", "display_name", "permissions", "disabled"]
+                paths: ["email", "display_name", "permissions", "roles", "disabled"]
                     .map(str::to_owned)
                     .to_vec(),
             }),
         },
     );
-    match console.user_admin.update_user(request).await {
-        Ok(_) => signed_in.redirect(&format!("/users/{id}?notice=updated")),
-        Err(status)
-            if matches!(
-                status.code(),
-                tonic::Code::Unauthenticated | tonic::Code::NotFound
-            ) =>
-        {
-            signed_in.failed(status)
+    let status = match console.user_admin.update_user(request).await {
+        Ok(_) => return Ok(signed_in.redirect(&format!("/users/{id}?notice=updated"))),
+        Err(status) if status.code() == tonic::Code::Unauthenticated => {
+            return Err(signed_in.failed(status));
         }
-        Err(status) => {
-            // Shown again with what was typed, beside the user as it is now.
-            let user = match read_user(&console, &signed_in, &parts, id).await {
-                Ok(user) => user,
-                Err(page) => return page,
-            };
-            let refused = Refused::call(&status, &permissions_from(&form));
-            let body = user_page(&signed_in, &user, &form, "", Some(&refused));
-            signed_in.page_with(http_status(status.code()), &user.username, body)
-        }
-    }
+        Err(status) => status,
+    };
+    // Shown again beside the user as it is now (a user gone meanwhile
+    // fails here): with what was typed, or, when the user changed
+    // meanwhile, with its new values.
+    let user = read_user(&console, &signed_in, &parts, id).await?;
+    let (values, refused) = Refused::save(&status, "user", form, || values_of(&user));
+    let body = user_page(&console, &signed_in, &parts, &user, &values, Some(&refused)).await?;
+    Ok(signed_in.page_with(http_status(status.code()), &user.username, body))
 }
 
 fn delete_page(user: &pb::User, csrf: &str, error: Option<&str>) -> Markup {

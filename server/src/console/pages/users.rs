@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use super::{
     actions::UserActions,
     fields::{Marks, Refused},
+    holdings::{Choice, role_fields, roles_from},
     layout::{is_service_permission, notice_box, service_permissions, table, time},
 };
 use crate::console::{
@@ -75,7 +76,7 @@ pub(in crate::console) async fn list(
             p { "No users match." }
         } @else {
             (table(
-                &["Username", "Actions", "Display name", "Status", "Permissions", "Key id",
+                &["Username", "Actions", "Display name", "Status", "Roles", "Permissions", "Key id",
                   "Key created", "Key expires", "Key last used"],
                 html! { @for user in &page.users { (user_row(&signed_in, user)) } },
             ))
@@ -102,6 +103,7 @@ fn user_row(signed_in: &SignedIn, user: &pb::User) -> Markup {
             td { (UserActions::of(signed_in, user).menu()) }
             td { (user.display_name) }
             td { (status(user)) }
+            td { (user.roles.join(", ")) }
             td { (user.permissions.join(", ")) }
             td { code { (key.map_or("—", |key| key.key_id.as_str())) } }
             td { (time(key.and_then(|key| key.create_time.as_ref()), "—")) }
@@ -207,7 +209,7 @@ pub(in crate::console) fn permissions_from(form: &FormFields) -> Vec<String> {
     permissions
 }
 
-fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
+fn create_form(form: &FormFields, roles: &Choice, refused: Option<&Refused>) -> Markup {
     let held = permissions_from(form);
     let marks = Marks::of(refused);
     html! {
@@ -226,6 +228,7 @@ fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
             (text_field(marks, "display_name", "Display name", "text", form.get("display_name"), DISPLAY_NAME_MAX_CHARS))
             (text_field(marks, "identity_provider", "Identity provider", "text", form.get("identity_provider"), IdentityProvider::MAX_LEN))
             p.hint { "Leave empty for a local user. Users from an external identity provider cannot have an access key." }
+            (role_fields(roles, &roles_from(form), marks))
             (permission_fields(&held, marks))
             div.actions {
                 button type="submit" { "Create user" }
@@ -237,12 +240,13 @@ fn create_form(form: &FormFields, refused: Option<&Refused>) -> Markup {
 
 /// `GET /users/new`.
 pub(in crate::console) async fn new_form(
-    Extract(_console): State,
-    _parts: Parts,
+    Extract(console): State,
+    parts: Parts,
     signed_in: SignedIn,
 ) -> Response {
     let form = FormFields::from_pairs([("csrf", signed_in.session.csrf.clone())]);
-    signed_in.page("Create user", create_form(&form, None))
+    let roles = Choice::read(&console, &signed_in, &parts).await;
+    signed_in.page("Create user", create_form(&form, &roles, None))
 }
 
 /// `POST /users/new`: CreateUser; a refused one shows the form again with
@@ -260,7 +264,7 @@ pub(in crate::console) async fn create(
             display_name: form.get("display_name").trim().to_owned(),
             identity_provider: form.get("identity_provider").trim().to_owned(),
             permissions: permissions_from(&form),
-            roles: Vec::new(),
+            roles: roles_from(&form),
         },
     );
     match console.user_admin.create_user(request).await {
@@ -269,13 +273,11 @@ pub(in crate::console) async fn create(
             signed_in.redirect(&format!("/users/{id}?notice=created"))
         }
         Err(status) if status.code() == tonic::Code::Unauthenticated => signed_in.failed(status),
-        Err(status) => signed_in.page_with(
-            http_status(status.code()),
-            "Create user",
-            create_form(
-                &form,
-                Some(&Refused::call(&status, &permissions_from(&form))),
-            ),
-        ),
+        Err(status) => {
+            let roles = Choice::read(&console, &signed_in, &parts).await;
+            let refused = Refused::call(&status, &permissions_from(&form));
+            let body = create_form(&form, &roles, Some(&refused));
+            signed_in.page_with(http_status(status.code()), "Create user", body)
+        }
     }
 }

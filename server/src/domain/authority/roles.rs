@@ -10,7 +10,7 @@
 //!   permissions than a user may.
 //! - A role that users hold is deleted only with `force`.
 
-use super::{dropped_service_permissions, ensure_may_grant, lockout};
+use super::{dropped_service_permissions, ensure_may_grant, lockout, outranking_role};
 use crate::domain::{
     Denial, DomainError, Refusal, SelfLockout,
     model::{
@@ -65,7 +65,7 @@ pub(crate) fn check_role_delete(
 /// The power order for a role: the caller holds every service permission
 /// it carries.
 fn ensure_may_change_role(caller: &Principal, role: &Role) -> Result<(), DomainError> {
-    match super::first_unheld(&caller.permissions, &role.permissions) {
+    match outranking_role(caller, &role.permissions).next() {
         None => Ok(()),
         Some(permission) => Err(DomainError::PermissionDenied(Denial::RoleOutranksCaller {
             permission: permission.clone(),

@@ -77,17 +77,46 @@ fn denied_naming<T>(result: Result<T, DomainError>, permission: &str) -> bool {
 fn only_service_permissions_rank_users() {
     let issuer = permissions(&["keys.issue", "users.read"]);
     assert_eq!(
-        first_unheld(&issuer, &permissions(&["payments.write"])),
+        unheld(&issuer, &permissions(&["payments.write"])).next(),
         None
     );
     assert_eq!(
-        first_unheld(&issuer, &permissions(&["keys.issue", "orders.read"])),
+        unheld(&issuer, &permissions(&["keys.issue", "orders.read"])).next(),
         None
     );
     assert_eq!(
-        first_unheld(&issuer, &permissions(&ALL)).map(Permission::as_str),
+        unheld(&issuer, &permissions(&ALL))
+            .next()
+            .map(Permission::as_str),
         Some("audit.read"),
         "the first missing one, in name order"
+    );
+}
+
+#[test]
+fn the_power_order_names_every_unheld_service_permission_but_never_over_oneself() {
+    let writer = caller(2, &["users.read", "users.write"]);
+    let held = permissions(&["audit.read", "keys.issue", "orders.read", "users.read"]);
+    let names = |unheld: Vec<&Permission>| -> Vec<String> {
+        unheld.iter().map(|p| p.as_str().to_owned()).collect()
+    };
+    assert_eq!(
+        names(outranking_user(&writer, 3, &held).collect()),
+        ["audit.read", "keys.issue"]
+    );
+    assert!(
+        outranking_user(&writer, 2, &held).next().is_none(),
+        "acting on oneself"
+    );
+    assert_eq!(
+        names(outranking_role(&writer, &held).collect()),
+        ["audit.read", "keys.issue"],
+        "a role has no self to exempt"
+    );
+    assert!(
+        outranking_role(&writer, &permissions(&["users.write", "orders.read"]))
+            .next()
+            .is_none()
     );
 }
 
