@@ -224,9 +224,23 @@ impl Client {
     /// transaction. Returns the usernames it was taken from. Needs
     /// `users.write` and every service permission it carries.
     pub async fn delete_role(&self, name: &str, force: bool) -> Result<Vec<String>, Error> {
+        self.delete_role_if_unchanged(name, "", force).await
+    }
+
+    /// [`delete_role`](Self::delete_role), only if the role is still as it
+    /// was when `etag` was read: its definition and who holds it (with
+    /// `force`, it is taken from exactly the members seen then). Otherwise
+    /// fails with ABORTED and deletes nothing. An empty etag is no
+    /// condition.
+    pub async fn delete_role_if_unchanged(
+        &self,
+        name: &str,
+        etag: &str,
+        force: bool,
+    ) -> Result<Vec<String>, Error> {
         let request = pb::DeleteRoleRequest {
             name: name.to_owned(),
-            etag: String::new(),
+            etag: etag.to_owned(),
             force,
         };
         // Deleting twice leaves no role either way; the second answers

@@ -234,6 +234,26 @@ async fn a_stale_role_etag_changes_nothing(server: TestServer) {
         .await
         .expect_err("what the member holds changed");
     assert_eq!(aborted.code(), Some(Code::Aborted));
+
+    // Who holds the role is part of it: a forced delete on the etag read
+    // before a user was given the role takes it from nobody unseen.
+    let seen = admin.get_role("readers").await.expect("role");
+    admin
+        .create_user(new_user("newcomer", &[]).roles(["readers"]))
+        .await
+        .expect("a new member");
+    let unseen = admin
+        .delete_role_if_unchanged("readers", &seen.etag, true)
+        .await
+        .expect_err("a member joined since");
+    assert_eq!(unseen.code(), Some(Code::Aborted), "{unseen}");
+    let current = admin.get_role("readers").await.expect("role");
+    assert_eq!(current.member_count, 2);
+    let removed = admin
+        .delete_role_if_unchanged("readers", &current.etag, true)
+        .await
+        .expect("the members as read");
+    assert_eq!(removed, ["member", "newcomer"]);
 }
 
 async fn role_changes_are_audited_in_their_own_transaction(server: TestServer) {

@@ -33,7 +33,7 @@ use sea_orm::{
 
 use super::{
     Store, StoreError, audit, entity,
-    memberships::{effective_column, replace_roles, roles_held_by, roles_named},
+    memberships::{effective_column, new_members, replace_roles, roles_held_by, roles_named},
     users::{join_permissions, to_user},
 };
 use crate::domain::model::{
@@ -110,6 +110,13 @@ impl Store {
             check,
             async |txn, target: Target, ()| {
                 user::Entity::delete_by_id(id).exec(txn).await?;
+                // Its holdings go with it (by cascade): its roles' members changed.
+                let held = target
+                    .user
+                    .roles
+                    .iter()
+                    .filter_map(|name| target.roles.get(name));
+                new_members(txn, held.map(|role| role.id)).await?;
                 audit::record(txn, &self.audit_chain, &describe(&target.user)).await?;
                 Ok(target.user)
             },

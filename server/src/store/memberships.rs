@@ -118,10 +118,15 @@ pub(super) async fn replace_roles(
     if !taken.is_empty() {
         user_role::Entity::delete_many()
             .filter(user_role::Column::UserId.eq(user_id))
-            .filter(user_role::Column::RoleId.is_in(taken))
+            .filter(user_role::Column::RoleId.is_in(taken.iter().copied()))
             .exec(txn)
             .await?;
     }
+    let given_ids = after
+        .missing_from(before)
+        .map(id_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    new_members(txn, taken.into_iter().chain(given_ids)).await?;
     let given = after
         .missing_from(before)
         .map(|name| {
@@ -136,6 +141,28 @@ pub(super) async fn replace_roles(
             .exec_without_returning(txn)
             .await?;
     }
+    Ok(())
+}
+
+/// Gives roles `role_ids` a new revision (a new etag): who holds them
+/// changed, so a DeleteRole with `force` on the etag read before takes the
+/// role from no user its caller did not see.
+pub(super) async fn new_members(
+    txn: &DatabaseTransaction,
+    role_ids: impl IntoIterator<Item = i64>,
+) -> Result<(), DbErr> {
+    let role_ids: Vec<i64> = role_ids.into_iter().collect();
+    if role_ids.is_empty() {
+        return Ok(());
+    }
+    role::Entity::update_many()
+        .col_expr(
+            role::Column::Revision,
+            Expr::col(role::Column::Revision).add(1),
+        )
+        .filter(role::Column::Id.is_in(role_ids))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 

@@ -16,7 +16,16 @@ pub struct RoleName(String);
 
 impl RoleName {
     pub fn parse(field: &str, value: &str) -> Result<Self, InvalidField> {
-        Username::parse(field, value).map(|name| Self(name.as_str().to_owned()))
+        let name = Username::parse(field, value)?;
+        // `.` and `..` cannot name a page: browsers and proxies resolve
+        // them out of a URL path (`/roles/..`).
+        if name.as_str().bytes().all(|c| c == b'.') {
+            return Err(InvalidField::new(
+                field,
+                "must contain a character other than `.`",
+            ));
+        }
+        Ok(Self(name.as_str().to_owned()))
     }
 
     pub fn from_stored(value: String) -> Self {
@@ -271,6 +280,8 @@ mod tests {
         assert_eq!(names, ["audit", "Deploy"]);
         let bad = RoleSet::parse("roles", &["ok", "no space"]).expect_err("space");
         assert_eq!(bad.field, "roles[1]");
+        assert!(RoleName::parse("name", "..").is_err());
+        assert!(RoleName::parse("name", ".a.").is_ok());
         let many: Vec<String> = (0..33).map(|i| format!("r{i}")).collect();
         assert!(RoleSet::parse("roles", &many).is_err());
     }
