@@ -67,6 +67,8 @@ async fn the_roles_pages_list_show_and_create_roles(server: TestServer) {
         "its members: {page}"
     );
     assert!(has_form(&page, "/roles/deployers"), "the edit form: {page}");
+    // Read after the member joined: who holds a role is part of its etag.
+    let role = server.admin.get_role("deployers").await.expect("read");
     assert!(
         page.contains(&format!("value=\"{}\"", role.etag)),
         "its etag"
