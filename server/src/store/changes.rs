@@ -33,7 +33,9 @@ use sea_orm::{
 
 use super::{
     Store, StoreError, audit, entity,
-    memberships::{effective_column, new_members, replace_roles, roles_held_by, roles_named},
+    memberships::{
+        effective_column, holds_roles, new_members, replace_roles, roles_held_by, roles_named,
+    },
     users::{join_permissions, to_user},
 };
 use crate::domain::model::{
@@ -45,20 +47,30 @@ use entity::{access_key, setting, user};
 /// (created by migration m20261201_000004).
 const ADMINISTRATOR_GUARD: &str = "administrator_guard";
 
-/// What a checked change came to: done, refused by the check, or the user
-/// was not there.
-enum Checked<T, E> {
+/// What a checked change came to: done, refused by the check, or what it
+/// changes was not there.
+pub(super) enum Checked<T, E> {
     Done(T),
     Refused(E),
-    UserMissing,
+    Missing,
 }
 
 impl<T, E> Checked<T, E> {
+    /// For a change to a user, whose absence is an error.
     fn into_result(self) -> Result<Result<T, E>, StoreError> {
         match self {
             Self::Done(value) => Ok(Ok(value)),
             Self::Refused(error) => Ok(Err(error)),
-            Self::UserMissing => Err(StoreError::UserMissing),
+            Self::Missing => Err(StoreError::UserMissing),
+        }
+    }
+
+    /// For a change to a role, named by the caller: `None` when absent.
+    pub(super) fn into_option(self) -> Option<Result<T, E>> {
+        match self {
+            Self::Done(value) => Some(Ok(value)),
+            Self::Refused(error) => Some(Err(error)),
+            Self::Missing => None,
         }
     }
 }
@@ -199,9 +211,8 @@ impl Store {
         .await
     }
 
-    /// Every checked change: [`begin_approved`](Self::begin_approved), then
-    /// `change` in the same transaction with what was read and decided, and
-    /// the commit; within the store's deadline, and noting a refused write.
+    /// Every checked change to a user: [`approved_change`](Self::approved_change)
+    /// reading `R` for user `id`, a missing user being an error.
     async fn checked_change<R: LockedRead, P, T, E>(
         &self,
         id: i64,
@@ -209,45 +220,49 @@ impl Store {
         check: impl FnOnce(&R) -> Result<P, E>,
         change: impl AsyncFnOnce(&DatabaseTransaction, R, P) -> Result<T, DbErr>,
     ) -> Result<Result<T, E>, StoreError> {
+        self.approved_change(
+            async |txn| R::lock_and_read(txn, id, wanted).await,
+            check,
+            change,
+        )
+        .await?
+        .into_result()
+    }
+
+    /// Every checked change, to a user or a role: begins the transaction
+    /// (see the module documentation), takes the locks and reads what
+    /// `read` reads, asks `check`, and stops (rolled back) when there was
+    /// nothing to read or `check` refuses; otherwise runs `change` in the
+    /// same transaction with what was read and decided, and commits. Within
+    /// the store's deadline, noting a refused write.
+    pub(super) async fn approved_change<R, P, T, E>(
+        &self,
+        read: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Option<R>, DbErr>,
+        check: impl FnOnce(&R) -> Result<P, E>,
+        change: impl AsyncFnOnce(&DatabaseTransaction, R, P) -> Result<T, DbErr>,
+    ) -> Result<Checked<T, E>, StoreError> {
         self.bounded(async {
             let outcome = async {
-                let (txn, read, decision) = match self.begin_approved(id, wanted, check).await? {
-                    Ok(approved) => approved,
-                    Err(stopped) => return Ok(stopped),
+                let txn = self.begin_write().await?;
+                let Some(read) = read(&txn).await? else {
+                    txn.rollback().await?;
+                    return Ok(Checked::Missing);
+                };
+                let decision = match check(&read) {
+                    Ok(decision) => decision,
+                    Err(refused) => {
+                        txn.rollback().await?;
+                        return Ok(Checked::Refused(refused));
+                    }
                 };
                 let done = change(&txn, read, decision).await?;
                 txn.commit().await?;
                 Ok(Checked::Done(done))
             }
             .await;
-            self.written(outcome)?.into_result()
+            self.written(outcome)
         })
         .await
-    }
-
-    /// The first half of every checked change: begins the transaction
-    /// (see the module documentation), takes the locks `R` needs, reads `R`
-    /// for user `id` and asks `check`. Stops (rolled back) when the user is
-    /// missing or `check` refuses; otherwise hands over the open transaction
-    /// with what was read and what `check` decided.
-    async fn begin_approved<R: LockedRead, P, T, E>(
-        &self,
-        id: i64,
-        wanted: &R::Wanted,
-        check: impl FnOnce(&R) -> Result<P, E>,
-    ) -> Result<Result<(DatabaseTransaction, R, P), Checked<T, E>>, DbErr> {
-        let txn = self.begin_write().await?;
-        let Some(read) = R::lock_and_read(&txn, id, wanted).await? else {
-            txn.rollback().await?;
-            return Ok(Err(Checked::UserMissing));
-        };
-        match check(&read) {
-            Ok(decision) => Ok(Ok((txn, read, decision))),
-            Err(refused) => {
-                txn.rollback().await?;
-                Ok(Err(Checked::Refused(refused)))
-            }
-        }
     }
 }
 
@@ -273,7 +288,8 @@ impl LockedRead for User {
         id: i64,
         (): &(),
     ) -> Result<Option<Self>, DbErr> {
-        locked_user(txn, id, RoleSet::default()).await
+        let locked = locked_row(txn, id).await?;
+        Ok(locked.map(|(row, key)| to_user(row, key, RoleSet::default())))
     }
 }
 
@@ -291,11 +307,16 @@ impl LockedRead for Target {
         wanted: &RoleSet,
     ) -> Result<Option<Self>, DbErr> {
         lock_administrator_guard(txn).await?;
-        let held = roles_held_by(txn, id).await?;
-        let names = RoleSet::from_names(held.iter().map(|role| role.name.clone()));
-        let Some(user) = locked_user(txn, id, names).await? else {
+        let Some((row, key)) = locked_row(txn, id).await? else {
             return Ok(None);
         };
+        let held = if holds_roles(&row) {
+            roles_held_by(txn, id).await?
+        } else {
+            Vec::new()
+        };
+        let names = RoleSet::from_names(held.iter().map(|role| role.name.clone()));
+        let user = to_user(row, key, names);
         let sole_administrator = user.is_administrator() && !another_administrator(txn, id).await?;
         let given = roles_named(txn, wanted).await?;
         Ok(Some(Self {
@@ -327,13 +348,12 @@ pub(super) async fn lock_administrator_guard(txn: &DatabaseTransaction) -> Resul
         })
 }
 
-/// The user with `id`, its row locked until the transaction ends, with its
-/// key and `roles` (as its caller read them).
-async fn locked_user(
+/// The row of the user with `id`, locked until the transaction ends, with
+/// its key's.
+async fn locked_row(
     txn: &DatabaseTransaction,
     id: i64,
-    roles: RoleSet,
-) -> Result<Option<User>, DbErr> {
+) -> Result<Option<(user::Model, Option<access_key::Model>)>, DbErr> {
     let Some(row) = user::Entity::find_by_id(id)
         .lock_exclusive()
         .one(txn)
@@ -347,7 +367,7 @@ async fn locked_user(
         .filter(access_key::Column::UserId.eq(id))
         .one(txn)
         .await?;
-    Ok(Some(to_user(row, key, roles)))
+    Ok(Some((row, key)))
 }
 
 /// Whether an administrator other than user `id` exists. Only meaningful
@@ -380,7 +400,10 @@ fn changed_row(user: &User) -> user::ActiveModel {
         update_time: Set(user.update_time.as_micros()),
         revision: Set(user.revision),
         administrator: Set(user.is_administrator()),
-        effective_permissions: Set(effective_column(user)),
+        effective_permissions: Set(effective_column(
+            !user.roles.is_empty(),
+            &user.effective_permissions,
+        )),
     }
 }
 

@@ -11,10 +11,10 @@ use sea_orm::{
 };
 
 use super::{
-    entity::{role, user_role},
+    entity::{role, user, user_role},
     users::{join_permissions, split_permissions},
 };
-use crate::domain::model::{Role, RoleBook, RoleName, RoleSet, Timestamp, User};
+use crate::domain::model::{PermissionSet, Role, RoleBook, RoleName, RoleSet, Timestamp};
 
 /// `FROM user_roles JOIN roles`: each holding with its role, to select
 /// from.
@@ -189,10 +189,17 @@ pub(super) async fn member_counts(
         .collect())
 }
 
-/// The `effective_permissions` column for `user`: NULL when it holds no
-/// role (its effective permissions are then its direct ones).
-pub(super) fn effective_column(user: &User) -> Option<String> {
-    (!user.roles.is_empty()).then(|| join_permissions(&user.effective_permissions))
+/// The `effective_permissions` column of a user holding `effective`: NULL
+/// exactly when it holds no role (its effective permissions are then its
+/// direct ones). So a NULL also tells, without reading `user_roles`, that a
+/// user holds no role ([`holds_roles`]).
+pub(super) fn effective_column(holds_roles: bool, effective: &PermissionSet) -> Option<String> {
+    holds_roles.then(|| join_permissions(effective))
+}
+
+/// Whether the user of `row` holds any role (see [`effective_column`]).
+pub(super) fn holds_roles(row: &user::Model) -> bool {
+    row.effective_permissions.is_some()
 }
 
 pub(super) fn to_role(row: role::Model, member_count: u64) -> Role {

@@ -26,7 +26,7 @@ use super::{
     Store, StoreError, audit,
     changes::lock_administrator_guard,
     entity::{role, user, user_role},
-    memberships::{holdings, member_counts, to_role},
+    memberships::{effective_column, holdings, member_counts, to_role},
     users::{escape_like, insert_returning, join_permissions, split_permissions, to_user},
 };
 use crate::domain::model::{
@@ -122,14 +122,14 @@ impl Store {
 
     /// Writes the role and members `check` makes of the role as it is now
     /// (locked, with its members), or nothing if `check` refuses, recording
-    /// the event `describe` makes of it before and after. `None`: no role
-    /// has the name.
+    /// the event `describe` makes of it before and after. Returns the role
+    /// as it was and as changed; `None`: no role has the name.
     pub async fn update_role_checked<E>(
         &self,
         name: &RoleName,
         check: impl FnOnce(&RoleTarget) -> Result<(Role, Vec<MemberAfter>), E>,
         describe: impl FnOnce(&Role, &Role) -> NewAuditEvent,
-    ) -> Result<Option<Result<Role, E>>, StoreError> {
+    ) -> Result<Option<Result<(Role, Role), E>>, StoreError> {
         self.role_change(name, check, async |txn, target, (after, members)| {
             role::Entity::update_many()
                 .set(role::ActiveModel {
@@ -144,10 +144,14 @@ impl Store {
                 .await?;
             rewrite_members(txn, &members).await?;
             audit::record(txn, &self.audit_chain, &describe(&target.role, &after)).await?;
-            Ok(Role {
-                member_count: target.members.len() as u64,
-                ..after
-            })
+            let member_count = target.members.len() as u64;
+            Ok((
+                target.role,
+                Role {
+                    member_count,
+                    ..after
+                },
+            ))
         })
         .await
     }
@@ -175,37 +179,22 @@ impl Store {
         .await
     }
 
-    /// Every checked role change: the transaction, the guard, the locked
-    /// read, `check`, then `change` and the commit.
+    /// Every checked role change: [`Store::approved_change`] reading the
+    /// role (after the administrator guard) with its members.
     async fn role_change<D, T, E>(
         &self,
         name: &RoleName,
         check: impl FnOnce(&RoleTarget) -> Result<D, E>,
         change: impl AsyncFnOnce(&DatabaseTransaction, RoleTarget, D) -> Result<T, DbErr>,
     ) -> Result<Option<Result<T, E>>, StoreError> {
-        self.bounded(async {
-            let outcome = async {
-                let txn = self.begin_write().await?;
-                lock_administrator_guard(&txn).await?;
-                let Some(target) = locked_role(&txn, name).await? else {
-                    txn.rollback().await?;
-                    return Ok(None);
-                };
-                let decision = match check(&target) {
-                    Ok(decision) => decision,
-                    Err(refused) => {
-                        txn.rollback().await?;
-                        return Ok(Some(Err(refused)));
-                    }
-                };
-                let done = change(&txn, target, decision).await?;
-                txn.commit().await?;
-                Ok(Some(Ok(done)))
-            }
-            .await;
-            self.written(outcome)
-        })
-        .await
+        let read = async |txn: &DatabaseTransaction| {
+            lock_administrator_guard(txn).await?;
+            locked_role(txn, name).await
+        };
+        Ok(self
+            .approved_change(read, check, change)
+            .await?
+            .into_option())
     }
 }
 
@@ -308,9 +297,7 @@ async fn roles_of_members(
 /// with a new revision (its etag changes: what it holds changed).
 async fn rewrite_members(txn: &DatabaseTransaction, members: &[MemberAfter]) -> Result<(), DbErr> {
     for member in members {
-        let effective = member
-            .holds_roles
-            .then(|| join_permissions(&member.effective_permissions));
+        let effective = effective_column(member.holds_roles, &member.effective_permissions);
         user::Entity::update_many()
             .col_expr(user::Column::EffectivePermissions, Expr::value(effective))
             .col_expr(

@@ -23,7 +23,9 @@ use super::{
     changes::lock_administrator_guard,
     entity::{access_key, role, setting, user, user_role},
     error::{Reason, SettingProblem, setting_fault},
-    memberships::{holdings, replace_roles, role_names_of, roles_named},
+    memberships::{
+        effective_column, holdings, holds_roles, replace_roles, role_names_of, roles_named,
+    },
 };
 
 /// Separates permission names in the `permissions` column.
@@ -114,9 +116,7 @@ impl Store {
                     update_time: Set(now.as_micros()),
                     revision: Set(1),
                     administrator: Set(is_administrator(false, &new.identity_provider, &effective)),
-                    effective_permissions: Set(
-                        (!new.roles.is_empty()).then(|| join_permissions(&effective))
-                    ),
+                    effective_permissions: Set(effective_column(!new.roles.is_empty(), &effective)),
                 };
                 let inserted = insert_returning::<user::Entity>(&txn, row, "user").await?;
                 replace_roles(&txn, inserted.id, &RoleSet::default(), &new.roles, &book).await?;
@@ -146,8 +146,12 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let mut roles = role_names_of(&self.db, &[row.id]).await?;
-            let held = roles.remove(&row.id).unwrap_or_default();
+            let held = if holds_roles(&row) {
+                let mut roles = role_names_of(&self.db, &[row.id]).await?;
+                roles.remove(&row.id).unwrap_or_default()
+            } else {
+                RoleSet::default()
+            };
             Ok(Some(to_user(row, key, held)))
         })
         .await
@@ -214,7 +218,11 @@ impl Store {
                 .find_also_related(access_key::Entity)
                 .all(&self.db)
                 .await?;
-            let ids: Vec<i64> = rows.iter().map(|(user, _)| user.id).collect();
+            let ids: Vec<i64> = rows
+                .iter()
+                .filter(|(user, _)| holds_roles(user))
+                .map(|(user, _)| user.id)
+                .collect();
             let mut roles = role_names_of(&self.db, &ids).await?;
             Ok(rows
                 .into_iter()
