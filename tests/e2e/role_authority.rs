@@ -144,7 +144,11 @@ async fn a_caller_cannot_take_its_own_service_permissions_through_a_role(server:
 
 /// The last administrator holds its power only through a role: removing
 /// a permission from the role, deleting it with force, or taking it away
-/// are all refused.
+/// are all refused. One after another, only that administrator itself can
+/// try (anyone else able to change the role would be an administrator
+/// too), so the self-lockout rule answers first; the last-administrator
+/// rule behind it is reached by concurrent changes, in
+/// `role_replicas::administrators_through_roles_removing_each_other_across_replicas_leave_one`.
 async fn the_last_administrator_through_a_role_remains(server: TestServer) {
     let admin = &server.admin;
     admin

@@ -14,8 +14,8 @@ use super::{dropped_service_permissions, ensure_may_grant, lockout, outranking_r
 use crate::domain::{
     Denial, DomainError, Refusal, SelfLockout,
     model::{
-        Etag, MAX_EFFECTIVE_PERMISSIONS, MemberAfter, NewRole, PermissionSet, Principal, Role,
-        RolePatch, RoleTarget, Timestamp, is_administrator,
+        Etag, MemberAfter, NewRole, PermissionSet, Principal, Role, RolePatch, RoleTarget,
+        Timestamp, ensure_holdable, is_administrator,
     },
 };
 
@@ -94,12 +94,7 @@ fn members_after(
     for member in &target.members {
         let user = &member.user;
         let held = member.effective_with(role_after);
-        if held.len() > MAX_EFFECTIVE_PERMISSIONS {
-            return Err(DomainError::Refused(Refusal::TooManyPermissions {
-                username: Some(user.username.as_str().to_owned()),
-                held: held.len(),
-            }));
-        }
+        ensure_holdable(&held, Some(user.username.as_str()))?;
         if user.id == caller.user_id {
             let dropped = dropped_service_permissions(&user.effective_permissions, &held);
             if !dropped.is_empty() {
@@ -112,7 +107,7 @@ fn members_after(
         } else if user.is_administrator() {
             last_administrator.get_or_insert(user.username.as_str());
         }
-        let holds_roles = role_after.is_some() || user.roles.iter().count() > 1;
+        let holds_roles = role_after.is_some() || user.roles.len() > 1;
         after.push(MemberAfter {
             user_id: user.id,
             effective_permissions: held,

@@ -129,14 +129,12 @@ impl Directory {
         let checker = caller.clone();
         let origin = origin.clone();
         let named = name.clone();
-        let (updated, before_permissions) = self
+        let (before, updated) = self
             .write(move |store| async move {
-                let mut before = None;
-                let outcome = store
+                store
                     .update_role_checked(
                         &named,
                         |target| {
-                            before = Some(target.role.permissions.clone());
                             authority::check_role_update(
                                 &checker,
                                 target,
@@ -147,8 +145,7 @@ impl Directory {
                         },
                         |before, after| NewAuditEvent::role_updated(&origin, before, after),
                     )
-                    .await?;
-                Ok(outcome.map(|result| result.map(|role| (role, before.unwrap_or_default()))))
+                    .await
             })
             .await?
             .ok_or_else(|| DomainError::NotFound(Missing::Role(name.clone())))??;
@@ -157,8 +154,8 @@ impl Directory {
             event = "role_updated",
             caller = %caller.username.as_str(),
             role = %updated.name.as_str(),
-            permissions_added = %listed(updated.permissions.missing_from(&before_permissions)),
-            permissions_removed = %listed(before_permissions.missing_from(&updated.permissions)),
+            permissions_added = %listed(updated.permissions.missing_from(&before.permissions)),
+            permissions_removed = %listed(before.permissions.missing_from(&updated.permissions)),
             members = updated.member_count,
             "role updated"
         );

@@ -31,5 +31,5 @@ pub use user_fields::{
 };
 pub use users::{
     Etag, MAX_EFFECTIVE_PERMISSIONS, NewUser, Target, User, UserFilter, UserPatch, UserRef,
-    is_administrator,
+    ensure_holdable, is_administrator,
 };

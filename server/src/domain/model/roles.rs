@@ -91,6 +91,10 @@ impl RoleSet {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn contains(&self, name: &RoleName) -> bool {
         self.0.contains_key(&name.folded())
     }

@@ -175,13 +175,20 @@ fn held_with_roles(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let held = effective_permissions(direct, carried);
+    ensure_holdable(&held, None)?;
+    Ok(held)
+}
+
+/// Refuses `held` for a user (`username`, or the one being created or
+/// changed) when it passes [`MAX_EFFECTIVE_PERMISSIONS`].
+pub fn ensure_holdable(held: &PermissionSet, username: Option<&str>) -> Result<(), DomainError> {
     if held.len() > MAX_EFFECTIVE_PERMISSIONS {
         return Err(DomainError::Refused(Refusal::TooManyPermissions {
-            username: None,
+            username: username.map(str::to_owned),
             held: held.len(),
         }));
     }
-    Ok(held)
+    Ok(())
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -259,5 +266,15 @@ mod tests {
             filter("svca", "").canonical()
         );
         assert_ne!(filter("a", "b").canonical(), filter("", "ab").canonical());
+        // The role and permission filters are bound too, each in its place.
+        let with = |role: &str, permission: &str| UserFilter {
+            role: (!role.is_empty()).then(|| RoleName::from_stored(role.to_owned())),
+            permission: (!permission.is_empty()).then(|| Permission::from_stored(permission)),
+            ..UserFilter::default()
+        };
+        assert_ne!(with("ops", "").canonical(), with("", "").canonical());
+        assert_ne!(with("ops", "").canonical(), with("", "ops").canonical());
+        assert_ne!(with("Ops", "").canonical(), filter("", "ops").canonical());
+        assert_eq!(with("Ops", "").canonical(), with("ops", "").canonical());
     }
 }
